@@ -1,0 +1,89 @@
+"""The one settings object: read once by the CLI (arguments over environment over defaults) and passed down.
+
+Every field carries a description; the CLI help and the README's settings table are made from them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["AccessMode", "Settings", "default_home"]
+
+AccessMode = Literal["read-only", "full"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+HARD_MAX_SQL_BYTES = 1_000_000
+"""SQL text larger than this is refused before parsing, whatever the settings say."""
+
+
+def default_home() -> Path:
+    """``$XDG_DATA_HOME/neon-mcp``, else ``~/.local/share/neon-mcp``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "neon-mcp"
+
+
+class Settings(BaseSettings):
+    """neon-mcp settings. Environment variables are ``NEON_MCP_<FIELD>`` unless noted."""
+
+    model_config = SettingsConfigDict(env_prefix="NEON_MCP_", extra="ignore", frozen=True)
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("database_url", "NEON_MCP_DATABASE_URL", "DATABASE_URL"),
+        description="PostgreSQL URL to serve (env DATABASE_URL or NEON_MCP_DATABASE_URL).",
+    )
+    access_mode: AccessMode = Field(
+        default="read-only",
+        description="read-only: only reads run. full: writes run, destructive statements need confirmation.",
+    )
+    max_rows: int = Field(default=500, ge=1, le=100_000, description="Most rows a result returns.")
+    max_bytes: int = Field(
+        default=100_000, ge=1_000, le=50_000_000, description="Most bytes of row data a result returns."
+    )
+    statement_timeout: float = Field(
+        default=30.0, gt=0, le=86_400, description="Seconds a statement may run (SET LOCAL statement_timeout)."
+    )
+    lock_timeout: float = Field(
+        default=5.0, gt=0, le=3_600, description="Seconds a statement may wait for a lock (SET LOCAL lock_timeout)."
+    )
+    idle_in_transaction_timeout: float = Field(
+        default=60.0, gt=0, le=86_400, description="Seconds an open transaction may sit idle before PostgreSQL ends it."
+    )
+    max_sql_bytes: int = Field(
+        default=200_000, ge=1_000, le=HARD_MAX_SQL_BYTES, description="Largest SQL text accepted in one call."
+    )
+    default_schema: str | None = Field(
+        default=None, description="Schema tables belong to (e.g. auslex); unqualified table names get a warning."
+    )
+    confirmation_ttl: float = Field(
+        default=300.0, gt=0, le=86_400, description="Seconds a pending destructive operation waits for confirmation."
+    )
+    pool_size: int = Field(default=4, ge=1, le=100, description="Most connections per database pool.")
+    home: Path = Field(
+        default_factory=default_home, description="Data directory (audit log, local state). Default XDG data dir."
+    )
+    pg_bindir: Path | None = Field(
+        default=None, description="Directory of PostgreSQL server binaries (initdb, pg_ctl) for local clusters."
+    )
+    log_level: LogLevel = Field(default="INFO", description="Logging level; logs go to stderr only.")
+    transport: Literal["stdio"] = Field(default="stdio", description="MCP transport.")
+
+    @field_validator("default_schema")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def audit_log_path(self) -> Path:
+        """Where every write and destructive statement that ran is recorded (JSON lines)."""
+        return self.home / "audit.jsonl"

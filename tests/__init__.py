@@ -1,0 +1,1 @@
+"""The neon-mcp test suite."""

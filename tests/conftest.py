@@ -1,0 +1,87 @@
+"""Session fixtures shared by the whole suite: the anyio backend and one throwaway PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from server.clusters import Cluster, find_pg_bindir
+from server.settings import Settings
+
+SESSION_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "shared_preload_libraries": "pg_stat_statements",
+    "max_connections": "200",
+    "log_min_messages": "warning",
+}
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One running cluster for the whole run; a missing PostgreSQL fails the run (ClusterError), it never skips."""
+    explicit = os.environ.get("NEON_MCP_PG_BINDIR")
+    bindir = find_pg_bindir(Path(explicit) if explicit else None)
+    base = Path(tempfile.mkdtemp(prefix="neon-mcp-test-"))
+    if os.geteuid() == 0:
+        base.chmod(0o711)  # as root the server runs as nobody, which must traverse the base dir
+    cluster = Cluster(base / "main", bindir=bindir)
+    try:
+        cluster.init(settings=SESSION_SETTINGS)
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_cluster: Cluster) -> str:
+    """Superuser URL of database ``postgres`` on the session cluster."""
+    return pg_cluster.dsn()
+
+
+# --- databases, settings and MCP clients -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def fresh_db(pg_cluster: Cluster) -> AsyncIterator[str]:
+    """A new, empty database for one test (dropped afterwards); yields its superuser URL."""
+    name = f"t_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(pg_cluster.dsn())
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield pg_cluster.dsn(name)
+    admin = await asyncpg.connect(pg_cluster.dsn())
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def make_settings(fresh_db: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for the test's fresh database, with the data directory in tmp_path; keywords override."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"database_url": fresh_db, "home": tmp_path / "home", "access_mode": "full"}
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
