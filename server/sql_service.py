@@ -1,0 +1,314 @@
+"""The SQL core's service: check the input, plan (analysis + policy), summarise for confirmation, run, audit.
+
+Tools call ``SQLService.plan`` and ``SQLService.execute``; nothing here knows about MCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .audit import AuditLog, AuditRecord, ConfirmationPath
+from .database import Caps, Databases, Outcome, Statement
+from .errors import InvalidInput, NeonMCPError, PolicyViolation
+from .settings import AccessMode
+from .sql_analysis import StatementFacts, analyze
+from .sql_policy import Verdict, decide, functions_needing_volatility
+
+__all__ = ["Plan", "SQLService"]
+
+_FunctionKey = tuple[str | None, str]
+_VERBS = {"InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE"}
+_SUMMARY_SQL_CHARS = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a call will run, and what the policy said about it."""
+
+    database: str
+    facts: tuple[StatementFacts, ...]
+    params: tuple[tuple[Any, ...], ...]
+    verdict: Verdict
+    warnings: tuple[str, ...]
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.verdict.action == "confirm"
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of exactly what would run where: part of every confirmation question."""
+        payload = json.dumps(
+            [self.database, [f.sql for f in self.facts], [list(p) for p in self.params]], default=str
+        ).encode()
+        return hashlib.sha256(payload).hexdigest()[:12]
+
+    def statements(self) -> list[Statement]:
+        return [
+            Statement(sql=f.sql, params=p, autocommit=c.needs_autocommit, verb=_VERBS.get(f.tag))
+            for f, p, c in zip(self.facts, self.params, self.verdict.statements, strict=True)
+        ]
+
+
+def _check_text(sql: object, *, limit: int, what: str = "sql") -> str:
+    if not isinstance(sql, str):
+        raise InvalidInput(f"{what} must be a string")
+    if "\x00" in sql:
+        raise InvalidInput(f"{what} contains a NUL byte, which PostgreSQL cannot accept")
+    size = len(sql.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise InvalidInput(f"{what} is {size:,} bytes; the limit is {limit:,} bytes (NEON_MCP_MAX_SQL_BYTES)")
+    if not sql.strip():
+        raise InvalidInput(f"{what} is empty")
+    return sql
+
+
+class SQLService:
+    """Plans and runs SQL for the tools, under one access mode and one set of limits."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        audit: AuditLog,
+        *,
+        access_mode: AccessMode,
+        caps: Caps,
+        max_sql_bytes: int,
+        default_schema: str | None = None,
+    ) -> None:
+        self.databases = databases
+        self.audit = audit
+        self.access_mode: AccessMode = access_mode
+        self.caps = caps
+        self.max_sql_bytes = max_sql_bytes
+        self.default_schema = default_schema
+        self._volatility: dict[str, dict[_FunctionKey, str]] = {}
+        self._summaries: dict[str, str] = {}
+
+    # --- planning -------------------------------------------------------------------------------------------------
+
+    async def plan(
+        self,
+        sql: str | Sequence[str],
+        *,
+        database: str | None = None,
+        params: Sequence[Sequence[Any]] | None = None,
+        single: bool = False,
+    ) -> Plan:
+        """Analyse and classify; raises ``PolicyViolation`` when the policy rejects, ``InvalidInput`` on bad input.
+
+        ``single``: ``sql`` must hold exactly one statement (``run_sql``). Otherwise ``sql`` is a list whose items
+        are one statement each (``run_sql_transaction``).
+        """
+        texts = [sql] if isinstance(sql, str) else list(sql)
+        if not texts:
+            raise InvalidInput("statements is empty: pass at least one SQL statement")
+        facts: list[StatementFacts] = []
+        for number, text in enumerate(texts, start=1):
+            what = "sql" if single else f"statement {number}"
+            checked = _check_text(text, limit=self.max_sql_bytes, what=what)
+            # Long scripts can take pglast seconds to parse: keep the event loop serving meanwhile.
+            parsed = analyze(checked) if len(checked) <= 4096 else await asyncio.to_thread(analyze, checked)
+            if len(parsed) > 1:
+                raise InvalidInput(
+                    f"{what} holds {len(parsed)} statements; pass exactly one"
+                    + (" (use run_sql_transaction for several)" if single else " per list item")
+                )
+            facts.append(_renumbered(parsed[0], len(facts)))
+        bound = _bind_params(params, len(facts))
+        name = database or self.databases.default_database
+        volatility = await self._volatility_for(name, facts)
+        verdict = decide(facts, self.access_mode, volatility)
+        if verdict.action == "reject":
+            raise PolicyViolation(verdict.reason)
+        if len(facts) > 1 and any(c.needs_autocommit for c in verdict.statements):
+            raise PolicyViolation(
+                "a statement here cannot run inside a transaction block (VACUUM, CREATE INDEX CONCURRENTLY, "
+                "CREATE/DROP DATABASE …); run it alone with run_sql"
+            )
+        return Plan(name, tuple(facts), bound, verdict, tuple(self._warnings(facts)))
+
+    async def _volatility_for(self, database: str, facts: Sequence[StatementFacts]) -> Mapping[_FunctionKey, str]:
+        wanted = functions_needing_volatility(facts)
+        if not wanted:
+            return {}
+        known = self._volatility.setdefault(database, {})
+        missing = [key for key in wanted if key not in known]
+        if missing:
+            names = sorted({name for _, name in missing})
+            async with self.databases.connection(database) as conn:
+                rows = await conn.fetch(_VOLATILITY_SQL, names)
+            for key in missing:
+                schema, name = key
+                codes = [r["provolatile"] for r in rows if r["proname"] == name and schema in (None, r["nspname"])]
+                # 'v' > 's' > 'i': the most volatile overload decides. Unknown functions are left to PostgreSQL.
+                known[key] = max(codes) if codes else "i"
+        return {key: known[key] for key in wanted}
+
+    def _warnings(self, facts: Sequence[StatementFacts]) -> list[str]:
+        if not self.default_schema:
+            return []
+        seen: set[str] = set()
+        warnings = []
+        for fact in facts:
+            for relation in fact.relations:
+                if relation.schema is None and relation.name not in seen:
+                    seen.add(relation.name)
+                    warnings.append(
+                        f"table {relation.name} is not schema-qualified; "
+                        f"write {_ident(self.default_schema)}.{_ident(relation.name)}"
+                    )
+        return warnings
+
+    # --- confirmation ---------------------------------------------------------------------------------------------
+
+    async def summary(self, plan: Plan) -> str:
+        """A human summary of a plan that needs confirmation: statements, target, objects, estimated rows.
+
+        Cached by the plan's fingerprint, so asking again for the same operation gives the same text (the
+        2026-07-28 protocol matches an answer to its question by the question's exact text).
+        """
+        key = plan.fingerprint
+        cached = self._summaries.get(key)
+        if cached is not None:
+            return cached
+        lines = [
+            f"Destructive operation on database {plan.database!r} (operation {key}).",
+            f"Why confirmation is needed: {plan.verdict.reason}",
+        ]
+        estimates = await self._estimates(plan)
+        for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
+            text = fact.sql if len(fact.sql) <= _SUMMARY_SQL_CHARS else fact.sql[:_SUMMARY_SQL_CHARS] + " …"
+            lines.append(f"{fact.index + 1}. [{classification.category}] {text}")
+            targets = ", ".join(_qualified(r.schema, r.name) for r in fact.targets)
+            if targets:
+                lines.append(f"   affects: {targets}" + estimates.get(fact.index, ""))
+        if any(plan.params):
+            lines.append(f"Parameters: {json.dumps([list(p) for p in plan.params], default=str)[:500]}")
+        text = "\n".join(lines)
+        if len(self._summaries) > 1_000:
+            self._summaries.clear()
+        self._summaries[key] = text
+        return text
+
+    async def _estimates(self, plan: Plan) -> dict[int, str]:
+        """Planner row estimates for the tables destructive statements touch (catalog only, cheap)."""
+        wanted = {(r.schema, r.name) for f in plan.facts for r in f.targets}
+        if not wanted:
+            return {}
+        try:
+            async with self.databases.connection(plan.database) as conn:
+                rows = await conn.fetch(_ESTIMATE_SQL, [n for _, n in wanted], [s or "" for s, _ in wanted])
+        except NeonMCPError:
+            return {}
+        found = {(r["schema"], r["name"]): r["estimate"] for r in rows}
+        out: dict[int, str] = {}
+        for fact in plan.facts:
+            parts = []
+            for r in fact.targets:
+                estimate = found.get((r.schema or "", r.name))
+                if estimate is not None and estimate >= 0:
+                    parts.append(f"{_qualified(r.schema, r.name)} ≈{int(estimate):,} rows")
+            if parts:
+                out[fact.index] = " (" + "; ".join(parts) + ")"
+        return out
+
+    # --- running --------------------------------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        plan: Plan,
+        *,
+        confirmation: ConfirmationPath,
+        max_rows: int | None = None,
+        operation_id: str | None = None,
+    ) -> list[Outcome]:
+        """Run a plan the policy allowed (and a human confirmed, if it needed that); audit what changes data."""
+        if plan.needs_confirmation and confirmation == "not-needed":
+            raise AssertionError("a plan that needs confirmation ran without one")
+        caps = self.caps if max_rows is None else Caps(min(max_rows, self.caps.max_rows), self.caps.max_bytes)
+        read_only = plan.verdict.read_only
+        try:
+            outcomes = await self.databases.run(
+                plan.statements(), read_only=read_only, caps=caps, database=plan.database
+            )
+        except NeonMCPError as exc:
+            if not read_only:
+                self._audit(plan, confirmation, None, error=str(exc), operation_id=operation_id)
+            raise
+        if not read_only:
+            self._audit(plan, confirmation, outcomes, operation_id=operation_id)
+        return outcomes
+
+    def _audit(
+        self,
+        plan: Plan,
+        confirmation: ConfirmationPath,
+        outcomes: list[Outcome] | None,
+        *,
+        error: str | None = None,
+        operation_id: str | None = None,
+    ) -> None:
+        for index, (fact, classification) in enumerate(zip(plan.facts, plan.verdict.statements, strict=True)):
+            if classification.category == "read":
+                continue
+            outcome = outcomes[index] if outcomes is not None else None
+            self.audit.append(
+                AuditRecord(
+                    target=f"database={plan.database}",
+                    sql=fact.sql,
+                    classification=classification.category,
+                    confirmation=confirmation,
+                    outcome="ok" if outcome is not None else ("error" if error else "rolled-back"),
+                    rows_affected=outcome.rows_affected if outcome is not None else None,
+                    error=error,
+                    operation_id=operation_id,
+                )
+            )
+
+
+def _renumbered(fact: StatementFacts, index: int) -> StatementFacts:
+    if fact.index == index:
+        return fact
+    from dataclasses import replace
+
+    return replace(fact, index=index)
+
+
+def _bind_params(params: Sequence[Sequence[Any]] | None, count: int) -> tuple[tuple[Any, ...], ...]:
+    if params is None:
+        return tuple(() for _ in range(count))
+    if len(params) != count:
+        raise InvalidInput(f"params has {len(params)} lists for {count} statements; give one list per statement")
+    return tuple(tuple(p) for p in params)
+
+
+def _ident(name: str) -> str:
+    if name.isidentifier() and name == name.lower() and name.isascii():
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _qualified(schema: str | None, name: str) -> str:
+    return f"{_ident(schema)}.{_ident(name)}" if schema else _ident(name)
+
+
+_VOLATILITY_SQL = """
+SELECT n.nspname, p.proname, p.provolatile::text AS provolatile
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE p.proname = ANY($1::text[])
+"""
+
+_ESTIMATE_SQL = """
+SELECT CASE WHEN w.schema = '' THEN '' ELSE n.nspname END AS schema, c.relname AS name,
+       c.reltuples::bigint AS estimate
+FROM unnest($1::text[], $2::text[]) AS w(name, schema)
+JOIN pg_catalog.pg_class c ON c.relname = w.name
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE (w.schema = '' AND pg_catalog.pg_table_is_visible(c.oid)) OR n.nspname = w.schema
+"""

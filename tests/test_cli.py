@@ -1,0 +1,93 @@
+"""The neon-mcp command line: settings from arguments and environment, and a real stdio subprocess session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from tests.helpers import script, text_of
+
+pytestmark = pytest.mark.anyio
+
+EXE = str(Path(sys.executable).parent / "neon-mcp")
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEON_MCP_") and k != "DATABASE_URL"}
+    env["NEON_MCP_HOME"] = str(tmp_path / "home")
+    env.update(extra)
+    return env
+
+
+async def test_stdio_session_end_to_end(fresh_db: str, tmp_path: Path) -> None:
+    await script(fresh_db, "CREATE SCHEMA app; CREATE TABLE app.items (id int); INSERT INTO app.items VALUES (1), (2)")
+    params = StdioServerParameters(
+        command=EXE,
+        args=["serve", "--access-mode", "full", "--max-rows", "1", "--log-level", "debug"],
+        env=_env(tmp_path, DATABASE_URL=fresh_db),
+    )
+    async with Client(params) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        read = await client.call_tool("run_sql", {"sql": "SELECT id FROM app.items ORDER BY id"})
+        drop = await client.call_tool("run_sql", {"sql": "DROP TABLE app.items"})
+        schema = await client.call_tool("describe_schema", {"schema": "app"})
+    assert {"run_sql", "run_sql_transaction", "describe_schema", "confirm_operation"} <= tools
+    assert read.structured_content["rows"] == [[1]] and read.structured_content["truncated"]  # type: ignore[index]
+    assert drop.structured_content["status"] == "confirmation_required"  # type: ignore[index]
+    assert "items" in text_of(schema)
+
+
+def test_settings_come_from_the_environment_and_arguments_win(tmp_path: Path) -> None:
+    from server.cli import main
+
+    env = _env(tmp_path, NEON_MCP_MAX_ROWS="0")
+    completed = subprocess.run(
+        [EXE, "serve", "--database-url", "postgresql://u:secret@127.0.0.1:1/db"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert "invalid setting max_rows" in completed.stderr
+    assert completed.stdout == "", "stdout is the MCP channel: nothing else is written there"
+    assert "secret" not in completed.stderr
+    assert main(["--version"]) == 0
+
+
+def test_serve_without_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [EXE, "serve"], env=_env(tmp_path), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == 2
+    assert "no database" in completed.stderr and "--database-url" in completed.stderr
+    assert completed.stdout == ""
+
+
+@pytest.mark.parametrize("breakage", ["wrong-password", "no-server"])
+async def test_connection_errors_never_carry_the_password(
+    fresh_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, breakage: str
+) -> None:
+    import logging
+
+    from server.settings import Settings
+    from tests.helpers import mcp_client
+
+    password = "Sup3r-s3cret-pw"
+    user_host = fresh_db.split("@", 1)[1]
+    url = f"postgresql://postgres:{password}@{user_host}"
+    if breakage == "no-server":
+        url = f"postgresql://postgres:{password}@127.0.0.1:1/postgres"
+    caplog.set_level(logging.DEBUG)
+    async with mcp_client(Settings(database_url=url, home=tmp_path)) as client:
+        result = await client.call_tool("run_sql", {"sql": "SELECT 1"})
+    assert result.is_error
+    assert "password authentication failed" in text_of(result) or "connection failed" in text_of(result)
+    assert password not in text_of(result)
+    assert password not in caplog.text

@@ -1,0 +1,183 @@
+"""Result models and text for the SQL tools (run_sql, run_sql_transaction, and their confirmed runs).
+
+The structured content carries the data for programs; the text content is what a model reads: a short header, the
+rows as one JSON array per line inside an untrusted-data fence, then truncation hints and warnings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel, Field
+
+from server.fence import fence
+
+if TYPE_CHECKING:
+    from server.confirmations import PendingOperation
+    from server.database import Outcome
+    from server.sql_service import Plan
+
+__all__ = [
+    "ColumnModel",
+    "SQLResult",
+    "StatementResult",
+    "TransactionResult",
+    "confirmation_required",
+    "declined",
+    "sql_result",
+    "transaction_result",
+]
+
+Status = Literal["ok", "confirmation_required", "declined"]
+
+
+class ColumnModel(BaseModel):
+    name: str
+    type: str
+
+
+class StatementResult(BaseModel):
+    kind: str = Field(description="read, write, ddl or destructive")
+    command: str = Field(default="", description="PostgreSQL's command tag, e.g. 'SELECT 3' or 'DELETE 10'")
+    columns: list[ColumnModel] = Field(default_factory=list)
+    rows: list[list[Any]] = Field(default_factory=list, description="rows as arrays, in column order")
+    row_count: int = Field(default=0, description="rows returned here")
+    rows_affected: int | None = Field(default=None, description="rows inserted, updated or deleted")
+    truncated: bool = Field(default=False, description="more rows exist than were returned")
+    elapsed_ms: float = 0.0
+
+
+class SQLResult(StatementResult):
+    """What run_sql returns."""
+
+    status: Status
+    database: str
+    warnings: list[str] = Field(default_factory=list)
+    hint: str | None = None
+    operation_id: str | None = Field(default=None, description="pass to confirm_operation to run it")
+    summary: str | None = Field(default=None, description="what would run, for the human to confirm")
+    expires_at: str | None = None
+
+
+class TransactionResult(BaseModel):
+    """What run_sql_transaction returns."""
+
+    status: Status
+    database: str
+    kind: str = Field(description="the strictest classification among the statements")
+    results: list[StatementResult] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    elapsed_ms: float = 0.0
+    operation_id: str | None = None
+    summary: str | None = None
+    expires_at: str | None = None
+
+
+_TRUNCATED_HINT = "More rows exist than were returned; add a LIMIT, filter, or aggregate (count, group by)."
+
+
+def _statement(outcome: Outcome, kind: str) -> dict[str, Any]:
+    """A StatementResult as a plain dict (the SDK validates structured content against the declared model)."""
+    data: dict[str, Any] = {
+        "kind": kind,
+        "command": outcome.command,
+        "columns": [{"name": c.name, "type": c.type} for c in outcome.columns],
+        "rows": outcome.rows,
+        "row_count": len(outcome.rows),
+        "truncated": outcome.truncated,
+        "elapsed_ms": round(outcome.elapsed_ms, 3),
+    }
+    if outcome.rows_affected is not None:
+        data["rows_affected"] = outcome.rows_affected
+    return data
+
+
+def _statement_text(result: dict[str, Any], *, number: int | None = None) -> list[str]:
+    command = result["command"]
+    head = f"{command or 'OK'} · {result['kind']}"
+    if result["columns"]:
+        count = result["row_count"]
+        head += f" · {count} row{'s' if count != 1 else ''}"
+    affected = result.get("rows_affected")
+    if affected is not None and not command.startswith(("INSERT", "UPDATE", "DELETE", "MERGE")):
+        head += f" · {affected} affected"
+    head += f" · {result['elapsed_ms']:.1f} ms"
+    lines = [f"[{number}] {head}" if number is not None else head]
+    if result["columns"]:
+        lines.append("columns: " + ", ".join(f"{c['name']} ({c['type']})" for c in result["columns"]))
+        body = "\n".join(
+            json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str) for row in result["rows"]
+        )
+        lines.append(fence(body if body else "(no rows)"))
+    if result["truncated"]:
+        lines.append("truncated: " + _TRUNCATED_HINT)
+    return lines
+
+
+def _tool_result(structured: dict[str, Any], lines: list[str]) -> CallToolResult:
+    return CallToolResult(content=[TextContent(text="\n".join(lines))], structured_content=structured)
+
+
+def sql_result(plan: Plan, outcome: Outcome) -> CallToolResult:
+    data = _statement(outcome, plan.verdict.statements[0].category)
+    data.update(status="ok", database=plan.database, warnings=list(plan.warnings))
+    if outcome.truncated:
+        data["hint"] = _TRUNCATED_HINT
+    lines = _statement_text(data)
+    lines += [f"warning: {w}" for w in plan.warnings]
+    return _tool_result(data, lines)
+
+
+def transaction_result(plan: Plan, outcomes: list[Outcome]) -> CallToolResult:
+    results = [
+        _statement(outcome, classification.category)
+        for outcome, classification in zip(outcomes, plan.verdict.statements, strict=True)
+    ]
+    data = {
+        "status": "ok",
+        "database": plan.database,
+        "kind": plan.verdict.category,
+        "results": results,
+        "warnings": list(plan.warnings),
+        "elapsed_ms": round(sum(r["elapsed_ms"] for r in results), 3),
+    }
+    if plan.verdict.read_only:
+        lines = [f"ran {len(results)} read(s) in one read-only transaction on database {plan.database}"]
+    else:
+        lines = [f"committed {len(results)} statement(s) in one transaction on database {plan.database}"]
+    for number, statement in enumerate(results, start=1):
+        lines += _statement_text(statement, number=number)
+    lines += [f"warning: {w}" for w in plan.warnings]
+    return _tool_result(data, lines)
+
+
+def _expiry(operation: PendingOperation) -> str:
+    return dt.datetime.fromtimestamp(operation.expires_at, dt.UTC).isoformat(timespec="seconds")
+
+
+def confirmation_required(plan: Plan, operation: PendingOperation, summary: str) -> CallToolResult:
+    expires = _expiry(operation)
+    lines = [
+        "CONFIRMATION REQUIRED: nothing has run yet.",
+        fence(summary),
+        f"Show this to the user and ask them. If they agree, call confirm_operation with operation_id="
+        f"{operation.id} before {expires}; it runs exactly the operation above, once.",
+    ]
+    data = {
+        "status": "confirmation_required",
+        "database": plan.database,
+        "kind": plan.verdict.category,
+        "operation_id": operation.id,
+        "summary": summary,
+        "expires_at": expires,
+        "warnings": list(plan.warnings),
+    }
+    return _tool_result(data, lines)
+
+
+def declined(plan: Plan, how: str) -> CallToolResult:
+    text = f"The user {how} the confirmation: nothing ran on database {plan.database}."
+    return _tool_result({"status": "declined", "database": plan.database, "kind": plan.verdict.category}, [text])

@@ -1,0 +1,150 @@
+"""SQL tools: run_sql and run_sql_transaction.
+
+Every statement is parsed and classified by the SQL policy before it runs; reads run in a read-only transaction;
+destructive statements are confirmed by the human first (elicitation, or confirm_operation).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
+from mcp_types import CallToolResult
+from pydantic import Field
+
+from server.audit import ConfirmationPath
+from server.confirmations import ConfirmAnswer, NotAsked, ask, decide
+from server.context import Ctx, app
+from server.errors import NeonMCPError
+from server.tooling import add_tool
+
+from ._results import SQLResult, TransactionResult, confirmation_required, declined, sql_result, transaction_result
+
+if TYPE_CHECKING:
+    from server.sql_service import Plan
+
+__all__ = ["register"]
+
+Database = Annotated[str | None, Field(description="Database to run in (default: the connection's database).")]
+
+
+async def _question(ctx: Ctx, plan_call: Any) -> Elicit[ConfirmAnswer] | NotAsked:
+    try:
+        plan: Plan = await plan_call
+    except NeonMCPError:
+        return NotAsked("not-planned")  # the tool body plans again and reports the error
+    if not plan.needs_confirmation:
+        return NotAsked("not-needed")
+    return ask(ctx, needed=True, message=await app(ctx).sql.summary(plan))
+
+
+async def _confirm_statement(
+    sql: str, database: str | None, params: list[Any] | None, ctx: Ctx
+) -> Elicit[ConfirmAnswer] | NotAsked:
+    service = app(ctx).sql
+    return await _question(ctx, service.plan(sql, database=database, params=_one(params), single=True))
+
+
+async def _confirm_transaction(
+    statements: list[str], database: str | None, params: list[list[Any]] | None, ctx: Ctx
+) -> Elicit[ConfirmAnswer] | NotAsked:
+    return await _question(ctx, app(ctx).sql.plan(statements, database=database, params=params))
+
+
+def _one(params: list[Any] | None) -> list[list[Any]] | None:
+    return None if params is None else [params]
+
+
+async def run_sql(
+    sql: Annotated[str, Field(description="Exactly one SQL statement. Use $1, $2 … placeholders with params.")],
+    ctx: Ctx,
+    confirmation: Annotated[ElicitationResult[ConfirmAnswer], Resolve(_confirm_statement)],
+    database: Database = None,
+    params: Annotated[
+        list[Any] | None, Field(description="Values for $1, $2 … in order (JSON values; dates as ISO strings).")
+    ] = None,
+    max_rows: Annotated[
+        int | None, Field(ge=1, description="Return at most this many rows (cannot exceed the server's limit).")
+    ] = None,
+) -> Annotated[CallToolResult, SQLResult]:
+    """Run one SQL statement and return its rows or its effect.
+
+    Reads run in a read-only transaction. Writes need the server in a write-enabled mode. Destructive statements
+    (DROP, TRUNCATE, DELETE/UPDATE without WHERE, DROP COLUMN, …) need the human's confirmation: the user is asked
+    directly when the client supports it, otherwise the result is `confirmation_required` with an operation_id for
+    confirm_operation. Results are capped (rows and bytes): `truncated` says when more rows exist. Schema-qualify
+    table names (e.g. auslex.users).
+    """
+    service = app(ctx).sql
+    plan = await service.plan(sql, database=database, params=_one(params), single=True)
+    decision = decide(confirmation, needed=plan.needs_confirmation)
+    if decision in ("declined", "cancelled"):
+        return declined(plan, decision)
+    if decision == "store":
+        summary = await service.summary(plan)
+
+        async def run_confirmed(operation_id: str) -> CallToolResult:
+            outcomes = await service.execute(
+                plan, confirmation="confirm_operation", max_rows=max_rows, operation_id=operation_id
+            )
+            return sql_result(plan, outcomes[0])
+
+        operation = app(ctx).confirmations.add(tool="run_sql", summary=summary, run=run_confirmed)
+        return confirmation_required(plan, operation, summary)
+    path: ConfirmationPath = "elicitation" if decision == "run-confirmed" else "not-needed"
+    outcomes = await service.execute(plan, confirmation=path, max_rows=max_rows)
+    return sql_result(plan, outcomes[0])
+
+
+async def run_sql_transaction(
+    statements: Annotated[
+        list[str], Field(min_length=1, max_length=100, description="SQL statements, one per item, run in order.")
+    ],
+    ctx: Ctx,
+    confirmation: Annotated[ElicitationResult[ConfirmAnswer], Resolve(_confirm_transaction)],
+    database: Database = None,
+    params: Annotated[
+        list[list[Any]] | None,
+        Field(description="One list of $n values per statement (use [] for a statement without parameters)."),
+    ] = None,
+) -> Annotated[CallToolResult, TransactionResult]:
+    """Run several SQL statements in one transaction: all of them commit, or none does.
+
+    The strictest statement decides what is needed: all reads run read-only; any destructive statement needs the
+    human's confirmation for the whole transaction. Each statement's result is returned in order.
+    """
+    service = app(ctx).sql
+    plan = await service.plan(statements, database=database, params=params)
+    decision = decide(confirmation, needed=plan.needs_confirmation)
+    if decision in ("declined", "cancelled"):
+        return declined(plan, decision)
+    if decision == "store":
+        summary = await service.summary(plan)
+
+        async def run_confirmed(operation_id: str) -> CallToolResult:
+            outcomes = await service.execute(plan, confirmation="confirm_operation", operation_id=operation_id)
+            return transaction_result(plan, outcomes)
+
+        operation = app(ctx).confirmations.add(tool="run_sql_transaction", summary=summary, run=run_confirmed)
+        return confirmation_required(plan, operation, summary)
+    path: ConfirmationPath = "elicitation" if decision == "run-confirmed" else "not-needed"
+    return transaction_result(plan, await service.execute(plan, confirmation=path))
+
+
+def register(server: MCPServer[Any], *, writes_possible: bool) -> None:
+    add_tool(
+        server,
+        run_sql,
+        title="Run SQL",
+        read_only=not writes_possible,
+        destructive=writes_possible,
+        idempotent=False,
+    )
+    add_tool(
+        server,
+        run_sql_transaction,
+        title="Run SQL in one transaction",
+        read_only=not writes_possible,
+        destructive=writes_possible,
+        idempotent=False,
+    )
