@@ -56,36 +56,11 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
-        from .audit import AuditLog
-        from .confirmations import Confirmations
-        from .database import Caps, Databases, Guards
-        from .schema_catalog import SchemaCatalog
-        from .sql_service import SQLService
-
-        assert settings.database_url is not None
-        databases = Databases(
-            settings.database_url.get_secret_value(),
-            Guards(settings.statement_timeout, settings.lock_timeout, settings.idle_in_transaction_timeout),
-            pool_size=settings.pool_size,
-        )
-        sql = SQLService(
-            databases,
-            AuditLog(settings.audit_log_path),
-            access_mode=settings.access_mode,
-            caps=Caps(settings.max_rows, settings.max_bytes),
-            max_sql_bytes=settings.max_sql_bytes,
-            default_schema=settings.default_schema,
-        )
+        context = AppContext(settings)
         try:
-            yield AppContext(
-                settings=settings,
-                databases=databases,
-                sql=sql,
-                schema=SchemaCatalog(databases),
-                confirmations=Confirmations(settings.confirmation_ttl),
-            )
+            yield context
         finally:
-            await databases.close()
+            await context.aclose()
 
     server: MCPServer[AppContext] = MCPServer(
         "neon-mcp",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,11 @@ __all__ = ["Plan", "SQLService"]
 _FunctionKey = tuple[str | None, str]
 _VERBS = {"InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE"}
 _SUMMARY_SQL_CHARS = 2_000
+_PLAN_TTL = 10.0
+"""Seconds a plan is reused: a tool's confirmation resolver and its body plan the same call twice."""
+_PLAN_MEMORY = 256
+_VOLATILITY_TTL = 60.0
+"""Seconds function volatilities looked up in pg_proc are trusted (DDL run through this server clears them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +93,8 @@ class SQLService:
         self.caps = caps
         self.max_sql_bytes = max_sql_bytes
         self.default_schema = default_schema
-        self._volatility: dict[str, dict[_FunctionKey, str]] = {}
+        self._volatility: dict[str, tuple[float, dict[_FunctionKey, str]]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[float, Plan]] = {}
         self._summaries: dict[str, str] = {}
 
     # --- planning -------------------------------------------------------------------------------------------------
@@ -105,6 +112,20 @@ class SQLService:
         ``single``: ``sql`` must hold exactly one statement (``run_sql``). Otherwise ``sql`` is a list whose items
         are one statement each (``run_sql_transaction``).
         """
+        key = (sql if isinstance(sql, str) else tuple(sql), database, _params_key(params), single)
+        cached = self._plans.get(key) if key[2] is not None else None
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        plan = await self._plan(sql, database=database, params=params, single=single)
+        if key[2] is not None:
+            if len(self._plans) >= _PLAN_MEMORY:
+                self._plans.clear()
+            self._plans[key] = (time.monotonic() + _PLAN_TTL, plan)
+        return plan
+
+    async def _plan(
+        self, sql: str | Sequence[str], *, database: str | None, params: Sequence[Sequence[Any]] | None, single: bool
+    ) -> Plan:
         texts = [sql] if isinstance(sql, str) else list(sql)
         if not texts:
             raise InvalidInput("statements is empty: pass at least one SQL statement")
@@ -137,7 +158,10 @@ class SQLService:
         wanted = functions_needing_volatility(facts)
         if not wanted:
             return {}
-        known = self._volatility.setdefault(database, {})
+        expires, known = self._volatility.get(database, (0.0, {}))
+        if expires <= time.monotonic():
+            known = {}
+            self._volatility[database] = (time.monotonic() + _VOLATILITY_TTL, known)
         missing = [key for key in wanted if key not in known]
         if missing:
             names = sorted({name for _, name in missing})
@@ -243,6 +267,10 @@ class SQLService:
             raise
         if not read_only:
             self._audit(plan, confirmation, outcomes, operation_id=operation_id)
+        if plan.verdict.category in ("ddl", "destructive"):
+            # Functions may have been created, replaced or dropped: plans and volatilities are stale.
+            self._volatility.pop(plan.database, None)
+            self._plans.clear()
         return outcomes
 
     def _audit(
@@ -270,6 +298,16 @@ class SQLService:
                     operation_id=operation_id,
                 )
             )
+
+
+def _params_key(params: Sequence[Sequence[Any]] | None) -> str | None:
+    """A hashable form of the parameters, or None when they cannot be keyed (then the plan is not memoised)."""
+    if params is None:
+        return ""
+    try:
+        return json.dumps(params, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
 
 
 def _renumbered(fact: StatementFacts, index: int) -> StatementFacts:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
@@ -10,8 +10,10 @@ from pydantic import BaseModel, Field
 
 from server.context import Ctx, app
 from server.fence import fence
-from server.schema_catalog import Relation, TableDetail
 from server.tooling import add_tool
+
+if TYPE_CHECKING:
+    from server.schema_catalog import Relation, TableDetail
 
 __all__ = ["register"]
 
