@@ -14,16 +14,45 @@ from typing import Any
 __all__ = ["main"]
 
 
+_SERVE_OPTIONS = (
+    "transport",
+    "database_url",
+    "access_mode",
+    "max_rows",
+    "max_bytes",
+    "statement_timeout",
+    "lock_timeout",
+    "default_schema",
+    "log_level",
+)
+"""Settings that ``neon-mcp serve`` also takes as options (all settings come from the environment too)."""
+
+
+def _add_setting_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """One ``--option`` per setting, its help and choices taken from the Settings field itself."""
+    from typing import Literal, get_args, get_origin
+
+    from .settings import Settings
+
+    for name in names:
+        field = Settings.model_fields[name]
+        annotation = field.annotation
+        options: dict[str, Any] = {"help": field.description, "dest": name}
+        if get_origin(annotation) is Literal:
+            options["choices"] = list(get_args(annotation))
+            if name == "log_level":
+                options["type"] = str.upper
+        elif annotation is int:
+            options["type"] = int
+        elif annotation is float:
+            options["type"] = float
+            options["metavar"] = "SECONDS"
+        parser.add_argument("--" + name.replace("_", "-"), **options)
+
+
 def _serve_parser(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the MCP server", description="Run the MCP server.")
-    serve.add_argument("--transport", choices=["stdio"], help="MCP transport (default stdio)")
-    serve.add_argument("--database-url", help="PostgreSQL URL (env DATABASE_URL)")
-    serve.add_argument("--access-mode", choices=["read-only", "full"], help="what SQL may run (default read-only)")
-    serve.add_argument("--max-rows", type=int, help="most rows a result returns")
-    serve.add_argument("--max-bytes", type=int, help="most bytes of row data a result returns")
-    serve.add_argument("--statement-timeout", type=float, metavar="SECONDS", help="statement_timeout per statement")
-    serve.add_argument("--default-schema", help="schema tables belong to; unqualified names get a warning")
-    serve.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    _add_setting_options(serve, _SERVE_OPTIONS)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _serve_parser(sub)
+    sub.add_parser(
+        "demo",
+        help="walk the whole SQL core on a throwaway PostgreSQL",
+        description="Start a throwaway PostgreSQL cluster and drive neon-mcp over stdio through every tool.",
+    )
     return parser
 
 
@@ -80,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         return _serve(args)
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo()
     _parser().print_help(sys.stderr)
     return 2
 

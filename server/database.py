@@ -287,6 +287,18 @@ def _shrink(row: list[Any], budget: int) -> list[Any]:
 _END_READ = "ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all()"
 _END_WRITE = "COMMIT; RESET ALL; SELECT pg_catalog.pg_advisory_unlock_all()"
 
+
+async def _roll_back_quietly(conn: GuardedConnection) -> None:
+    """End a failed call's transaction ourselves, so the connection goes back to the pool clean."""
+    if conn.is_closed():
+        return
+    try:
+        await conn.execute(_END_READ)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        return  # still dirty: the pool resets or discards it
+    conn.mark_dirty(False)
+
+
 _BROKEN = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.AdminShutdownError,
@@ -463,6 +475,8 @@ class Databases:
             except _STALE:
                 raise
             except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.DataError, OSError) as exc:
+                if not autocommit:
+                    await _roll_back_quietly(conn)
                 mapped = map_error(exc, statement_index=index if len(statements) > 1 else None)
                 if isinstance(mapped, ConnectionFailed) and not read_only:
                     mapped.message += (

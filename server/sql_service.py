@@ -15,7 +15,7 @@ from typing import Any
 
 from .audit import AuditLog, AuditRecord, ConfirmationPath
 from .database import Caps, Databases, Outcome, Statement
-from .errors import InvalidInput, NeonMCPError, PolicyViolation
+from .errors import DatabaseError, InvalidInput, NeonMCPError, PolicyViolation
 from .settings import AccessMode
 from .sql_analysis import StatementFacts, analyze
 from .sql_policy import Verdict, decide, functions_needing_volatility
@@ -181,7 +181,8 @@ class SQLService:
         warnings = []
         for fact in facts:
             for relation in fact.relations:
-                if relation.schema is None and relation.name not in seen:
+                # pg_* names are PostgreSQL's own catalogs and views, found through pg_catalog.
+                if relation.schema is None and relation.name not in seen and not relation.name.startswith("pg_"):
                     seen.add(relation.name)
                     warnings.append(
                         f"table {relation.name} is not schema-qualified; "
@@ -209,9 +210,13 @@ class SQLService:
         for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
             text = fact.sql if len(fact.sql) <= _SUMMARY_SQL_CHARS else fact.sql[:_SUMMARY_SQL_CHARS] + " …"
             lines.append(f"{fact.index + 1}. [{classification.category}] {text}")
-            targets = ", ".join(_qualified(r.schema, r.name) for r in fact.targets)
+            targets = ", ".join(
+                _qualified(r.schema, r.name)
+                + (f" ({estimates[(r.schema, r.name)]})" if (r.schema, r.name) in estimates else "")
+                for r in fact.targets
+            )
             if targets:
-                lines.append(f"   affects: {targets}" + estimates.get(fact.index, ""))
+                lines.append(f"   affects: {targets}")
         if any(plan.params):
             lines.append(f"Parameters: {json.dumps([list(p) for p in plan.params], default=str)[:500]}")
         text = "\n".join(lines)
@@ -220,8 +225,8 @@ class SQLService:
         self._summaries[key] = text
         return text
 
-    async def _estimates(self, plan: Plan) -> dict[int, str]:
-        """Planner row estimates for the tables destructive statements touch (catalog only, cheap)."""
+    async def _estimates(self, plan: Plan) -> dict[tuple[str | None, str], str]:
+        """Planner row estimates (or the size on disk) of the tables a plan changes; catalog only, cheap."""
         wanted = {(r.schema, r.name) for f in plan.facts for r in f.targets}
         if not wanted:
             return {}
@@ -230,16 +235,13 @@ class SQLService:
                 rows = await conn.fetch(_ESTIMATE_SQL, [n for _, n in wanted], [s or "" for s, _ in wanted])
         except NeonMCPError:
             return {}
-        found = {(r["schema"], r["name"]): r["estimate"] for r in rows}
-        out: dict[int, str] = {}
-        for fact in plan.facts:
-            parts = []
-            for r in fact.targets:
-                estimate = found.get((r.schema or "", r.name))
-                if estimate is not None and estimate >= 0:
-                    parts.append(f"{_qualified(r.schema, r.name)} ≈{int(estimate):,} rows")
-            if parts:
-                out[fact.index] = " (" + "; ".join(parts) + ")"
+        out: dict[tuple[str | None, str], str] = {}
+        for row in rows:
+            key = (row["schema"] or None, row["name"])
+            if row["estimate"] >= 0:
+                out[key] = f"≈{int(row['estimate']):,} rows"
+            else:
+                out[key] = f"{int(row['bytes']) // 1024:,} kB on disk, not analyzed yet"
         return out
 
     # --- running --------------------------------------------------------------------------------------------------
@@ -264,6 +266,8 @@ class SQLService:
         except NeonMCPError as exc:
             if not read_only:
                 self._audit(plan, confirmation, None, error=str(exc), operation_id=operation_id)
+            if isinstance(exc, DatabaseError) and exc.sqlstate == "42P01" and plan.warnings:
+                exc.hint = "; ".join(filter(None, [exc.hint, *plan.warnings]))
             raise
         if not read_only:
             self._audit(plan, confirmation, outcomes, operation_id=operation_id)
@@ -344,7 +348,7 @@ WHERE p.proname = ANY($1::text[])
 
 _ESTIMATE_SQL = """
 SELECT CASE WHEN w.schema = '' THEN '' ELSE n.nspname END AS schema, c.relname AS name,
-       c.reltuples::bigint AS estimate
+       c.reltuples::bigint AS estimate, pg_catalog.pg_total_relation_size(c.oid) AS bytes
 FROM unnest($1::text[], $2::text[]) AS w(name, schema)
 JOIN pg_catalog.pg_class c ON c.relname = w.name
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

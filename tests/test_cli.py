@@ -91,3 +91,12 @@ async def test_connection_errors_never_carry_the_password(
     assert "password authentication failed" in text_of(result) or "connection failed" in text_of(result)
     assert password not in text_of(result)
     assert password not in caplog.text
+
+
+def test_the_demo_runs_to_the_end(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [EXE, "demo"], env=_env(tmp_path), capture_output=True, text=True, timeout=300, check=False
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "all as expected" in completed.stdout
+    assert "✗" not in completed.stdout
