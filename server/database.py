@@ -290,12 +290,12 @@ _END_WRITE = "COMMIT; RESET ALL; SELECT pg_catalog.pg_advisory_unlock_all()"
 
 async def _roll_back_quietly(conn: GuardedConnection) -> None:
     """End a failed call's transaction ourselves, so the connection goes back to the pool clean."""
-    if conn.is_closed():
-        return
     try:
+        if conn.is_closed():
+            return
         await conn.execute(_END_READ)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-        return  # still dirty: the pool resets or discards it
+        return  # broken or released: the pool resets or discards it
     conn.mark_dirty(False)
 
 
