@@ -18,15 +18,17 @@ def main() -> None:
         """Does nothing: the MCP round trip without any of neon-mcp's work."""
         return "ok"
 
-    async def memory() -> dict[str, int]:
-        """This process's current and peak resident memory in kB."""
-        fields = {}
+    async def memory() -> dict[str, float]:
+        """This process's current and peak resident memory in kB, and the CPU seconds it has used."""
+        fields: dict[str, float] = {}
         with open("/proc/self/status") as status:
             for line in status:
                 if line.startswith(("VmRSS:", "VmHWM:")):
                     key, value = line.split(":")
                     fields[key] = int(value.split()[0])
-        fields["maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        fields["maxrss"] = usage.ru_maxrss
+        fields["cpu"] = usage.ru_utime + usage.ru_stime
         return fields
 
     server.add_tool(noop)

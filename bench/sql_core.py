@@ -101,6 +101,12 @@ async def over_stdio(url: str, home: Path) -> dict[str, Any]:
             run_sql.append((await timed(client, "run_sql", {"sql": "select 1"}))[0])
             noop.append((await timed(client, "noop", {}))[0])
         figures["run_sql"], figures["noop"] = run_sql, noop
+        for name, args in (("noop", {}), ("run_sql", {"sql": "select 1"})):  # server CPU per call, in blocks
+            before_cpu = (await client.call_tool("memory", {})).structured_content["cpu"]
+            for _ in range(CALLS):
+                await client.call_tool(name, args)
+            after_cpu = (await client.call_tool("memory", {})).structured_content["cpu"]
+            figures[f"cpu_{name}"] = (after_cpu - before_cpu) / CALLS
 
         overview = []
         for _ in range(20):

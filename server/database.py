@@ -362,6 +362,7 @@ class Databases:
         self._pools: dict[str, asyncpg.Pool] = {}
         self._lock = asyncio.Lock()
         self.fast_path = _FAST and cache_statements
+        self._ending: set[asyncio.Task[None]] = set()
 
     def dsn(self, database: str | None = None) -> str:
         name = database or self.default_database
@@ -456,35 +457,60 @@ class Databases:
     ) -> list[Outcome]:
         timeout = self.guards.statement_timeout + 5
         autocommit = len(statements) == 1 and statements[0].autocommit
-        async with self.connection(database) as conn:
-            conn.mark_dirty()
-            outcomes: list[Outcome] = []
-            index = 0
-            try:
-                if autocommit:
-                    await conn.execute(self.guards.session())
-                    outcomes.append(await _run_public(conn, statements[0], caps, timeout))
-                    return outcomes
-                await conn.execute(self.guards.preamble(read_only=read_only))
-                run_one = _run_fast if self.fast_path else _run_public
-                for index, statement in enumerate(statements):  # noqa: B007
-                    outcomes.append(await run_one(conn, statement, caps, timeout))
-                await conn.execute(_END_READ if read_only else _END_WRITE)
+        pool = await self.pool(database)
+        try:
+            conn: GuardedConnection = await pool.acquire()
+        except (TimeoutError, OSError, *_BROKEN) as exc:
+            raise map_error(exc) from exc
+        release = True
+        conn.mark_dirty()
+        outcomes: list[Outcome] = []
+        index = 0
+        try:
+            if autocommit:
+                await conn.execute(self.guards.session())
+                outcomes.append(await _run_public(conn, statements[0], caps, timeout))
+                return outcomes  # still dirty: the session settings are reset on release
+            await conn.execute(self.guards.preamble(read_only=read_only))
+            run_one = _run_fast if self.fast_path else _run_public
+            for index, statement in enumerate(statements):  # noqa: B007
+                outcomes.append(await run_one(conn, statement, caps, timeout))
+            if read_only:
+                # Nothing to commit: answer now and roll back in the background (one round trip less to wait for).
+                release = False
+                self._end_later(pool, conn)
+            else:
+                await conn.execute(_END_WRITE)
                 conn.mark_dirty(False)
-                return outcomes
-            except _STALE:
-                raise
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.DataError, OSError) as exc:
-                if not autocommit:
-                    await _roll_back_quietly(conn)
-                mapped = map_error(exc, statement_index=index if len(statements) > 1 else None)
-                if isinstance(mapped, ConnectionFailed) and not read_only:
-                    mapped.message += (
-                        " (the transaction had not committed, so nothing was applied)"
-                        if not autocommit
-                        else " (the statement may or may not have completed)"
-                    )
-                raise mapped from exc
+            return outcomes
+        except _STALE:
+            await _roll_back_quietly(conn)
+            raise
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.DataError, OSError) as exc:
+            if not autocommit:
+                await _roll_back_quietly(conn)
+            mapped = map_error(exc, statement_index=index if len(statements) > 1 else None)
+            if isinstance(mapped, ConnectionFailed) and not read_only:
+                mapped.message += (
+                    " (the transaction had not committed, so nothing was applied)"
+                    if not autocommit
+                    else " (the statement may or may not have completed)"
+                )
+            raise mapped from exc
+        finally:
+            if release:
+                await pool.release(conn)
+
+    def _end_later(self, pool: asyncpg.Pool, conn: GuardedConnection) -> None:
+        task = asyncio.get_running_loop().create_task(self._end_read(pool, conn))
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+
+    async def _end_read(self, pool: asyncpg.Pool, conn: GuardedConnection) -> None:
+        try:
+            await _roll_back_quietly(conn)
+        finally:
+            await pool.release(conn)
 
     async def read_catalog(
         self, database: str | None, queries: Sequence[tuple[str, Sequence[Any]]]
@@ -506,6 +532,8 @@ class Databases:
             return results
 
     async def close(self) -> None:
+        if self._ending:
+            await asyncio.gather(*self._ending, return_exceptions=True)
         pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             try:
