@@ -129,7 +129,7 @@ async def over_stdio(url: str, home: Path) -> dict[str, Any]:
     return figures
 
 
-def cold_start(command: list[str], env: dict[str, str], runs: int = 10) -> list[float]:
+def cold_start(command: list[str], env: dict[str, str], runs: int = 20) -> list[float]:
     request = {
         "jsonrpc": "2.0",
         "id": 1,

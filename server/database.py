@@ -150,10 +150,17 @@ class GuardedConnection(asyncpg.Connection):  # type: ignore[misc]
         return "ROLLBACK; " + str(super().get_reset_query())
 
 
+def _element_type(typ: Any) -> str | None:
+    """The element type's name of an array type (asyncpg names arrays ``int4[]``; pg_type names them ``_int4``)."""
+    if typ.kind != "array":
+        return None
+    name = str(typ.name)
+    return name[:-2] if name.endswith("[]") else name.removeprefix("_")
+
+
 def _type_label(typ: Any) -> str:
-    if typ.kind == "array" and typ.name.startswith("_"):
-        return f"{typ.name[1:]}[]"
-    return str(typ.name)
+    element = _element_type(typ)
+    return f"{element}[]" if element is not None else str(typ.name)
 
 
 def _converter(type_name: str) -> Callable[[Any], Any]:
@@ -170,8 +177,7 @@ def _param_values(types: Sequence[Any], params: Sequence[Any]) -> list[Any]:
         raise InvalidInput(f"the statement has {expected} but {len(params)} value(s) were given in params")
     values = []
     for index, (value, typ) in enumerate(zip(params, types, strict=True), start=1):
-        element = typ.name[1:] if typ.kind == "array" and typ.name.startswith("_") else None
-        values.append(coerce_param(value, index=index, type_name=typ.name, element_type=element))
+        values.append(coerce_param(value, index=index, type_name=typ.name, element_type=_element_type(typ)))
     return values
 
 

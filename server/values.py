@@ -99,8 +99,8 @@ def to_json(value: Any) -> JSONValue:
         return _bytes(bytes(value))
     if isinstance(value, list | tuple):
         return [to_json(item) for item in value]
-    if isinstance(value, Mapping):
-        # asyncpg.Record (composite types) and decoded json objects
+    if isinstance(value, Mapping) or hasattr(value, "items"):
+        # decoded json objects, and asyncpg.Record for composite types (it has items() but is no Mapping)
         return {str(key): to_json(item) for key, item in value.items()}
     if hasattr(value, "isempty") and hasattr(value, "lower_inc"):
         return _range(value)

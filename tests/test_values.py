@@ -1,0 +1,127 @@
+"""JSON-safe values out of PostgreSQL, and JSON arguments coerced into parameters, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from server.errors import InvalidInput
+from server.settings import Settings
+from server.values import BYTEA_PREVIEW_BYTES, coerce_param, to_json
+from tests.helpers import mcp_client, script, text_of
+
+pytestmark = pytest.mark.anyio
+
+TYPES = """
+CREATE TYPE mood AS ENUM ('sad', 'happy');
+CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+CREATE TYPE pair AS (a int, b text);
+"""
+
+CASES = [
+    ("1::int2, 2::int8", [1, 2]),
+    ("1.50::numeric(5,2)", ["1.50"]),
+    ("'NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric", ["NaN", "Infinity", "-Infinity"]),
+    ("'NaN'::float8, 'Infinity'::float4, 0.5::float8", ["NaN", "Infinity", 0.5]),
+    ("true, NULL::text", [True, None]),
+    ("'2024-05-01'::date, '13:45:00'::time", ["2024-05-01", "13:45:00"]),
+    ("'2024-05-01 10:00:00+00'::timestamptz", ["2024-05-01T10:00:00+00:00"]),
+    ("'2024-05-01 10:00:00'::timestamp", ["2024-05-01T10:00:00"]),
+    ("interval '1 day 2 hours 3.5 seconds', interval '-90 minutes', interval '0'", ["P1DT2H3.5S", "-PT1H30M", "PT0S"]),
+    ("'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid", ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"]),
+    ("'\\xdeadbeef'::bytea", ["\\xdeadbeef"]),
+    ("ARRAY[1, 2, NULL]::int[], ARRAY[['a', 'b'], ['c', 'd']]", [[1, 2, None], [["a", "b"], ["c", "d"]]]),
+    ("ARRAY['2024-01-01'::date]", [["2024-01-01"]]),
+    ("'{\"a\": [1, 2.5, null]}'::jsonb, '[true]'::json", [{"a": [1, 2.5, None]}, [True]]),
+    ("int4range(1, 5), '[2024-01-01,2024-02-01)'::daterange, 'empty'::int4range", ["[1,5)", "[2024-01-01,2024-02-01)", "empty"]),
+    ("'happy'::mood, 5::positive", ["happy", 5]),
+    ("ROW(1, 'x')::pair", [{"a": 1, "b": "x"}]),
+    ("'192.168.0.1/24'::inet, '10.0.0.0/8'::cidr", ["192.168.0.1/24", "10.0.0.0/8"]),
+    ("'(1,2)'::point", [[1.0, 2.0]]),
+    ("B'101'::bit(3)", ["BitString(101)"]),
+    ("12345678901234567890::numeric", ["12345678901234567890"]),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), CASES, ids=[c[0][:40] for c in CASES])
+async def test_values_come_back_json_safe(
+    make_settings: Callable[..., Settings], expression: str, expected: list[object]
+) -> None:
+    settings = make_settings()
+    await script(settings.database_url.get_secret_value(), TYPES)  # type: ignore[union-attr]
+    async with mcp_client(settings) as client:
+        result = await client.call_tool("run_sql", {"sql": f"SELECT {expression}"})
+    assert not result.is_error, text_of(result)
+    row = result.structured_content["rows"][0]  # type: ignore[index]
+    if expected == ["BitString(101)"]:
+        assert "101" in row[0]
+        return
+    assert row == expected
+    json.dumps(row, allow_nan=False)  # strictly valid JSON: no NaN or Infinity literals
+
+
+async def test_long_bytea_is_cut(make_settings: Callable[..., Settings]) -> None:
+    async with mcp_client(make_settings()) as client:
+        result = await client.call_tool("run_sql", {"sql": "SELECT decode(repeat('ab', 1000), 'hex')"})
+    value = result.structured_content["rows"][0][0]  # type: ignore[index]
+    assert value.startswith("\\x" + "ab" * BYTEA_PREVIEW_BYTES)
+    assert value.endswith("(1000 bytes)")
+
+
+async def test_parameters_are_coerced_to_their_types(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    await script(settings.database_url.get_secret_value(), TYPES)  # type: ignore[union-attr]
+    async with mcp_client(settings) as client:
+        result = await client.call_tool(
+            "run_sql",
+            {
+                "sql": "SELECT $1::date + 1, $2::timestamptz, $3::numeric * 2, $4::uuid, $5::jsonb -> 'k', "
+                "$6::int[], $7::bool, $8::text, $9::mood, $10::bytea",
+                "params": [
+                    "2024-02-28",
+                    "2024-05-01T10:00:00Z",
+                    0.1,
+                    "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                    {"k": [1]},
+                    ["1", 2],
+                    "yes",
+                    42,
+                    "sad",
+                    "\\xff00",
+                ],
+            },
+        )
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["rows"][0] == [  # type: ignore[index]
+        "2024-02-29",
+        "2024-05-01T10:00:00+00:00",
+        "0.2",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        [1],
+        [1, 2],
+        True,
+        "42",
+        "sad",
+        "\\xff00",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "type_name", "message"),
+    [("seven", "int4", r"parameter \$1 expects int4"), ("maybe", "bool", "not a boolean"), ("x", "date", "date")],
+)
+def test_bad_parameters_name_the_parameter(value: str, type_name: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        coerce_param(value, index=1, type_name=type_name)
+
+
+def test_to_json_of_python_values() -> None:
+    assert to_json(Decimal("1.10")) == "1.10"
+    assert to_json(dt.timedelta(days=-1)) == "-P1D"
+    assert to_json(b"\x00\x01") == "\\x0001"
+    assert to_json(float("-inf")) == "-Infinity"
+    assert to_json((1, [2, {"a": Decimal(3)}])) == [1, [2, {"a": "3"}]]
