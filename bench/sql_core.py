@@ -203,6 +203,11 @@ def main() -> None:
     print(
         f"| our own work per run_sql (run_sql − noop) | {ms(own)} | — | target 0.5 ms | {own / 0.0005:.2f} of target |"
     )
+    cpu_own = stdio["cpu_run_sql"] - stdio["cpu_noop"]
+    print(
+        f"| server CPU per call: run_sql / noop | {ms(stdio['cpu_run_sql'])} / {ms(stdio['cpu_noop'])} | — | noop | "
+        f"our CPU {ms(cpu_own)} |"
+    )
     print(
         f"| describe_schema overview, {stdio['overview_relations']} tables | {ms(over_med)} | {ms(over_p99)} | "
         f"target 300 ms | {over_med / 0.3:.2f} of target |"

@@ -56,6 +56,7 @@ class AppContext:
             caps=Caps(settings.max_rows, settings.max_bytes),
             max_sql_bytes=settings.max_sql_bytes,
             default_schema=settings.default_schema,
+            summary_ttl=settings.confirmation_ttl,
         )
 
     @cached_property

@@ -86,6 +86,7 @@ class SQLService:
         caps: Caps,
         max_sql_bytes: int,
         default_schema: str | None = None,
+        summary_ttl: float = 300.0,
     ) -> None:
         self.databases = databases
         self.audit = audit
@@ -95,7 +96,8 @@ class SQLService:
         self.default_schema = default_schema
         self._volatility: dict[str, tuple[float, dict[_FunctionKey, str]]] = {}
         self._plans: dict[tuple[Any, ...], tuple[float, Plan]] = {}
-        self._summaries: dict[str, str] = {}
+        self._summaries: dict[str, tuple[float, str]] = {}
+        self.summary_ttl = summary_ttl
 
     # --- planning -------------------------------------------------------------------------------------------------
 
@@ -195,13 +197,14 @@ class SQLService:
     async def summary(self, plan: Plan) -> str:
         """A human summary of a plan that needs confirmation: statements, target, objects, estimated rows.
 
-        Cached by the plan's fingerprint, so asking again for the same operation gives the same text (the
-        2026-07-28 protocol matches an answer to its question by the question's exact text).
+        Cached by the plan's fingerprint for ``summary_ttl`` (the confirmation's lifetime), so asking again for the
+        same operation gives the same text: the 2026-07-28 protocol matches an answer to its question by the
+        question's exact text, and a human may take minutes to answer.
         """
         key = plan.fingerprint
         cached = self._summaries.get(key)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         lines = [
             f"Destructive operation on database {plan.database!r} (operation {key}).",
             f"Why confirmation is needed: {plan.verdict.reason}",
@@ -222,7 +225,7 @@ class SQLService:
         text = "\n".join(lines)
         if len(self._summaries) > 1_000:
             self._summaries.clear()
-        self._summaries[key] = text
+        self._summaries[key] = (time.monotonic() + self.summary_ttl, text)
         return text
 
     async def _estimates(self, plan: Plan) -> dict[tuple[str | None, str], str]:

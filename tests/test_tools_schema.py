@@ -49,16 +49,17 @@ async def test_overview_lists_schemas_and_relations(settings: Settings) -> None:
     assert not result.is_error, text_of(result)
     overview = result.structured_content["overview"]  # type: ignore[index]
     assert overview["schemas"] == ["auslex", "empty", "public"]
-    names = {(r["schema"], r["name"], r["kind"]) for r in overview["relations"]}
+    relations = [dict(zip(overview["fields"], values, strict=True)) for values in overview["relations"]]
+    names = {(r["schema"], r["name"], r["kind"]) for r in relations}
     assert ("auslex", "users", "table") in names
     assert ("auslex", "big_orders", "view") in names
     assert ("auslex", "totals", "materialized view") in names
-    users = next(r for r in overview["relations"] if r["schema"] == "auslex" and r["name"] == "users")
+    users = next(r for r in relations if r["schema"] == "auslex" and r["name"] == "users")
     assert users["columns"] == 5 and users["bytes"] > 0
     text = text_of(result)
     assert "schema empty (empty)" in text
     assert text.index("<untrusted-data-") < text.index("IGNORE ALL PREVIOUS") < text.index("</untrusted-data-")
-    assert {r["schema"] for r in only.structured_content["overview"]["relations"]} == {"auslex"}  # type: ignore[index]
+    assert {values[0] for values in only.structured_content["overview"]["relations"]} == {"auslex"}  # type: ignore[index]
 
 
 async def test_one_table_in_detail(settings: Settings) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp_types import CallToolResult, TextContent
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from server.fence import fence
 
@@ -43,7 +43,9 @@ class StatementResult(BaseModel):
     kind: str = Field(description="read, write, ddl or destructive")
     command: str = Field(default="", description="PostgreSQL's command tag, e.g. 'SELECT 3' or 'DELETE 10'")
     columns: list[ColumnModel] = Field(default_factory=list)
-    rows: list[list[Any]] = Field(default_factory=list, description="rows as arrays, in column order")
+    rows: Annotated[list[list[Any]], WithJsonSchema({"type": "array"})] = Field(
+        default_factory=list, description="rows as arrays of values, in column order"
+    )
     row_count: int = Field(default=0, description="rows returned here")
     rows_affected: int | None = Field(default=None, description="rows inserted, updated or deleted")
     truncated: bool = Field(default=False, description="more rows exist than were returned")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from server.context import Ctx, app
 from server.fence import fence
@@ -18,20 +18,23 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 
-class RelationModel(BaseModel):
-    schema_: str = Field(alias="schema")
-    name: str
-    kind: str
-    rows: int | None = Field(description="planner estimate; null when never analysed")
-    bytes: int
-    columns: int
-    comment: str | None = None
+_ARRAY_OF_ARRAYS = {"type": "array", "description": "arrays of values"}
+"""Declared without per-item schemas: validating thousands of items costs a client more than it tells it."""
+
+RELATION_FIELDS = ["schema", "name", "kind", "rows", "bytes", "columns", "comment"]
 
 
 class SchemaOverview(BaseModel):
     database: str
     schemas: list[str]
-    relations: list[RelationModel]
+    fields: list[str] = Field(
+        default=RELATION_FIELDS,
+        description="the order of values in each relation: rows is the planner's estimate (null if never analysed), "
+        "bytes the total size with indexes and TOAST",
+    )
+    relations: Annotated[list[list[Any]], WithJsonSchema(_ARRAY_OF_ARRAYS)] = Field(
+        description="one array per relation, values in `fields` order"
+    )
     truncated: bool = False
 
 
@@ -161,41 +164,27 @@ async def describe_schema(
     name = database or services.databases.default_database
     if table is not None:
         detail = await services.schema.table(database=database, table=table, schema=schema)
-        model = SchemaResult(table=TableDescription(database=name, **_detail_fields(detail)))
+        structured = {"table": {"database": name, **_detail_fields(detail)}}
         text = f"database {name}\n" + fence(_table_text(detail))
     else:
         schemas, relations = await services.schema.overview(database=database, schema=schema)
         body, shown = _overview_text(name, schemas, relations, services.settings.max_bytes)
         truncated = shown < len(relations)
-        model = SchemaResult(
-            overview=SchemaOverview(
-                database=name,
-                schemas=schemas,
-                relations=[RelationModel(**_relation_fields(r)) for r in relations[:shown]],
-                truncated=truncated,
-            )
-        )
+        overview = {
+            "database": name,
+            "schemas": schemas,
+            "fields": RELATION_FIELDS,
+            "relations": [[r.schema, r.name, r.kind, r.rows, r.bytes, r.columns, r.comment] for r in relations[:shown]],
+            "truncated": truncated,
+        }
         text = (
             f"database {name}: {len(schemas)} schema(s), {len(relations)} relation(s); "
             "rows are planner estimates, sizes include indexes and TOAST\n" + fence(body)
         )
         if truncated:
             text += f"\ntruncated: {len(relations) - shown} more relations; pass schema= to narrow, or table= for one"
-    return CallToolResult(
-        content=[TextContent(text=text)], structured_content=model.model_dump(mode="json", by_alias=True)
-    )
-
-
-def _relation_fields(r: Relation) -> dict[str, Any]:
-    return {
-        "schema": r.schema,
-        "name": r.name,
-        "kind": r.kind,
-        "rows": r.rows,
-        "bytes": r.bytes,
-        "columns": r.columns,
-        "comment": r.comment,
-    }
+        structured = {"overview": overview}
+    return CallToolResult(content=[TextContent(text=text)], structured_content=structured)
 
 
 def _detail_fields(t: TableDetail) -> dict[str, Any]:
