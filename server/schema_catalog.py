@@ -7,11 +7,15 @@ identifier bound as a parameter, all inside a read-only guarded transaction.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from .database import Databases
+from pydantic import BaseModel, Field
+
 from .errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .database import Databases
 
 __all__ = ["Relation", "SchemaCatalog", "TableDetail", "split_name"]
 
@@ -29,22 +33,27 @@ class Relation:
     comment: str | None
 
 
-@dataclass(slots=True)
-class TableDetail:
-    schema: str
+class TableDetail(BaseModel):
+    """One relation in detail, as describe_schema returns it (catalog rows as dicts)."""
+
+    schema_: str = Field(alias="schema")
     name: str
     kind: str
-    rows: int | None
+    rows: int | None = Field(description="planner estimate; null when never analysed")
     bytes: int
     comment: str | None
     row_level_security: bool
     force_row_level_security: bool
-    columns: list[dict[str, Any]] = field(default_factory=list)
-    constraints: list[dict[str, Any]] = field(default_factory=list)
-    referenced_by: list[dict[str, Any]] = field(default_factory=list)
-    indexes: list[dict[str, Any]] = field(default_factory=list)
-    triggers: list[dict[str, Any]] = field(default_factory=list)
-    policies: list[dict[str, Any]] = field(default_factory=list)
+    columns: list[dict[str, Any]]
+    constraints: list[dict[str, Any]]
+    referenced_by: list[dict[str, Any]]
+    indexes: list[dict[str, Any]]
+    triggers: list[dict[str, Any]]
+    policies: list[dict[str, Any]]
+
+    @property
+    def schema_name(self) -> str:
+        return self.schema_
 
 
 def split_name(table: str, schema: str | None) -> tuple[str | None, str]:

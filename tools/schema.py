@@ -10,10 +10,11 @@ from pydantic import BaseModel, Field, WithJsonSchema
 
 from server.context import Ctx, app
 from server.fence import fence
+from server.schema_catalog import TableDetail
 from server.tooling import add_tool
 
 if TYPE_CHECKING:
-    from server.schema_catalog import Relation, TableDetail
+    from server.schema_catalog import Relation
 
 __all__ = ["register"]
 
@@ -38,22 +39,8 @@ class SchemaOverview(BaseModel):
     truncated: bool = False
 
 
-class TableDescription(BaseModel):
+class TableDescription(TableDetail):
     database: str
-    schema_: str = Field(alias="schema")
-    name: str
-    kind: str
-    rows: int | None
-    bytes: int
-    comment: str | None
-    row_level_security: bool
-    force_row_level_security: bool
-    columns: list[dict[str, Any]]
-    constraints: list[dict[str, Any]]
-    referenced_by: list[dict[str, Any]]
-    indexes: list[dict[str, Any]]
-    triggers: list[dict[str, Any]]
-    policies: list[dict[str, Any]]
 
 
 class SchemaResult(BaseModel):
@@ -99,7 +86,7 @@ def _overview_text(database: str, schemas: list[str], relations: list[Relation],
 
 def _table_text(t: TableDetail) -> str:
     rows = "?" if t.rows is None else f"≈{t.rows}"
-    lines = [f"{t.kind} {t.schema}.{t.name}: {rows} rows, {_size(t.bytes)}"]
+    lines = [f"{t.kind} {t.schema_name}.{t.name}: {rows} rows, {_size(t.bytes)}"]
     if t.comment:
         lines.append(f"comment: {_one_line(t.comment)}")
     lines.append("columns:")
@@ -164,7 +151,7 @@ async def describe_schema(
     name = database or services.databases.default_database
     if table is not None:
         detail = await services.schema.table(database=database, table=table, schema=schema)
-        structured = {"table": {"database": name, **_detail_fields(detail)}}
+        structured = {"table": {"database": name, **detail.model_dump(mode="json", by_alias=True)}}
         text = f"database {name}\n" + fence(_table_text(detail))
     else:
         schemas, relations = await services.schema.overview(database=database, schema=schema)
@@ -185,25 +172,6 @@ async def describe_schema(
             text += f"\ntruncated: {len(relations) - shown} more relations; pass schema= to narrow, or table= for one"
         structured = {"overview": overview}
     return CallToolResult(content=[TextContent(text=text)], structured_content=structured)
-
-
-def _detail_fields(t: TableDetail) -> dict[str, Any]:
-    return {
-        "schema": t.schema,
-        "name": t.name,
-        "kind": t.kind,
-        "rows": t.rows,
-        "bytes": t.bytes,
-        "comment": t.comment,
-        "row_level_security": t.row_level_security,
-        "force_row_level_security": t.force_row_level_security,
-        "columns": t.columns,
-        "constraints": t.constraints,
-        "referenced_by": t.referenced_by,
-        "indexes": t.indexes,
-        "triggers": t.triggers,
-        "policies": t.policies,
-    }
 
 
 def register(server: MCPServer[Any]) -> None:

@@ -6,6 +6,7 @@ destructive statements are confirmed by the human first (elicitation, or confirm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
@@ -21,6 +22,7 @@ from server.tooling import add_tool
 from ._results import SQLResult, TransactionResult, confirmation_required, declined, sql_result, transaction_result
 
 if TYPE_CHECKING:
+    from server.database import Outcome
     from server.sql_service import Plan
 
 __all__ = ["register"]
@@ -75,25 +77,8 @@ async def run_sql(
     confirm_operation. Results are capped (rows and bytes): `truncated` says when more rows exist. Schema-qualify
     table names (e.g. auslex.users).
     """
-    service = app(ctx).sql
-    plan = await service.plan(sql, database=database, params=_one(params), single=True)
-    decision = decide(confirmation, needed=plan.needs_confirmation)
-    if decision in ("declined", "cancelled"):
-        return declined(plan, decision)
-    if decision == "store":
-        summary = await service.summary(plan)
-
-        async def run_confirmed(operation_id: str) -> CallToolResult:
-            outcomes = await service.execute(
-                plan, confirmation="confirm_operation", max_rows=max_rows, operation_id=operation_id
-            )
-            return sql_result(plan, outcomes[0])
-
-        operation = app(ctx).confirmations.add(tool="run_sql", summary=summary, run=run_confirmed)
-        return confirmation_required(plan, operation, summary)
-    path: ConfirmationPath = "elicitation" if decision == "run-confirmed" else "not-needed"
-    outcomes = await service.execute(plan, confirmation=path, max_rows=max_rows)
-    return sql_result(plan, outcomes[0])
+    plan = await app(ctx).sql.plan(sql, database=database, params=_one(params), single=True)
+    return await _run(ctx, plan, confirmation, "run_sql", lambda outcomes: sql_result(plan, outcomes[0]), max_rows)
 
 
 async def run_sql_transaction(
@@ -113,8 +98,22 @@ async def run_sql_transaction(
     The strictest statement decides what is needed: all reads run read-only; any destructive statement needs the
     human's confirmation for the whole transaction. Each statement's result is returned in order.
     """
+    plan = await app(ctx).sql.plan(statements, database=database, params=params)
+    return await _run(
+        ctx, plan, confirmation, "run_sql_transaction", lambda outcomes: transaction_result(plan, outcomes)
+    )
+
+
+async def _run(
+    ctx: Ctx,
+    plan: Plan,
+    confirmation: ElicitationResult[ConfirmAnswer],
+    tool: str,
+    shape: Callable[[list[Outcome]], CallToolResult],
+    max_rows: int | None = None,
+) -> CallToolResult:
+    """Run a plan, or store it for confirm_operation, or report the human's refusal: as the resolver decided."""
     service = app(ctx).sql
-    plan = await service.plan(statements, database=database, params=params)
     decision = decide(confirmation, needed=plan.needs_confirmation)
     if decision in ("declined", "cancelled"):
         return declined(plan, decision)
@@ -122,13 +121,16 @@ async def run_sql_transaction(
         summary = await service.summary(plan)
 
         async def run_confirmed(operation_id: str) -> CallToolResult:
-            outcomes = await service.execute(plan, confirmation="confirm_operation", operation_id=operation_id)
-            return transaction_result(plan, outcomes)
+            return shape(
+                await service.execute(
+                    plan, confirmation="confirm_operation", max_rows=max_rows, operation_id=operation_id
+                )
+            )
 
-        operation = app(ctx).confirmations.add(tool="run_sql_transaction", summary=summary, run=run_confirmed)
+        operation = app(ctx).confirmations.add(tool=tool, summary=summary, run=run_confirmed)
         return confirmation_required(plan, operation, summary)
     path: ConfirmationPath = "elicitation" if decision == "run-confirmed" else "not-needed"
-    return transaction_result(plan, await service.execute(plan, confirmation=path))
+    return shape(await service.execute(plan, confirmation=path, max_rows=max_rows))
 
 
 def register(server: MCPServer[Any], *, writes_possible: bool) -> None:
