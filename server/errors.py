@@ -10,6 +10,10 @@ seam that calls them, and re-raised ``from`` the original.
     ├── PolicyViolation         the SQL policy refuses the statement in every mode, or in the current access mode
     ├── ConfirmationError       unknown, expired or already used confirmation id
     ├── ClusterError            a local PostgreSQL cluster could not be created, started or stopped
+    ├── NeonAPIFailure          Neon's API refused a request (HTTP status, Neon's code, message, request_id)
+    │   └── NeonUnreachable     Neon's API could not be reached: network error or timeout, retries used up
+    ├── OperationFailed         an operation Neon ran for a change ended failed, error or cancelled
+    │   └── OperationTimeout    an operation did not finish in the time allowed (it may still finish later)
     └── DatabaseError           PostgreSQL answered with an error (SQLSTATE, message, detail, hint, position)
         ├── UnknownDatabase     the database named by the caller does not exist
         └── ConnectionFailed    the server could not be reached, or the connection broke mid-call
@@ -23,7 +27,11 @@ __all__ = [
     "ConnectionFailed",
     "DatabaseError",
     "InvalidInput",
+    "NeonAPIFailure",
     "NeonMCPError",
+    "NeonUnreachable",
+    "OperationFailed",
+    "OperationTimeout",
     "PolicyViolation",
     "SQLParseError",
     "UnknownDatabase",
@@ -57,6 +65,77 @@ class ConfirmationError(NeonMCPError):
 
 class ClusterError(NeonMCPError):
     """A local PostgreSQL cluster operation failed."""
+
+
+class NeonAPIFailure(NeonMCPError):
+    """Neon's API answered with an error status, or gave up after its retries.
+
+    ``status`` is the HTTP status (``None`` when no answer came), ``code`` and ``message`` are Neon's, ``request_id``
+    identifies the request in Neon's logs. ``str()`` names the method and path, never the API key.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.message = message
+        self.status = status
+        self.code = code or None
+        self.request_id = request_id or None
+        self.attempts = attempts
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        head = "Neon API" if self.status is None else f"Neon API {self.status}"
+        notes = [f"code {self.code}"] if self.code else []
+        if self.request_id:
+            notes.append(f"request_id {self.request_id}")
+        if self.attempts > 1:
+            notes.append(f"after {self.attempts} attempts")
+        tail = f" ({', '.join(notes)})" if notes else ""
+        return f"{head} on {self.method} {self.path}: {self.message}{tail}"
+
+
+class NeonUnreachable(NeonAPIFailure):
+    """No answer from Neon's API: the connection failed or timed out (and retrying did not help)."""
+
+
+class OperationFailed(NeonMCPError):
+    """An operation Neon started for a change (create_timeline, start_compute, …) did not succeed."""
+
+    def __init__(self, operation_id: str, action: str, status: str, error: str | None = None) -> None:
+        self.operation_id = operation_id
+        self.action = action
+        self.status = status
+        self.error = error
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        text = f"Neon operation {self.action} ({self.operation_id}) {self.status}"
+        return f"{text}: {self.error}" if self.error else text
+
+
+class OperationTimeout(OperationFailed):
+    """An operation was still running when the wait ran out; it may yet finish on Neon's side."""
+
+    def __init__(self, operation_id: str, action: str, status: str, waited: float) -> None:
+        self.waited = waited
+        super().__init__(operation_id, action, status)
+
+    def _describe(self) -> str:
+        return (
+            f"Neon operation {self.action} ({self.operation_id}) did not finish within {self.waited:g} s "
+            f"(still {self.status}); it may finish later, check the branch before retrying"
+        )
 
 
 class DatabaseError(NeonMCPError):

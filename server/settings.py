@@ -37,6 +37,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("database_url", "NEON_MCP_DATABASE_URL", "DATABASE_URL"),
         description="PostgreSQL URL to serve (env DATABASE_URL or NEON_MCP_DATABASE_URL).",
     )
+    neon_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("neon_api_key", "NEON_MCP_NEON_API_KEY", "NEON_API_KEY"),
+        description="Neon API key, sent as a bearer token (env NEON_API_KEY or NEON_MCP_NEON_API_KEY).",
+    )
+    neon_api_host: str = Field(
+        default="https://console.neon.tech/api/v2",
+        validation_alias=AliasChoices("neon_api_host", "NEON_MCP_NEON_API_HOST", "NEON_API_HOST"),
+        description="Base URL of Neon's API, up to /api/v2 (env NEON_API_HOST or NEON_MCP_NEON_API_HOST).",
+    )
     access_mode: AccessMode = Field(
         default="read-only",
         description="read-only: only reads run. full: writes run, destructive statements need confirmation.",
