@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _serve_parser(sub)
+    local = sub.add_parser(
+        "local",
+        help="run local Neon (Neon's management API over PostgreSQL clusters on this machine)",
+        description="Local Neon: start or stop it in the background, show its status, or run it in the foreground.",
+    )
+    local.add_argument("action", choices=["start", "stop", "status", "run"])
+    _add_setting_options(local, ("local_port", "local_clusters", "history_seconds", "log_level"))
     sub.add_parser(
         "demo",
         help="walk the whole SQL core on a throwaway PostgreSQL",
@@ -104,6 +111,30 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from .local_neon.daemon import local_command
+    from .settings import Settings
+
+    overrides = {key: value for key, value in vars(args).items() if key not in ("command", "version", "action")}
+    try:
+        settings = Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            print(f"neon-mcp: invalid setting {'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    return local_command(
+        args.action,
+        settings.home,
+        port=settings.local_port,
+        clusters_root=settings.local_clusters,
+        bindir=settings.pg_bindir,
+        history=settings.history_seconds,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``neon-mcp`` console script."""
     args = _parser().parse_args(argv)
@@ -114,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         return _serve(args)
+    if args.command == "local":
+        return _local(args)
     if args.command == "demo":
         from .demo import run_demo
 

@@ -1,4 +1,4 @@
-"""Throwaway local PostgreSQL clusters: find the server binaries, initdb, start, stop, remove.
+"""Local PostgreSQL clusters: find the server binaries, initdb, start, stop, copy (pg_basebackup), remove.
 
 Synchronous and subprocess based (``initdb``, ``pg_ctl``, ``postgres``); used by the test suite and by local Neon. A
 cluster listens on TCP only (``unix_socket_directories = ''`` sidesteps the socket path length limit) and requires
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import json
 import math
 import os
 import pwd
@@ -23,7 +24,7 @@ import stat
 import subprocess
 import tempfile
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -31,7 +32,7 @@ from urllib.parse import quote
 
 from server.errors import ClusterError
 
-__all__ = ["Cluster", "find_pg_bindir", "free_port", "run_as_user"]
+__all__ = ["Cluster", "ensure_traversable", "find_pg_bindir", "free_port", "run_as_server_user", "run_as_user"]
 
 _SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 _RUN_AS = "nobody"
@@ -121,6 +122,62 @@ def _check_traversable(directory: Path, uid: int, gid: int) -> None:
                 f"traverse {path} (mode {stat.filemode(st.st_mode)}, owner uid {st.st_uid}). Put the data directory "
                 f"under a location it can reach, such as /tmp or /var/tmp."
             )
+
+
+def ensure_traversable(directory: Path) -> None:
+    """Raise ``ClusterError`` unless the server's run-as user may traverse ``directory`` and every parent of it.
+
+    Parts of the path that do not exist yet are not checked. Nothing to check when this process is not root, since
+    the server then runs as ourselves.
+    """
+    if user := run_as_user():
+        existing = directory.absolute()
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        _check_traversable(existing, *user)
+
+
+def run_as_server_user(
+    command: Sequence[str | Path],
+    *,
+    timeout: float = 120,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    what: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` as the user PostgreSQL runs as (``nobody`` when root, else ourselves), output captured.
+
+    The child gets no supplementary groups, ``/`` as its working directory, and our environment without ``PG*``
+    variables plus ``env``. Raises ``ClusterError`` naming ``what`` (default: the program) with the program's own
+    error output when it fails (with ``check``), times out, or cannot be run.
+    """
+    user = run_as_user()
+    uid, gid = user or (None, None)
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    environ.update(env or {})
+    argv = [str(part) for part in command]
+    what = what or Path(argv[0]).name
+    try:
+        return subprocess.run(
+            argv,
+            check=check,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+            cwd="/",
+            env=environ,
+            user=uid,
+            group=gid,
+            extra_groups=[] if user else None,
+        )
+    except subprocess.CalledProcessError as exc:
+        output = (exc.stderr or exc.stdout or "").strip()
+        raise ClusterError(f"{what} failed (exit {exc.returncode}): {output}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ClusterError(f"{what} did not finish within {timeout:g} s.") from exc
+    except OSError as exc:
+        raise ClusterError(f"Cannot run {argv[0]}: {exc}") from exc
 
 
 def _quote_setting(name: str, value: str) -> str:
@@ -213,13 +270,14 @@ class Cluster:
             raise ClusterError(f"Cannot read the PostgreSQL version from {out.strip()!r}.")
         return int(match.group(1))
 
-    def init(self, *, settings: Mapping[str, str] | None = None) -> None:
+    def init(self, *, settings: Mapping[str, str] | None = None, initdb_options: Sequence[str] = ()) -> None:
         """Create the cluster with initdb (UTF8, locale C, scram-sha-256 for every connection) and configure it.
 
-        Appends to ``postgresql.conf``: ``listen_addresses`` (the host), ``unix_socket_directories = ''``, then
-        ``settings`` (raw values; quoting is done here, later entries win). Missing parent directories are created
-        (mode 0711 when root). Raises ``ClusterError`` if initdb fails, the data directory is not empty, a setting is
-        malformed, or (as root) the run-as user cannot traverse an existing parent directory.
+        ``initdb_options`` are passed on to initdb (e.g. ``--wal-segsize=1``). Appends to ``postgresql.conf``:
+        ``listen_addresses`` (the host), ``unix_socket_directories = ''``, then ``settings`` (raw values; quoting is
+        done here, later entries win). Missing parent directories are created (mode 0711 when root). Raises
+        ``ClusterError`` if initdb fails, the data directory is not empty, a setting is malformed, or (as root) the
+        run-as user cannot traverse an existing parent directory.
         """
         config = [_quote_setting("listen_addresses", self._host), _quote_setting("unix_socket_directories", "")]
         config += [_quote_setting(name, value) for name, value in (settings or {}).items()]
@@ -232,7 +290,17 @@ class Cluster:
                 file.write(self._password + "\n")
             auth = ("--auth-host=scram-sha-256", "--auth-local=scram-sha-256", f"--pwfile={pwfile}")
             self._run(
-                "initdb", "-D", self._datadir, "-U", self._superuser, "-E", "UTF8", "--locale=C", *auth, timeout=300
+                "initdb",
+                "-D",
+                self._datadir,
+                "-U",
+                self._superuser,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                *auth,
+                *initdb_options,
+                timeout=300,
             )
         finally:
             os.unlink(pwfile)
@@ -310,6 +378,41 @@ class Cluster:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"postgresql://{auth}@{host}:{self._port}/{quote(database, safe='')}"
 
+    def run_client(self, program: str, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the client program ``program`` from the bindir against this server, as the superuser.
+
+        The connection comes from ``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD`` (the password never appears in a
+        command line). Runs as the server's run-as user. Raises ``ClusterError`` if no port is known yet or the
+        program fails (its error output in the message).
+        """
+        if self._port is None:
+            raise ClusterError(f"The cluster at {self._datadir} has no port yet; start it first.")
+        env = {"PGHOST": self._host, "PGPORT": str(self._port), "PGUSER": self._superuser}
+        env["PGPASSWORD"] = self._password
+        return run_as_server_user(
+            [self._bindir / program, *args], timeout=timeout, env=env, what=f"{program} on {self._datadir}"
+        )
+
+    def basebackup(self, target: Path, *, tar: bool = False, timeout: float = 600) -> str:
+        """Copy the running server into the new directory ``target`` with ``pg_basebackup -X stream -c fast``.
+
+        ``target`` (which must not exist or be empty, in a directory the run-as user may write) becomes a complete
+        data directory, owned by the run-as user, with the WAL it needs to start consistent; with ``tar`` it holds
+        ``base.tar`` and ``pg_wal.tar`` instead (much faster to write than a tree of small files). Returns the LSN at
+        which the copy is consistent (the end of the backup, from its manifest). Raises ``ClusterError`` if the
+        server is not running or the copy fails.
+        """
+        options = ("-Ft",) if tar else ()
+        self.run_client(
+            "pg_basebackup", "-D", target, *options, "-X", "stream", "-c", "fast", "--no-password", timeout=timeout
+        )
+        try:
+            manifest = json.loads((target / "backup_manifest").read_text(encoding="utf-8"))
+            end_lsn: str = manifest["WAL-Ranges"][-1]["End-LSN"]
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ClusterError(f"Cannot read the end LSN of the backup in {target}: {exc}") from exc
+        return end_lsn
+
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the server log ("" if there is none yet)."""
         try:
@@ -352,28 +455,14 @@ class Cluster:
         self, program: str, *args: str | Path, timeout: float = 120, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run ``program`` from the bindir as the run-as user (no supplementary groups, PG* variables removed)."""
-        uid, gid = self._user or (None, None)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-        command = [str(self._bindir / program), *map(str, args)]
         what = f"{program} {args[0]}" if program == "pg_ctl" else program
         try:
-            return subprocess.run(
-                command,
-                check=check,
-                capture_output=True,
-                encoding="utf-8",
-                errors="replace",
-                timeout=timeout,
-                cwd="/",
-                env=env,
-                user=uid,
-                group=gid,
-                extra_groups=[] if self._user else None,
-            )
-        except subprocess.CalledProcessError as exc:
-            output = (exc.stderr or exc.stdout or "").strip()
-            raise ClusterError(f"{what} failed for {self._datadir} (exit {exc.returncode}): {output}") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise ClusterError(f"{what} for {self._datadir} did not finish within {timeout:g} s.") from exc
-        except OSError as exc:
-            raise ClusterError(f"Cannot run {command[0]}: {exc}") from exc
+            return run_as_server_user([self._bindir / program, *args], timeout=timeout, check=check, what=what)
+        except ClusterError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, subprocess.CalledProcessError):
+                output = (cause.stderr or cause.stdout or "").strip()
+                raise ClusterError(f"{what} failed for {self._datadir} (exit {cause.returncode}): {output}") from cause
+            if isinstance(cause, subprocess.TimeoutExpired):
+                raise ClusterError(f"{what} for {self._datadir} did not finish within {timeout:g} s.") from cause
+            raise

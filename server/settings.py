@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     pg_bindir: Path | None = Field(
         default=None, description="Directory of PostgreSQL server binaries (initdb, pg_ctl) for local clusters."
     )
+    local_port: int = Field(
+        default=0, ge=0, le=65_535, description="Port of local Neon's API on 127.0.0.1 (0: any free port)."
+    )
+    local_clusters: Path | None = Field(
+        default=None,
+        description="Where local Neon keeps its branches' PostgreSQL data (default: HOME/local-neon/clusters).",
+    )
+    history_seconds: int = Field(
+        default=86_400, ge=0, le=30 * 86_400, description="Local Neon's point-in-time history window in seconds."
+    )
     log_level: LogLevel = Field(default="INFO", description="Logging level; logs go to stderr only.")
     transport: Literal["stdio"] = Field(default="stdio", description="MCP transport.")
 

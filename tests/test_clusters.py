@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -12,7 +13,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server.clusters import Cluster, find_pg_bindir, free_port, run_as_user
+from server.clusters import (
+    Cluster,
+    ensure_traversable,
+    find_pg_bindir,
+    free_port,
+    run_as_server_user,
+    run_as_user,
+)
 from server.errors import ClusterError
 
 
@@ -158,3 +166,58 @@ async def test_password_is_enforced_over_tcp(pg_cluster: Cluster, database_url: 
 async def test_session_cluster_preloads_pg_stat_statements(database_url: str) -> None:
     assert await fetchval(database_url, "show shared_preload_libraries") == "pg_stat_statements"
     assert await fetchval(database_url, "show max_connections") == "200"
+
+
+def test_run_as_server_user_runs_unprivileged_and_reports_failures() -> None:
+    user = run_as_user()
+    assert run_as_server_user(["id", "-u"]).stdout.strip() == str(user[0] if user else os.geteuid())
+    with pytest.raises(ClusterError, match=r"listing failed \(exit \d+\): .*nonexistent"):
+        run_as_server_user(["ls", "/nonexistent"], what="listing")
+    with pytest.raises(ClusterError, match="did not finish within"):
+        run_as_server_user(["sleep", "5"], timeout=0.2)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the cluster to another user")
+def test_ensure_traversable_names_the_closed_directory(scratch_dir: Path) -> None:
+    closed = scratch_dir / "closed"
+    closed.mkdir(mode=0o700)
+    with pytest.raises(ClusterError, match=f"cannot traverse {re.escape(str(closed))} "):
+        ensure_traversable(closed / "not" / "there")
+    ensure_traversable(scratch_dir / "not" / "there")  # missing parts are not checked
+
+
+def test_run_client_connects_as_the_superuser(pg_cluster: Cluster) -> None:
+    assert pg_cluster.run_client("psql", "-X", "-At", "-c", "SELECT current_user").stdout.strip() == "postgres"
+    with pytest.raises(ClusterError, match=r"psql on .* failed"):
+        pg_cluster.run_client("psql", "-X", "-c", "SELECT * FROM no_such_table")
+    with pytest.raises(ClusterError, match="no port yet"):
+        Cluster(Path("/nonexistent/data")).run_client("psql")
+
+
+@pytest.mark.anyio
+async def test_basebackup_copies_a_running_cluster(scratch_dir: Path) -> None:
+    source = Cluster(scratch_dir / "source")
+    source.init(settings={"fsync": "off"}, initdb_options=["--wal-segsize=1"])
+    source.start()
+    try:
+        assert await fetchval(source.dsn(), "SHOW wal_segment_size") == "1MB"
+        await fetchval(source.dsn(), "CREATE TABLE kept AS SELECT 42 AS answer")
+        target = scratch_dir / "copies"
+        target.mkdir()
+        if user := run_as_user():
+            os.chown(target, *user)  # pg_basebackup runs as the server's user and creates the copy there
+        lsn = source.basebackup(target / "copy")
+        assert re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", lsn)
+        copy = Cluster(target / "copy", password=source.password)
+        copy.start()
+        try:
+            assert copy.port != source.port
+            assert await fetchval(copy.dsn(), "SELECT answer FROM kept") == 42
+        finally:
+            copy.stop()
+        with pytest.raises(ClusterError, match="pg_basebackup"):
+            source.basebackup(target / "copy")  # not empty
+        assert re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", source.basebackup(target / "tar", tar=True))
+        assert {"base.tar", "pg_wal.tar", "backup_manifest"} <= set(os.listdir(target / "tar"))
+    finally:
+        source.remove()

@@ -1,0 +1,207 @@
+"""Running local Neon as a process: ``neon-mcp local run`` (foreground) and ``local start|stop|status``.
+
+``start`` launches ``run`` in the background and prints shell-ready lines::
+
+    NEON_API_HOST=http://127.0.0.1:PORT/api/v2
+    NEON_API_KEY=…
+
+The API key is generated once and kept in the data directory (mode 0600), so it stays valid across restarts. The
+running server records its pid and port in ``server.json`` next to it; ``stop`` and ``status`` read that file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LocalNeonPaths", "local_command"]
+
+_START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class LocalNeonPaths:
+    """Where local Neon keeps its files under the data directory."""
+
+    root: Path
+
+    @property
+    def token_file(self) -> Path:
+        return self.root / "api-key"
+
+    @property
+    def server_file(self) -> Path:
+        return self.root / "server.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "local-neon.log"
+
+    def token(self) -> str:
+        """The API key, created on first use (0600)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.token_file.exists():
+            fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write("neon-local-" + secrets.token_urlsafe(24))
+        return self.token_file.read_text().strip()
+
+    def running(self) -> dict[str, Any] | None:
+        """The running server's pid and port, or None when none runs."""
+        try:
+            info: dict[str, Any] = json.loads(self.server_file.read_text())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(int(info["pid"]), 0)
+        except (OSError, KeyError, ValueError):
+            return None
+        return info
+
+
+def _env_lines(port: int, token: str) -> str:
+    return f"NEON_API_HOST=http://127.0.0.1:{port}/api/v2\nNEON_API_KEY={token}"
+
+
+def default_clusters_root(data_dir: Path) -> Path | None:
+    """None (the service's default, under the data directory) unless PostgreSQL, run as ``nobody`` because we are
+    root, could not reach it (the default XDG data dir lives under /root): then a directory of our own in /var/tmp,
+    named after the data directory so two homes never share one."""
+    from server.clusters import ensure_traversable
+    from server.errors import ClusterError
+
+    try:
+        ensure_traversable(data_dir)
+    except ClusterError:
+        pass
+    else:
+        return None
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    root = Path("/var/tmp") / f"neon-mcp-clusters-{digest}"  # noqa: S108 (ownership checked below)
+    root.mkdir(mode=0o711, exist_ok=True)
+    if root.is_symlink() or root.lstat().st_uid != os.geteuid():
+        raise ClusterError(f"{root} exists but is not a directory of ours; remove it or set NEON_MCP_LOCAL_CLUSTERS")
+    root.chmod(0o711)  # our own directory: nobody must traverse it
+    return root
+
+
+def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir: Path | None, history: int) -> int:
+    """Serve local Neon until SIGTERM/SIGINT; records pid and port while it runs."""
+    import anyio
+    import uvicorn
+
+    from .http import Faults, create_app
+    from .service import LocalNeon
+
+    paths = LocalNeonPaths(home / "local-neon")
+    token = paths.token()
+    clusters_root = clusters_root or default_clusters_root(paths.root)
+    service = LocalNeon(paths.root, clusters_root=clusters_root, bindir=bindir, history_seconds=history)
+    app = create_app(service, token=token, faults=Faults.parse(os.environ.get("NEON_MCP_LOCAL_FAULTS")))
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))  # loopback only
+    listener.listen(128)
+    bound = listener.getsockname()[1]
+
+    async def main() -> None:
+        await service.open()
+        try:
+            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+            paths.server_file.write_text(json.dumps({"pid": os.getpid(), "port": bound, "started_at": time.time()}))
+            print(_env_lines(bound, token), flush=True)
+            await server.serve(sockets=[listener])  # returns on SIGTERM or SIGINT
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                paths.server_file.unlink()
+            await service.close()
+
+    anyio.run(main)
+    return 0
+
+
+def _start(home: Path, argv_extra: list[str]) -> int:
+    paths = LocalNeonPaths(home / "local-neon")
+    token = paths.token()
+    info = paths.running()
+    if info is not None:
+        print(_env_lines(int(info["port"]), token))
+        return 0
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with paths.log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "local", "run", *argv_extra],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ, "NEON_MCP_HOME": str(home)},
+        )
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        info = paths.running()
+        if info is not None and int(info["pid"]) == process.pid:
+            print(_env_lines(int(info["port"]), token))
+            return 0
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    tail = paths.log_file.read_text(errors="replace").splitlines()[-15:] if paths.log_file.exists() else []
+    print("local Neon did not start:\n" + "\n".join(tail), file=sys.stderr)
+    return 1
+
+
+def _stop(home: Path) -> int:
+    paths = LocalNeonPaths(home / "local-neon")
+    info = paths.running()
+    if info is None:
+        print("local Neon is not running")
+        return 0
+    pid = int(info["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            print("local Neon stopped")
+            return 0
+        time.sleep(0.1)
+    print(f"local Neon (pid {pid}) did not stop within 30 s", file=sys.stderr)
+    return 1
+
+
+def _status(home: Path) -> int:
+    paths = LocalNeonPaths(home / "local-neon")
+    info = paths.running()
+    if info is None:
+        print(f"local Neon is not running (data directory {paths.root})")
+        return 3
+    print(f"local Neon is running: pid {info['pid']}, http://127.0.0.1:{info['port']}/api/v2, data {paths.root}")
+    print(_env_lines(int(info["port"]), paths.token()))
+    return 0
+
+
+def local_command(
+    action: str, home: Path, *, port: int, clusters_root: Path | None, bindir: Path | None, history: int
+) -> int:
+    """``neon-mcp local ACTION``; returns the exit code."""
+    if action == "run":
+        return run_foreground(home, port=port, clusters_root=clusters_root, bindir=bindir, history=history)
+    if action == "start":
+        return _start(home, ["--local-port", str(port)])
+    if action == "stop":
+        return _stop(home)
+    return _status(home)

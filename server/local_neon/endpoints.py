@@ -1,0 +1,250 @@
+"""Endpoints: read-write computes of a branch, each a server on its own loopback port.
+
+``start`` runs the branch's server on the endpoint's port, ``suspend`` stops it, ``restart`` does both; each is an
+operation (``start_compute``/``suspend_compute``). ``suspend_timeout_seconds`` > 0 lets the housekeeping loop
+suspend an endpoint idle that long; 0 and -1 keep it running. Read-only endpoints (hot standbys) are not supported
+yet and are refused with 400.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+from server.clusters import free_port
+
+from . import ids, views
+from .errors import bad_request
+from .operations import Step
+from .records import Branch, Endpoint, Project
+from .requests import boolean, integer, number, section, string
+from .runtime import Runtime
+
+__all__ = ["Endpoints"]
+
+_MAX_TIMEOUT = 604800
+
+
+class Endpoints:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    # --- building blocks shared with projects and branches -------------------------------------------------------
+
+    def allocate_port(self) -> int:
+        """A free loopback port that no endpoint record uses."""
+        used = {endpoint.port for endpoint in self._rt.store.list(Endpoint)}
+        while True:
+            port = free_port(self._rt.host)
+            if port not in used:
+                return port
+
+    def new(self, project: Project, branch: Branch, options: dict[str, Any], *, field: str) -> Endpoint:
+        """An endpoint record for ``branch`` from request ``options`` (validated; 400 naming ``field``)."""
+        kind = options.get("type")
+        if kind == "read_only":
+            raise bad_request("read_only endpoints (read replicas) are not supported by local Neon yet")
+        if kind != "read_write":
+            raise bad_request(f"{field}.type must be read_write or read_only")
+        if self._rt.read_write_endpoint(branch) is not None:
+            raise bad_request(f"branch {branch.id} already has a read_write endpoint; a branch can have only one")
+        defaults = project.default_endpoint_settings
+        moment = ids.now()
+        record = Endpoint(
+            id=ids.endpoint_id(),
+            project_id=project.id,
+            branch_id=branch.id,
+            type="read_write",
+            port=self.allocate_port(),
+            created_at=moment,
+            updated_at=moment,
+            current_state="init",
+            pending_state="active",
+            suspend_timeout_seconds=int(defaults.get("suspend_timeout_seconds", 0)),
+            autoscaling_limit_min_cu=float(defaults.get("autoscaling_limit_min_cu", 0.25)),
+            autoscaling_limit_max_cu=float(defaults.get("autoscaling_limit_max_cu", 0.25)),
+        )
+        _apply_options(record, options, field=field)
+        return record
+
+    def start_step(self, endpoint: Endpoint) -> Step:
+        """The ``start_compute`` operation for ``endpoint`` and the coroutine that performs it."""
+        operation = self._rt.operations.new(
+            endpoint.project_id, "start_compute", branch_id=endpoint.branch_id, endpoint_id=endpoint.id
+        )
+        return operation, lambda: self.bring_up(endpoint.id)
+
+    def suspend_step(self, endpoint: Endpoint, *, then_delete: bool = False) -> Step:
+        """The ``suspend_compute`` operation for ``endpoint`` (deleting its record afterwards with ``then_delete``)."""
+        operation = self._rt.operations.new(
+            endpoint.project_id, "suspend_compute", branch_id=endpoint.branch_id, endpoint_id=endpoint.id
+        )
+        return operation, lambda: self._suspend(endpoint.id, then_delete=then_delete)
+
+    def mark(self, endpoint: Endpoint, pending: str | None) -> Endpoint:
+        """Store ``endpoint`` with ``pending_state``; returns it."""
+        endpoint.pending_state = pending
+        endpoint.updated_at = ids.now()
+        self._rt.store.put(endpoint)
+        return endpoint
+
+    def view(self, endpoint: Endpoint) -> dict[str, Any]:
+        return views.endpoint(endpoint, host=self._rt.host)
+
+    # --- the API -------------------------------------------------------------------------------------------------
+
+    async def list_endpoints(self, project_id: str, branch_id: str | None = None) -> dict[str, Any]:
+        if branch_id is not None:
+            branch = self._rt.branch(project_id, branch_id)
+            records = self._rt.endpoints_of(branch)
+        else:
+            self._rt.project(project_id)
+            records = self._rt.store.list(Endpoint, project_id=project_id)
+        return {"endpoints": [self.view(record) for record in records]}
+
+    async def create(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        project = self._rt.project(project_id)
+        options = section(body, "endpoint", required=True)
+        branch_id = string(options, "branch_id", field="endpoint.branch_id", required=True)
+        assert branch_id is not None
+        branch = self._rt.branch(project_id, branch_id)
+        record = self.new(project, branch, options, field="endpoint")
+        self._rt.operations.check([branch.id])
+        self._rt.store.put(record)
+        operations = self._rt.operations.submit(
+            project_id, [branch.id], [self.start_step(record)], cleanup=lambda: self._forget(record.id)
+        )
+        return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
+
+    async def get(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
+        return {"endpoint": self.view(self._rt.endpoint(project_id, endpoint_id))}
+
+    async def update(self, project_id: str, endpoint_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        record = self._rt.endpoint(project_id, endpoint_id)
+        options = section(body, "endpoint", required=True)
+        if options.get("branch_id") not in (None, record.branch_id):
+            raise bad_request("moving an endpoint to another branch is not supported by local Neon")
+        if options.get("type") not in (None, record.type):
+            raise bad_request("the type of an endpoint cannot be changed")
+        self._rt.operations.check([record.branch_id])
+        was_disabled = record.disabled
+        _apply_options(record, options, field="endpoint")
+        steps: list[Step] = []
+        if record.disabled and not was_disabled and record.current_state == "active":
+            steps.append(self.suspend_step(record))
+            record.pending_state = "idle"
+        record.updated_at = ids.now()
+        self._rt.store.put(record)
+        operations = self._rt.operations.submit(project_id, [record.branch_id], steps)
+        return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
+
+    async def delete(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
+        record = self._rt.endpoint(project_id, endpoint_id)
+        self._rt.operations.check([record.branch_id])
+        step = self.suspend_step(record, then_delete=True)
+        operations = self._rt.operations.submit(project_id, [record.branch_id], [step])
+        self.mark(record, "idle")
+        return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
+
+    async def start(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
+        record = self._rt.endpoint(project_id, endpoint_id)
+        if record.disabled:
+            raise bad_request(f"endpoint {endpoint_id} is disabled; enable it before starting it")
+        operations = self._rt.operations.submit(project_id, [record.branch_id], [self.start_step(record)])
+        self.mark(record, "active")
+        return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
+
+    async def suspend(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
+        record = self._rt.endpoint(project_id, endpoint_id)
+        operations = self._rt.operations.submit(project_id, [record.branch_id], [self.suspend_step(record)])
+        self.mark(record, "idle")
+        return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
+
+    async def restart(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
+        record = self._rt.endpoint(project_id, endpoint_id)
+        if record.disabled:
+            raise bad_request(f"endpoint {endpoint_id} is disabled; enable it before restarting it")
+        steps = [self.suspend_step(record), self.start_step(record)]
+        operations = self._rt.operations.submit(project_id, [record.branch_id], steps)
+        self.mark(record, "active")
+        return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
+
+    # --- the work ------------------------------------------------------------------------------------------------
+
+    async def bring_up(self, endpoint_id: str) -> None:
+        """Start the endpoint's server now and record it active (the work of ``start_compute``)."""
+        record = self._rt.store.get(Endpoint, endpoint_id)
+        if record is None:
+            return
+        branch = self._rt.store.get(Branch, record.branch_id)
+        project = self._rt.store.get(Project, record.project_id)
+        assert branch is not None and project is not None
+        port = await self._rt.computes.start(branch.timeline, port=record.port, password=project.superuser_password)
+        fresh = self._rt.store.get(Endpoint, endpoint_id) or record
+        moment = ids.now()
+        self._rt.activity[endpoint_id] = time.monotonic()
+        self._rt.store.put(
+            replace(
+                fresh,
+                port=port,
+                current_state="active",
+                pending_state=None,
+                started_at=moment,
+                last_active=moment,
+                updated_at=moment,
+            )
+        )
+
+    async def _suspend(self, endpoint_id: str, *, then_delete: bool) -> None:
+        record = self._rt.store.get(Endpoint, endpoint_id)
+        if record is None:
+            return
+        branch = self._rt.store.get(Branch, record.branch_id)
+        if branch is not None:
+            await self._rt.computes.stop(branch.timeline)
+        self._rt.activity.pop(endpoint_id, None)
+        if then_delete:
+            self._rt.store.delete(Endpoint, endpoint_id)
+            return
+        fresh = self._rt.store.get(Endpoint, endpoint_id) or record
+        moment = ids.now()
+        self._rt.store.put(
+            replace(fresh, current_state="idle", pending_state=None, suspended_at=moment, updated_at=moment)
+        )
+
+    async def _forget(self, endpoint_id: str) -> None:
+        """After a failed start of a new endpoint: drop it (its branch's server is stopped if nothing wants it)."""
+        record = self._rt.store.get(Endpoint, endpoint_id)
+        if record is not None:
+            await self._suspend(endpoint_id, then_delete=True)
+
+
+def _apply_options(record: Endpoint, options: dict[str, Any], *, field: str) -> None:
+    """Set the endpoint settings a create or update request may carry (validated; 400 naming ``field``)."""
+    timeout = integer(
+        options, "suspend_timeout_seconds", field=f"{field}.suspend_timeout_seconds", minimum=-1, maximum=_MAX_TIMEOUT
+    )
+    if timeout is not None:
+        record.suspend_timeout_seconds = timeout
+    low = number(options, "autoscaling_limit_min_cu", field=f"{field}.autoscaling_limit_min_cu", minimum=0.25)
+    high = number(options, "autoscaling_limit_max_cu", field=f"{field}.autoscaling_limit_max_cu", minimum=0.25)
+    record.autoscaling_limit_min_cu = low if low is not None else record.autoscaling_limit_min_cu
+    record.autoscaling_limit_max_cu = high if high is not None else record.autoscaling_limit_max_cu
+    if record.autoscaling_limit_min_cu > record.autoscaling_limit_max_cu:
+        raise bad_request(f"{field}.autoscaling_limit_min_cu must not exceed autoscaling_limit_max_cu")
+    if "settings" in options:
+        settings = section(options, "settings")
+        pg_settings = settings.get("pg_settings", {})
+        if not isinstance(pg_settings, dict) or not all(isinstance(v, str) for v in pg_settings.values()):
+            raise bad_request(f"{field}.settings.pg_settings must map setting names to string values")
+        record.settings = settings
+    disabled = boolean(options, "disabled", field=f"{field}.disabled")
+    if disabled is not None:
+        record.disabled = disabled
+    name = string(options, "name", field=f"{field}.name", max_length=64)
+    if name is not None:
+        record.name = name
+    provisioner = string(options, "provisioner", field=f"{field}.provisioner")
+    if provisioner is not None:
+        record.provisioner = provisioner

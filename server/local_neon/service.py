@@ -1,0 +1,411 @@
+"""``LocalNeon``: Neon's management API v2 over local PostgreSQL clusters, without HTTP.
+
+Each public method takes the request's path ids, query parameters and body (plain JSON values) and returns the body
+Neon answers with, in Neon's envelopes; refusals raise ``NeonAPIError`` with Neon's status. Mutations answer at once
+with their operations, which run in the background (see ``operations``). ``open()`` locks the data directory, loads
+the state and brings back every endpoint that was active; ``close()`` waits for running operations and stops the
+servers (unless told to leave them running).
+
+Layout of ``home``: ``state.db`` (SQLite: projects, branches, endpoints, roles and passwords, databases,
+operations), ``lock`` (held while open), ``clusters/`` (timeline directories, unless ``clusters_root`` is given).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from server.clusters import Cluster, ensure_traversable, find_pg_bindir
+from server.errors import ClusterError
+
+from .access import Access
+from .branches import Branches
+from .computes import Computes
+from .endpoints import Endpoints
+from .errors import NeonAPIError
+from .housekeeping import Housekeeping
+from .operations import Operations
+from .projects import Projects
+from .records import Branch, Endpoint, Operation
+from .restore import Restores
+from .runtime import Runtime
+from .schemas import Schemas
+from .store import Store
+from .timelines import Timeline
+
+__all__ = ["LocalNeon"]
+
+logger = logging.getLogger("neon_mcp.local_neon")
+
+_CLOSE_WAIT = 120.0
+
+
+@dataclass(frozen=True)
+class _Handlers:
+    projects: Projects
+    branches: Branches
+    restores: Restores
+    schemas: Schemas
+    endpoints: Endpoints
+    access: Access
+
+    @classmethod
+    def build(cls, rt: Runtime) -> _Handlers:
+        endpoints = Endpoints(rt)
+        branches = Branches(rt, endpoints)
+        return cls(
+            projects=Projects(rt, endpoints, branches),
+            branches=branches,
+            restores=Restores(rt, endpoints),
+            schemas=Schemas(rt),
+            endpoints=endpoints,
+            access=Access(rt, endpoints),
+        )
+
+
+class LocalNeon:
+    """Local Neon on the data directory ``home``.
+
+    ``clusters_root`` (default ``home/clusters``) holds the branches' data; when this process is root the servers run
+    as ``nobody``, which must be able to traverse every directory above it. ``bindir`` picks the PostgreSQL binaries
+    (default: found as ``server.clusters.find_pg_bindir`` finds them). ``history_seconds`` is the longest window
+    branches can be created or restored back into; ``host`` is the loopback address endpoints listen on.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        clusters_root: Path | None = None,
+        bindir: Path | None = None,
+        history_seconds: int = 86400,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self._home = home.absolute()
+        self._clusters_root = (clusters_root or self._home / "clusters").absolute()
+        self._bindir = bindir
+        self._history_seconds = history_seconds
+        self._host = host
+        self._lock_fd: int | None = None
+        self._rt: Runtime | None = None
+        self._housekeeping_task: asyncio.Task[None] | None = None
+        self._handlers: _Handlers | None = None
+
+    # --- life cycle ----------------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Lock ``home``, load the state, bring back active endpoints, start the background loop.
+
+        Raises ``NeonAPIError`` (409) if another local Neon has ``home`` open or the clusters root belongs to another
+        home, ``ClusterError`` if the PostgreSQL binaries are missing or the clusters root is out of reach of the
+        server's user.
+        """
+        if self._rt is not None:
+            raise RuntimeError("this LocalNeon is already open")
+        self._home.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        try:
+            bindir = find_pg_bindir(self._bindir)
+            if not self._clusters_root.exists():
+                self._clusters_root.mkdir(parents=True, mode=0o711)
+                self._clusters_root.chmod(0o711)
+            ensure_traversable(self._clusters_root)
+            self._claim_clusters_root()
+            version = await asyncio.to_thread(lambda: Cluster(self._clusters_root / "probe", bindir=bindir).version)
+            store = Store(self._home / "state.db")
+        except BaseException:
+            self._unlock()
+            raise
+        rt = Runtime(
+            store=store,
+            operations=Operations(store),
+            computes=Computes(self._clusters_root, bindir=bindir, host=self._host),
+            clusters_root=self._clusters_root,
+            bindir=bindir,
+            host=self._host,
+            history_seconds=self._history_seconds,
+            pg_version=version,
+        )
+        handlers = _Handlers.build(rt)
+        self._rt = rt
+        self._handlers = handlers
+        try:
+            await self._recover()
+        except BaseException:
+            await rt.computes.stop_all()
+            store.close()
+            self._rt = self._handlers = None
+            self._unlock()
+            raise
+        housekeeping = Housekeeping(rt, handlers.endpoints, handlers.branches)
+        self._housekeeping_task = asyncio.get_running_loop().create_task(housekeeping.run())
+
+    async def close(self, *, stop_endpoints: bool = True) -> None:
+        """Stop the background loop, wait for running operations, stop the servers (unless ``stop_endpoints`` is
+        false: then they keep serving and the next ``open`` adopts them), release the lock."""
+        rt = self._rt
+        if rt is None:
+            return
+        if self._housekeeping_task is not None:
+            self._housekeeping_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping_task
+            self._housekeeping_task = None
+        try:
+            await asyncio.wait_for(rt.operations.drain(), _CLOSE_WAIT)
+        except TimeoutError:
+            logger.warning("local Neon: operations still running after %g s; cancelling them", _CLOSE_WAIT)
+            await rt.operations.cancel()
+        if stop_endpoints:
+            await rt.computes.stop_all()
+        rt.store.close()
+        self._rt = None
+        self._handlers = None
+        self._unlock()
+
+    def _lock(self) -> None:
+        fd = os.open(self._home / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise NeonAPIError(
+                409, f"the local Neon data directory {self._home} is in use by another local Neon (pid {holder})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _claim_clusters_root(self) -> None:
+        """Mark the clusters root as this home's; refuse one another home uses (``open`` sweeps unused timelines
+        out of it, which would destroy the other's branches)."""
+        marker = self._clusters_root / ".local-neon-home"
+        try:
+            owner = marker.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            marker.write_text(f"{self._home}\n", encoding="utf-8")
+            return
+        if owner != str(self._home):
+            raise NeonAPIError(
+                409, f"the clusters root {self._clusters_root} belongs to the local Neon data directory {owner}"
+            )
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    async def _recover(self) -> None:
+        """Make the stored state true again after a stop or crash, and start the endpoints that should run."""
+        rt = self._runtime()
+        store = rt.store
+        with store.transaction():
+            for op in store.list(Operation):
+                if op.status in ("scheduling", "running"):
+                    error = "interrupted: local Neon stopped before this operation finished"
+                    store.put(replace(op, status="failed", error=error, failures_count=op.failures_count + 1))
+        handlers = self._all()
+        for branch in store.list(Branch):
+            if branch.current_state == "init" and branch.parent_id is None:
+                await handlers.projects.discard_unfinished(branch.project_id)
+            elif branch.current_state == "init":
+                await handlers.branches.discard_unfinished(branch.id)
+            elif branch.current_state != "ready" or branch.pending_state is not None:
+                store.put(replace(branch, current_state="ready", pending_state=None))
+        known = {branch.timeline for branch in store.list(Branch)}
+        for entry in sorted(self._clusters_root.iterdir()):
+            if Timeline.is_timeline_name(entry.name) and entry.name not in known:
+                logger.info("local Neon: removing %s, which no branch uses (left by an interrupted operation)", entry)
+                await asyncio.to_thread(Timeline(entry).remove, rt.bindir)
+        gate = asyncio.Semaphore(2)
+
+        async def bring_back(endpoint: Endpoint) -> None:
+            async with gate:
+                try:
+                    await handlers.endpoints.bring_up(endpoint.id)
+                except (ClusterError, OSError) as exc:
+                    logger.error("local Neon: cannot bring back endpoint %s: %s", endpoint.id, exc)
+                    store.put(replace(endpoint, current_state="idle", pending_state=None))
+
+        wanted = []
+        for endpoint in store.list(Endpoint):
+            if "active" in (endpoint.current_state, endpoint.pending_state) and not endpoint.disabled:
+                wanted.append(endpoint)
+            elif endpoint.current_state != "idle" or endpoint.pending_state is not None:
+                store.put(replace(endpoint, current_state="idle", pending_state=None))
+        await asyncio.gather(*(bring_back(endpoint) for endpoint in wanted))
+
+    def _runtime(self) -> Runtime:
+        if self._rt is None:
+            raise RuntimeError("LocalNeon is not open: call open() first")
+        return self._rt
+
+    def _all(self) -> _Handlers:
+        if self._handlers is None:
+            raise RuntimeError("LocalNeon is not open: call open() first")
+        return self._handlers
+
+    # --- users, projects, operations -----------------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        return self._all().projects.me()
+
+    async def list_projects(
+        self, *, limit: int = 10, cursor: str | None = None, search: str | None = None
+    ) -> dict[str, Any]:
+        return await self._all().projects.list_projects(limit=limit, cursor=cursor, search=search)
+
+    async def create_project(self, body: dict[str, Any]) -> dict[str, Any]:
+        """201."""
+        return await self._all().projects.create(body)
+
+    async def get_project(self, project_id: str) -> dict[str, Any]:
+        return await self._all().projects.get(project_id)
+
+    async def update_project(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._all().projects.update(project_id, body)
+
+    async def delete_project(self, project_id: str) -> dict[str, Any]:
+        return await self._all().projects.delete(project_id)
+
+    async def list_operations(
+        self, project_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        return await self._all().projects.list_operations(project_id, limit=limit, cursor=cursor)
+
+    async def get_operation(self, project_id: str, operation_id: str) -> dict[str, Any]:
+        return await self._all().projects.get_operation(project_id, operation_id)
+
+    # --- branches ------------------------------------------------------------------------------------------------
+
+    async def list_branches(
+        self,
+        project_id: str,
+        *,
+        search: str | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        return await self._all().branches.list_branches(
+            project_id, search=search, sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor
+        )
+
+    async def create_branch(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """201."""
+        return await self._all().branches.create(project_id, body)
+
+    async def get_branch(self, project_id: str, branch_id: str) -> dict[str, Any]:
+        return await self._all().branches.get(project_id, branch_id)
+
+    async def update_branch(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._all().branches.update(project_id, branch_id, body)
+
+    async def delete_branch(self, project_id: str, branch_id: str) -> dict[str, Any]:
+        return await self._all().branches.delete(project_id, branch_id)
+
+    async def restore_branch(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._all().restores.restore(project_id, branch_id, body)
+
+    async def set_default_branch(self, project_id: str, branch_id: str) -> dict[str, Any]:
+        return await self._all().branches.set_default(project_id, branch_id)
+
+    async def branch_schema(
+        self, project_id: str, branch_id: str, *, db_name: str, lsn: str | None = None, timestamp: str | None = None
+    ) -> dict[str, Any]:
+        return await self._all().schemas.schema(project_id, branch_id, db_name=db_name, lsn=lsn, timestamp=timestamp)
+
+    async def compare_schema(
+        self, project_id: str, branch_id: str, *, base_branch_id: str | None, db_name: str
+    ) -> dict[str, Any]:
+        return await self._all().schemas.compare_schema(
+            project_id, branch_id, base_branch_id=base_branch_id, db_name=db_name
+        )
+
+    # --- endpoints -----------------------------------------------------------------------------------------------
+
+    async def list_endpoints(self, project_id: str, branch_id: str | None = None) -> dict[str, Any]:
+        return await self._all().endpoints.list_endpoints(project_id, branch_id)
+
+    async def create_endpoint(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """201."""
+        return await self._all().endpoints.create(project_id, body)
+
+    async def get_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
+        return await self._all().endpoints.get(project_id, endpoint_id)
+
+    async def update_endpoint(self, project_id: str, endpoint_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._all().endpoints.update(project_id, endpoint_id, body)
+
+    async def delete_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
+        return await self._all().endpoints.delete(project_id, endpoint_id)
+
+    async def start_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
+        return await self._all().endpoints.start(project_id, endpoint_id)
+
+    async def suspend_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
+        return await self._all().endpoints.suspend(project_id, endpoint_id)
+
+    async def restart_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
+        return await self._all().endpoints.restart(project_id, endpoint_id)
+
+    # --- roles, databases, connection URIs ------------------------------------------------------------------------
+
+    async def list_databases(self, project_id: str, branch_id: str) -> dict[str, Any]:
+        return await self._all().access.list_databases(project_id, branch_id)
+
+    async def create_database(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """201."""
+        return await self._all().access.create_database(project_id, branch_id, body)
+
+    async def get_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any]:
+        return await self._all().access.get_database(project_id, branch_id, database_name)
+
+    async def delete_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any]:
+        return await self._all().access.delete_database(project_id, branch_id, database_name)
+
+    async def list_roles(self, project_id: str, branch_id: str) -> dict[str, Any]:
+        return await self._all().access.list_roles(project_id, branch_id)
+
+    async def create_role(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """201."""
+        return await self._all().access.create_role(project_id, branch_id, body)
+
+    async def get_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
+        return await self._all().access.get_role(project_id, branch_id, role_name)
+
+    async def delete_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
+        return await self._all().access.delete_role(project_id, branch_id, role_name)
+
+    async def reveal_password(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
+        return await self._all().access.reveal_password(project_id, branch_id, role_name)
+
+    async def reset_password(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
+        return await self._all().access.reset_password(project_id, branch_id, role_name)
+
+    async def connection_uri(
+        self,
+        project_id: str,
+        *,
+        database_name: str,
+        role_name: str,
+        branch_id: str | None = None,
+        endpoint_id: str | None = None,
+        pooled: bool = False,
+    ) -> dict[str, Any]:
+        return await self._all().access.connection_uri(
+            project_id,
+            database_name=database_name,
+            role_name=role_name,
+            branch_id=branch_id,
+            endpoint_id=endpoint_id,
+            pooled=pooled,
+        )
