@@ -129,6 +129,8 @@ def _routes() -> list[tuple[str, str, int, Handler]]:
             ),
         ),
         ("POST", "/projects", 201, lambda s, c: s.create_project(c.body)),
+        # No one shares projects with a local user; neonctl's `projects list` asks anyway.
+        ("GET", "/projects/shared", 200, lambda s, c: _sync({"projects": []})),
         ("GET", P, 200, lambda s, c: s.get_project(c.path["project_id"])),
         ("PATCH", P, 200, lambda s, c: s.update_project(c.path["project_id"], c.body)),
         ("DELETE", P, 200, lambda s, c: s.delete_project(c.path["project_id"])),

@@ -145,3 +145,8 @@ def test_a_restart_keeps_everything(local_home: Path, neon_api: API, neon_projec
     neon_api.host = host
     after = neon_api.call("GET", f"/projects/{pid}/branches")
     assert {b["id"] for b in after["branches"]} == {b["id"] for b in before["branches"]}
+
+
+def test_shared_projects_is_an_empty_list(neon_api: API) -> None:
+    body = neon_api.call("GET", "/projects/shared", "/projects/shared")
+    assert body["projects"] == []
