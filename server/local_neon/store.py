@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
 import types
 from collections.abc import Iterator
@@ -65,6 +66,9 @@ class Store:
     """The SQLite file at ``path`` (created with its tables if missing)."""
 
     def __init__(self, path: Path) -> None:
+        # The store holds the roles' passwords: readable by us alone (SQLite gives its -wal/-shm files the same mode).
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        path.chmod(0o600)
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

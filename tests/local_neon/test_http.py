@@ -150,3 +150,11 @@ def test_a_restart_keeps_everything(local_home: Path, neon_api: API, neon_projec
 def test_shared_projects_is_an_empty_list(neon_api: API) -> None:
     body = neon_api.call("GET", "/projects/shared", "/projects/shared")
     assert body["projects"] == []
+
+
+def test_secrets_on_disk_are_readable_by_their_owner_only(local_home: Path, neon_api: API) -> None:
+    data = local_home / "local-neon"
+    secret_files = [data / "api-key", *data.glob("*.sqlite*"), *data.glob("*.db*")]
+    assert len(secret_files) >= 2, secret_files
+    for path in secret_files:
+        assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
