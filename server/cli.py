@@ -9,7 +9,10 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = ["main"]
 
@@ -102,6 +105,17 @@ def _serve(args: argparse.Namespace) -> int:
     _configure_logging(settings.log_level)
     from .app import build_server
 
+    if settings.database_url is None:
+        if settings.neon_api_key is not None:
+            print(
+                "neon-mcp: serving Neon projects through NEON_API_KEY is not built yet; "
+                "pass --database-url postgresql://… (a branch's connection string) meanwhile",
+                file=sys.stderr,
+            )
+            return 2
+        settings = _with_local_neon(settings)
+        if settings.database_url is None:
+            return 2
     try:
         server = build_server(settings)
     except NeonMCPError as exc:
@@ -109,6 +123,24 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     server.run(settings.transport)
     return 0
+
+
+def _with_local_neon(settings: Settings) -> Settings:
+    """Settings that serve local Neon's default branch (started or attached to); unchanged if that failed."""
+    import anyio
+
+    from .errors import NeonMCPError
+    from .local_neon.attach import local_database_url
+    from .local_neon.daemon import LocalNeonDidNotStart
+
+    try:
+        url = anyio.run(local_database_url, settings.home)
+    except (LocalNeonDidNotStart, NeonMCPError) as exc:
+        print(f"neon-mcp: no --database-url, and local Neon could not be used: {exc}", file=sys.stderr)
+        return settings
+    from pydantic import SecretStr
+
+    return settings.model_copy(update={"database_url": SecretStr(url)})
 
 
 def _local(args: argparse.Namespace) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -61,13 +63,36 @@ def test_settings_come_from_the_environment_and_arguments_win(tmp_path: Path) ->
     assert main(["--version"]) == 0
 
 
-def test_serve_without_a_database_is_a_clear_error(tmp_path: Path) -> None:
+def test_serve_with_a_neon_key_but_no_database_is_a_clear_error(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [EXE, "serve"], env=_env(tmp_path), capture_output=True, text=True, timeout=60, check=False
+        [EXE, "serve"],
+        env=_env(tmp_path, NEON_API_KEY="napi_secret_key_value"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert completed.returncode == 2
-    assert "no database" in completed.stderr and "--database-url" in completed.stderr
+    assert "--database-url" in completed.stderr and "napi_secret_key_value" not in completed.stderr
     assert completed.stdout == ""
+
+
+async def test_serve_with_nothing_configured_serves_local_neon() -> None:
+    home = Path(tempfile.mkdtemp(prefix="neon-mcp-serve-local-"))
+    if os.geteuid() == 0:
+        home.chmod(0o711)  # local Neon's PostgreSQL runs as nobody
+    env = _env(home)
+    env.pop("NEON_API_KEY", None)
+    try:
+        async with Client(StdioServerParameters(command=EXE, args=["serve"], env=env)) as client:
+            result = await client.call_tool("run_sql", {"sql": "SELECT current_user, current_database()"})
+        assert not result.is_error, text_of(result)
+        assert result.structured_content["rows"] == [["neondb_owner", "neondb"]]  # type: ignore[index]
+        status = subprocess.run([EXE, "local", "status"], env=env, capture_output=True, text=True, check=False)
+        assert status.returncode == 0, "local Neon keeps running for the next client"
+    finally:
+        subprocess.run([EXE, "local", "stop"], env=env, capture_output=True, timeout=120, check=False)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.mark.parametrize("breakage", ["wrong-password", "no-server"])

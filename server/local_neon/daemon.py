@@ -21,11 +21,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LocalNeonPaths", "local_command"]
+__all__ = ["LocalNeonDidNotStart", "LocalNeonPaths", "ensure_running", "local_command"]
 
 _START_TIMEOUT = 60.0
 
@@ -71,7 +72,7 @@ class LocalNeonPaths:
 
 
 def _env_lines(port: int, token: str) -> str:
-    return f"NEON_API_HOST=http://127.0.0.1:{port}/api/v2\nNEON_API_KEY={token}"
+    return f"NEON_API_HOST={_host(port)}\nNEON_API_KEY={token}"
 
 
 def default_clusters_root(data_dir: Path) -> Path | None:
@@ -132,13 +133,20 @@ def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir:
     return 0
 
 
-def _start(home: Path, argv_extra: list[str]) -> int:
+class LocalNeonDidNotStart(Exception):
+    """The background local Neon exited or did not answer in time; the message holds its log's tail."""
+
+
+def ensure_running(home: Path, argv_extra: Sequence[str] = ()) -> tuple[str, str]:
+    """Attach to the local Neon of ``home``, starting it in the background first if none runs.
+
+    Returns ``(NEON_API_HOST, NEON_API_KEY)``; raises ``LocalNeonDidNotStart``.
+    """
     paths = LocalNeonPaths(home / "local-neon")
     token = paths.token()
     info = paths.running()
     if info is not None:
-        print(_env_lines(int(info["port"]), token))
-        return 0
+        return _host(int(info["port"])), token
     paths.root.mkdir(parents=True, exist_ok=True)
     with paths.log_file.open("ab") as log:
         process = subprocess.Popen(
@@ -153,14 +161,26 @@ def _start(home: Path, argv_extra: list[str]) -> int:
     while time.monotonic() < deadline:
         info = paths.running()
         if info is not None and int(info["pid"]) == process.pid:
-            print(_env_lines(int(info["port"]), token))
-            return 0
+            return _host(int(info["port"])), token
         if process.poll() is not None:
             break
         time.sleep(0.1)
     tail = paths.log_file.read_text(errors="replace").splitlines()[-15:] if paths.log_file.exists() else []
-    print("local Neon did not start:\n" + "\n".join(tail), file=sys.stderr)
-    return 1
+    raise LocalNeonDidNotStart("local Neon did not start:\n" + "\n".join(tail))
+
+
+def _host(port: int) -> str:
+    return f"http://127.0.0.1:{port}/api/v2"
+
+
+def _start(home: Path, argv_extra: list[str]) -> int:
+    try:
+        host, token = ensure_running(home, argv_extra)
+    except LocalNeonDidNotStart as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"NEON_API_HOST={host}\nNEON_API_KEY={token}")
+    return 0
 
 
 def _stop(home: Path) -> int:
