@@ -176,7 +176,8 @@ class Access:
         endpoint_id: str | None = None,
         pooled: bool = False,
     ) -> dict[str, Any]:
-        """The URI of ``role_name`` on ``database_name``; ``pooled`` gives the same, direct URI (no pooler here)."""
+        """The URI of ``role_name`` on ``database_name``; ``pooled`` gives the pooler's (the direct one when local Neon
+        runs no pooler)."""
         branch = self._rt.branch(project_id, branch_id) if branch_id else self._rt.default_branch(project_id)
         if endpoint_id:
             endpoint = self._rt.endpoint(project_id, endpoint_id)
@@ -192,8 +193,9 @@ class Access:
         if role.password is None:
             raise bad_request(f"role {role_name!r} cannot log in (it has no password)")
         endpoint = await self._wake(endpoint)
+        port = self._endpoints.pooled_port(endpoint) if pooled else endpoint.port
         uri = views.connection_uri(
-            host=self._rt.host, port=endpoint.port, role=role.name, password=role.password, database=database_name
+            host=self._rt.host, port=port, role=role.name, password=role.password, database=database_name
         )
         return {"uri": uri}
 

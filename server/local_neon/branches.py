@@ -143,7 +143,8 @@ class Branches:
             "databases": [views.database(db) for db in databases],
         }
         if endpoints:
-            body_out["connection_uris"] = _connection_uris(self._rt, endpoints[0], roles, databases)
+            pooler_port = self._endpoints.pooled_port(endpoints[0])
+            body_out["connection_uris"] = _connection_uris(self._rt, endpoints[0], pooler_port, roles, databases)
         return body_out
 
     def _copy_step(self, project: Project, branch: Branch, parent: Branch, point: Point, *, run_on: int | None) -> Step:
@@ -245,7 +246,14 @@ class Branches:
                 )
                 steps.append((operation, _nothing))
         delete = self._rt.operations.new(branch.project_id, "delete_timeline", branch_id=branch.id)
-        steps.append((delete, lambda: self._rt.drop_timeline(branch.timeline)))
+        endpoint_ids = [endpoint.id for endpoint in self._rt.endpoints_of(branch)]
+
+        async def teardown() -> None:
+            for endpoint_id in endpoint_ids:
+                await self._rt.poolers.discard(endpoint_id)
+            await self._rt.drop_timeline(branch.timeline)
+
+        steps.append((delete, teardown))
         operations = self._rt.operations.submit(branch.project_id, [branch.id], steps)
         self._rt.forget_branch(branch)
         return [views.operation(op) for op in operations]
@@ -292,7 +300,7 @@ def _set_expiry(branch: Branch, value: object, *, field: str) -> None:
 
 
 def _connection_uris(
-    rt: Runtime, endpoint: Endpoint, roles: list[Role], databases: list[Database]
+    rt: Runtime, endpoint: Endpoint, pooler_port: int, roles: list[Role], databases: list[Database]
 ) -> list[dict[str, Any]]:
     passwords = {role.name: role.password for role in roles}
     details = []
@@ -301,7 +309,12 @@ def _connection_uris(
         if password is not None:
             details.append(
                 views.connection_details(
-                    host=rt.host, port=endpoint.port, role=db.owner_name, password=password, database=db.name
+                    host=rt.host,
+                    port=endpoint.port,
+                    pooler_port=pooler_port,
+                    role=db.owner_name,
+                    password=password,
+                    database=db.name,
                 )
             )
     return details

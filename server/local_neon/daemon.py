@@ -6,7 +6,8 @@
     NEON_API_KEY=…
 
 The API key is generated once and kept in the data directory (mode 0600), so it stays valid across restarts. The
-running server records its pid and port in ``server.json`` next to it; ``stop`` and ``status`` read that file.
+running server records its pid, port and pooler (PgBouncer, or none) in ``server.json`` next to it; ``stop`` and
+``status`` read that file.
 """
 
 from __future__ import annotations
@@ -118,10 +119,15 @@ def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir:
     bound = listener.getsockname()[1]
 
     async def main() -> None:
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        # Once it has stopped serving, uvicorn restores the handlers it found and raises the signal that stopped it
+        # again: with the default ones that would kill this process before ``close()`` stops the servers and poolers.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, server.handle_exit)
         await service.open()
         try:
-            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-            paths.server_file.write_text(json.dumps({"pid": os.getpid(), "port": bound, "started_at": time.time()}))
+            info = {"pid": os.getpid(), "port": bound, "started_at": time.time(), "pooler": service.pooler_status()}
+            paths.server_file.write_text(json.dumps(info))
             print(_env_lines(bound, token), flush=True)
             await server.serve(sockets=[listener])  # returns on SIGTERM or SIGINT
         finally:
@@ -210,6 +216,8 @@ def _status(home: Path) -> int:
         print(f"local Neon is not running (data directory {paths.root})")
         return 3
     print(f"local Neon is running: pid {info['pid']}, http://127.0.0.1:{info['port']}/api/v2, data {paths.root}")
+    if "pooler" in info:
+        print(info["pooler"])
     print(_env_lines(int(info["port"]), paths.token()))
     return 0
 

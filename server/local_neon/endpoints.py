@@ -1,7 +1,8 @@
 """Endpoints: read-write computes of a branch, each a server on its own loopback port.
 
-``start`` runs the branch's server on the endpoint's port, ``suspend`` stops it, ``restart`` does both; each is an
-operation (``start_compute``/``suspend_compute``). ``suspend_timeout_seconds`` > 0 lets the housekeeping loop
+``start`` runs the branch's server on the endpoint's port, and its PgBouncer on the endpoint's pooler port when local
+Neon has one (see ``pooler``); ``suspend`` stops both, ``restart`` does both; each is an operation
+(``start_compute``/``suspend_compute``). ``suspend_timeout_seconds`` > 0 lets the housekeeping loop
 suspend an endpoint idle that long; 0 and -1 keep it running. Read-only endpoints (hot standbys) are not supported
 yet and are refused with 400.
 """
@@ -32,13 +33,21 @@ class Endpoints:
 
     # --- building blocks shared with projects and branches -------------------------------------------------------
 
-    def allocate_port(self) -> int:
-        """A free loopback port that no endpoint record uses."""
-        used = {endpoint.port for endpoint in self._rt.store.list(Endpoint)}
+    def allocate_port(self, *, besides: int | None = None) -> int:
+        """A free loopback port that no endpoint record uses (for its server or its pooler), nor ``besides``."""
+        used = {besides}
+        for endpoint in self._rt.store.list(Endpoint):
+            used.update((endpoint.port, endpoint.pooler_port))
         while True:
             port = free_port(self._rt.host)
             if port not in used:
                 return port
+
+    def pooled_port(self, endpoint: Endpoint) -> int:
+        """Where pooled connections to ``endpoint`` go: its pooler's port, or its own when no pooler runs here."""
+        if self._rt.poolers.available and endpoint.pooler_port is not None:
+            return endpoint.pooler_port
+        return endpoint.port
 
     def new(self, project: Project, branch: Branch, options: dict[str, Any], *, field: str) -> Endpoint:
         """An endpoint record for ``branch`` from request ``options`` (validated; 400 naming ``field``)."""
@@ -51,12 +60,14 @@ class Endpoints:
             raise bad_request(f"branch {branch.id} already has a read_write endpoint; a branch can have only one")
         defaults = project.default_endpoint_settings
         moment = ids.now()
+        port = self.allocate_port()
         record = Endpoint(
             id=ids.endpoint_id(),
             project_id=project.id,
             branch_id=branch.id,
             type="read_write",
-            port=self.allocate_port(),
+            port=port,
+            pooler_port=self.allocate_port(besides=port) if self._rt.poolers.available else None,
             created_at=moment,
             updated_at=moment,
             current_state="init",
@@ -90,7 +101,8 @@ class Endpoints:
         return endpoint
 
     def view(self, endpoint: Endpoint) -> dict[str, Any]:
-        return views.endpoint(endpoint, host=self._rt.host)
+        pooler = self._rt.poolers.available and endpoint.pooler_port is not None
+        return views.endpoint(endpoint, host=self._rt.host, pooler_enabled=pooler)
 
     # --- the API -------------------------------------------------------------------------------------------------
 
@@ -173,14 +185,28 @@ class Endpoints:
     # --- the work ------------------------------------------------------------------------------------------------
 
     async def bring_up(self, endpoint_id: str) -> None:
-        """Start the endpoint's server now and record it active (the work of ``start_compute``)."""
+        """Start the endpoint's server and its pooler now and record it active (the work of ``start_compute``).
+
+        Raises ``ClusterError`` if either does not start (the server is then let go again).
+        """
         record = self._rt.store.get(Endpoint, endpoint_id)
         if record is None:
             return
         branch = self._rt.store.get(Branch, record.branch_id)
         project = self._rt.store.get(Project, record.project_id)
         assert branch is not None and project is not None
-        port = await self._rt.computes.start(branch.timeline, port=record.port, password=project.superuser_password)
+        password = project.superuser_password
+        port = await self._rt.computes.start(branch.timeline, port=record.port, password=password)
+        pooler_port = record.pooler_port
+        if self._rt.poolers.available:
+            wanted = pooler_port if pooler_port is not None else self.allocate_port(besides=port)
+            try:
+                pooler_port = await self._rt.poolers.start(
+                    endpoint_id, port=wanted, server_port=port, password=password
+                )
+            except BaseException:
+                await self._rt.computes.stop(branch.timeline)
+                raise
         fresh = self._rt.store.get(Endpoint, endpoint_id) or record
         moment = ids.now()
         self._rt.activity[endpoint_id] = time.monotonic()
@@ -188,6 +214,7 @@ class Endpoints:
             replace(
                 fresh,
                 port=port,
+                pooler_port=pooler_port,
                 current_state="active",
                 pending_state=None,
                 started_at=moment,
@@ -201,6 +228,10 @@ class Endpoints:
         if record is None:
             return
         branch = self._rt.store.get(Branch, record.branch_id)
+        if then_delete:
+            await self._rt.poolers.discard(endpoint_id)
+        else:
+            await self._rt.poolers.stop(endpoint_id)
         if branch is not None:
             await self._rt.computes.stop(branch.timeline)
         self._rt.activity.pop(endpoint_id, None)

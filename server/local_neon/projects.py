@@ -141,6 +141,7 @@ class Projects:
                 views.connection_details(
                     host=self._rt.host,
                     port=endpoint.port,
+                    pooler_port=self._endpoints.pooled_port(endpoint),
                     role=role_name,
                     password=role.password,
                     database=database_name,
@@ -228,6 +229,7 @@ class Projects:
 
     async def _teardown(self, project_id: str, *, keep_operations: bool) -> None:
         branches = self._rt.store.list(Branch, project_id=project_id)
+        endpoints = self._rt.store.list(Endpoint, project_id=project_id)
         with self._rt.store.transaction():
             self._rt.store.delete_all(Endpoint, project_id=project_id)
             self._rt.store.delete_all(Role, project_id=project_id)
@@ -236,6 +238,8 @@ class Projects:
             if not keep_operations:
                 self._rt.store.delete_all(Operation, project_id=project_id)
             self._rt.store.delete(Project, project_id)
+        for endpoint in endpoints:
+            await self._rt.poolers.discard(endpoint.id)
         gate = asyncio.Semaphore(2)
 
         async def drop(branch: Branch) -> None:

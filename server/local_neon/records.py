@@ -87,6 +87,8 @@ class Endpoint:
     last_active: datetime | None = None
     started_at: datetime | None = None
     suspended_at: datetime | None = None
+    pooler_port: int | None = None
+    """The port of the endpoint's PgBouncer (see ``pooler``); None while local Neon has no pgbouncer."""
 
     @property
     def key(self) -> str:

@@ -1,4 +1,5 @@
-"""What every part of local Neon shares: the store, the operations runner, the servers, and lookups that 404.
+"""What every part of local Neon shares: the store, the operations runner, the servers and their poolers, and lookups
+that 404.
 
 Handlers (projects, branches, endpoints, access) receive one ``Runtime``; nothing lives in module globals.
 """
@@ -16,6 +17,7 @@ from server.clusters import Cluster
 from .computes import Computes
 from .errors import conflict, not_found
 from .operations import Operations
+from .pooler import Poolers
 from .records import Branch, Database, Endpoint, Project, Role
 from .store import Store
 
@@ -27,6 +29,7 @@ class Runtime:
     store: Store
     operations: Operations
     computes: Computes
+    poolers: Poolers
     clusters_root: Path
     bindir: Path
     host: str

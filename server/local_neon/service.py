@@ -4,10 +4,11 @@ Each public method takes the request's path ids, query parameters and body (plai
 Neon answers with, in Neon's envelopes; refusals raise ``NeonAPIError`` with Neon's status. Mutations answer at once
 with their operations, which run in the background (see ``operations``). ``open()`` locks the data directory, loads
 the state and brings back every endpoint that was active; ``close()`` waits for running operations and stops the
-servers (unless told to leave them running).
+servers and their poolers (unless told to leave them running).
 
 Layout of ``home``: ``state.db`` (SQLite: projects, branches, endpoints, roles and passwords, databases,
-operations), ``lock`` (held while open), ``clusters/`` (timeline directories, unless ``clusters_root`` is given).
+operations), ``lock`` (held while open), ``clusters/`` (timeline directories and the endpoints' pooler directories,
+unless ``clusters_root`` is given).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from server.errors import ClusterError
 
 from .access import Access
 from .branches import Branches
-from .computes import Computes
+from .computes import SUPERUSER, Computes
 from .endpoints import Endpoints
 from .errors import NeonAPIError
 from .housekeeping import Housekeeping
 from .operations import Operations
+from .pooler import Poolers, find_pgbouncer
 from .projects import Projects
 from .records import Branch, Endpoint, Operation
 from .restore import Restores
@@ -75,7 +77,9 @@ class LocalNeon:
     ``clusters_root`` (default ``home/clusters``) holds the branches' data; when this process is root the servers run
     as ``nobody``, which must be able to traverse every directory above it. ``bindir`` picks the PostgreSQL binaries
     (default: found as ``server.clusters.find_pg_bindir`` finds them). ``history_seconds`` is the longest window
-    branches can be created or restored back into; ``host`` is the loopback address endpoints listen on.
+    branches can be created or restored back into; ``host`` is the loopback address endpoints listen on. With
+    ``pooler`` (the default) each running endpoint gets a PgBouncer in transaction mode when a ``pgbouncer`` binary is
+    found (see ``pooler``); without one, or with ``pooler=False``, pooled URIs reach the endpoints directly.
     """
 
     def __init__(
@@ -86,12 +90,14 @@ class LocalNeon:
         bindir: Path | None = None,
         history_seconds: int = 86400,
         host: str = "127.0.0.1",
+        pooler: bool = True,
     ) -> None:
         self._home = home.absolute()
         self._clusters_root = (clusters_root or self._home / "clusters").absolute()
         self._bindir = bindir
         self._history_seconds = history_seconds
         self._host = host
+        self._pooler = pooler
         self._lock_fd: int | None = None
         self._rt: Runtime | None = None
         self._housekeeping_task: asyncio.Task[None] | None = None
@@ -118,6 +124,14 @@ class LocalNeon:
             ensure_traversable(self._clusters_root)
             self._claim_clusters_root()
             version = await asyncio.to_thread(lambda: Cluster(self._clusters_root / "probe", bindir=bindir).version)
+            poolers = Poolers(
+                self._clusters_root,
+                binary=find_pgbouncer() if self._pooler else None,
+                host=self._host,
+                auth_user=SUPERUSER,
+            )
+            if poolers.available:
+                await asyncio.to_thread(poolers.version)
             store = Store(self._home / "state.db")
         except BaseException:
             self._unlock()
@@ -126,6 +140,7 @@ class LocalNeon:
             store=store,
             operations=Operations(store),
             computes=Computes(self._clusters_root, bindir=bindir, host=self._host),
+            poolers=poolers,
             clusters_root=self._clusters_root,
             bindir=bindir,
             host=self._host,
@@ -138,6 +153,7 @@ class LocalNeon:
         try:
             await self._recover()
         except BaseException:
+            await rt.poolers.stop_all()
             await rt.computes.stop_all()
             store.close()
             self._rt = self._handlers = None
@@ -163,6 +179,7 @@ class LocalNeon:
             logger.warning("local Neon: operations still running after %g s; cancelling them", _CLOSE_WAIT)
             await rt.operations.cancel()
         if stop_endpoints:
+            await rt.poolers.stop_all()
             await rt.computes.stop_all()
         rt.store.close()
         self._rt = None
@@ -240,7 +257,13 @@ class LocalNeon:
                 wanted.append(endpoint)
             elif endpoint.current_state != "idle" or endpoint.pending_state is not None:
                 store.put(replace(endpoint, current_state="idle", pending_state=None))
+        endpoint_ids = {endpoint.id for endpoint in store.list(Endpoint)}
+        await rt.poolers.sweep(running={endpoint.id for endpoint in wanted}, known=endpoint_ids)
         await asyncio.gather(*(bring_back(endpoint) for endpoint in wanted))
+
+    def pooler_status(self) -> str:
+        """One line saying which pooler serves pooled connection URIs, or that none does."""
+        return self._runtime().poolers.describe()
 
     def _runtime(self) -> Runtime:
         if self._rt is None:

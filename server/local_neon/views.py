@@ -128,8 +128,8 @@ def endpoint_host(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def endpoint(record: Endpoint, *, host: str) -> dict[str, Any]:
-    """The Endpoint schema."""
+def endpoint(record: Endpoint, *, host: str, pooler_enabled: bool) -> dict[str, Any]:
+    """The Endpoint schema; ``pooler_enabled`` says whether a PgBouncer serves (or, when it runs, will serve) it."""
     body: dict[str, Any] = {
         "host": endpoint_host(host, record.port),
         "id": record.id,
@@ -141,7 +141,7 @@ def endpoint(record: Endpoint, *, host: str) -> dict[str, Any]:
         "type": record.type,
         "current_state": record.current_state,
         "settings": record.settings,
-        "pooler_enabled": False,
+        "pooler_enabled": pooler_enabled,
         "pooler_mode": "transaction",
         "disabled": record.disabled,
         "passwordless_access": False,
@@ -211,8 +211,10 @@ def connection_uri(*, host: str, port: int, role: str, password: str, database: 
     return f"postgresql://{auth}@{endpoint_host(host, port)}/{quote(database, safe='')}?sslmode=disable"
 
 
-def connection_details(*, host: str, port: int, role: str, password: str, database: str) -> dict[str, Any]:
-    """The ConnectionDetails schema (the pooler host is the endpoint itself: no pooler runs locally)."""
+def connection_details(
+    *, host: str, port: int, pooler_port: int, role: str, password: str, database: str
+) -> dict[str, Any]:
+    """The ConnectionDetails schema; ``pooler_port`` is the pooler's (the endpoint's own when no pooler runs)."""
     address = endpoint_host(host, port)
     return {
         "connection_uri": connection_uri(host=host, port=port, role=role, password=password, database=database),
@@ -221,6 +223,6 @@ def connection_details(*, host: str, port: int, role: str, password: str, databa
             "password": password,
             "role": role,
             "host": address,
-            "pooler_host": address,
+            "pooler_host": endpoint_host(host, pooler_port),
         },
     }

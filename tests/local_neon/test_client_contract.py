@@ -14,7 +14,7 @@ import pytest
 
 from server.errors import NeonAPIFailure
 from server.neon_client import NeonClient
-from tests.local_neon.conftest import API
+from tests.local_neon.helpers import API
 
 pytestmark = pytest.mark.anyio
 

@@ -3,6 +3,7 @@ Neon's OpenAPI spec (when ../shared is present) and against the clusters behind 
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import asyncpg
 import httpx2 as httpx
 import pytest
 
-from tests.local_neon.conftest import API, EXE, env_for, start_local_neon, stop_local_neon
+from server.local_neon.pooler import find_pgbouncer
+from tests.local_neon.helpers import API, EXE, env_for, start_local_neon, stop_local_neon
 
 pytestmark = pytest.mark.anyio
 
@@ -22,6 +24,7 @@ def test_start_is_idempotent_and_status_reports(local_home: Path, neon_api: API)
         [EXE, "local", "status"], env=env_for(local_home), capture_output=True, text=True, check=False
     )
     assert status.returncode == 0 and neon_api.host in status.stdout
+    assert "pooled connections: " + ("PgBouncer" if find_pgbouncer() else "no pgbouncer") in status.stdout
 
 
 def test_a_bearer_token_is_required(neon_api: API) -> None:
@@ -138,7 +141,12 @@ def test_fault_injection_answers_429_with_retry_after(neon_api: API) -> None:
 def test_a_restart_keeps_everything(local_home: Path, neon_api: API, neon_project: dict[str, Any]) -> None:
     pid = neon_project["project"]["id"]
     before = neon_api.call("GET", f"/projects/{pid}/branches")
+    params = neon_project["connection_uris"][0]["connection_parameters"]
     stop_local_neon(local_home)
+    for address in {params["host"], params["pooler_host"]}:
+        host_name, port = address.rsplit(":", 1)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((host_name, int(port)), timeout=5).close()  # stopping stops every server
     host, key = start_local_neon(local_home)
     assert key == neon_api.key, "the API key survives a restart"
     neon_api.http.base_url = httpx.URL(host + "/")

@@ -1,0 +1,254 @@
+"""Helpers for the local Neon tests: clients for local Neon in process (``ServiceAPI``) and over HTTP (``API``),
+starting the daemon as a user would, and direct SQL on the branches' servers. Fixtures live in ``conftest.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx2 as httpx
+import pytest
+
+from server.local_neon import LocalNeon, NeonAPIError
+from tests.local_neon.spec import SPEC_PATH, response_validator
+
+P = "/projects/{project_id}"
+B = P + "/branches/{branch_id}"
+E = P + "/endpoints/{endpoint_id}"
+
+ROUTES: dict[str, tuple[str, str, int]] = {
+    "me": ("GET", "/users/me", 200),
+    "list_projects": ("GET", "/projects", 200),
+    "create_project": ("POST", "/projects", 201),
+    "get_project": ("GET", P, 200),
+    "update_project": ("PATCH", P, 200),
+    "delete_project": ("DELETE", P, 200),
+    "list_operations": ("GET", P + "/operations", 200),
+    "get_operation": ("GET", P + "/operations/{operation_id}", 200),
+    "connection_uri": ("GET", P + "/connection_uri", 200),
+    "list_branches": ("GET", P + "/branches", 200),
+    "create_branch": ("POST", P + "/branches", 201),
+    "get_branch": ("GET", B, 200),
+    "update_branch": ("PATCH", B, 200),
+    "delete_branch": ("DELETE", B, 200),
+    "restore_branch": ("POST", B + "/restore", 200),
+    "set_default_branch": ("POST", B + "/set_as_default", 200),
+    "branch_schema": ("GET", B + "/schema", 200),
+    "compare_schema": ("GET", B + "/compare_schema", 200),
+    "list_databases": ("GET", B + "/databases", 200),
+    "create_database": ("POST", B + "/databases", 201),
+    "get_database": ("GET", B + "/databases/{database_name}", 200),
+    "delete_database": ("DELETE", B + "/databases/{database_name}", 200),
+    "list_roles": ("GET", B + "/roles", 200),
+    "create_role": ("POST", B + "/roles", 201),
+    "get_role": ("GET", B + "/roles/{role_name}", 200),
+    "delete_role": ("DELETE", B + "/roles/{role_name}", 200),
+    "reveal_password": ("GET", B + "/roles/{role_name}/reveal_password", 200),
+    "reset_password": ("POST", B + "/roles/{role_name}/reset_password", 200),
+    "create_endpoint": ("POST", P + "/endpoints", 201),
+    "get_endpoint": ("GET", E, 200),
+    "update_endpoint": ("PATCH", E, 200),
+    "delete_endpoint": ("DELETE", E, 200),
+    "start_endpoint": ("POST", E + "/start", 200),
+    "suspend_endpoint": ("POST", E + "/suspend", 200),
+    "restart_endpoint": ("POST", E + "/restart", 200),
+}
+
+
+@dataclass
+class ServiceAPI:
+    """Calls LocalNeon as the HTTP layer does and checks every answer against the spec's schema for its route."""
+
+    neon: LocalNeon
+
+    async def __call__(self, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        result = getattr(self.neon, method)(*args, **kwargs)
+        body: dict[str, Any] = await result if asyncio.iscoroutine(result) else result
+        if SPEC_PATH.exists():
+            http_method, path, status = ROUTES[method]
+            response_validator(http_method, path, status)(body)
+        return body
+
+    async def list_endpoints(self, project_id: str, branch_id: str | None = None) -> dict[str, Any]:
+        body = await self.neon.list_endpoints(project_id, branch_id)
+        if SPEC_PATH.exists():
+            path = B + "/endpoints" if branch_id else P + "/endpoints"
+            response_validator("GET", path, 200)(body)
+        return body
+
+    async def refused(self, status: int, method: str, *args: Any, **kwargs: Any) -> str:
+        """Call and expect a refusal with ``status``; returns its message."""
+        with pytest.raises(NeonAPIError) as info:
+            await self(method, *args, **kwargs)
+        assert info.value.status == status, info.value
+        return info.value.message
+
+    async def wait(self, project_id: str, operations: list[dict[str, Any]], within: float = 60) -> None:
+        """Poll the operations until they are finished, as a Neon client does."""
+        deadline = time.monotonic() + within
+        for operation in operations:
+            while True:
+                current = (await self("get_operation", project_id, operation["id"]))["operation"]
+                if current["status"] == "finished":
+                    break
+                assert current["status"] not in ("failed", "error", "cancelled"), current
+                assert time.monotonic() < deadline, f"{current['action']} still {current['status']}"
+                await asyncio.sleep(0.02)
+
+    async def settle(self, project_id: str, operations: list[dict[str, Any]], within: float = 60) -> list[str]:
+        """Wait until the operations end however they end; their final statuses."""
+        deadline = time.monotonic() + within
+        statuses = []
+        for operation in operations:
+            while True:
+                current = (await self("get_operation", project_id, operation["id"]))["operation"]
+                if current["status"] not in ("scheduling", "running"):
+                    statuses.append(current["status"])
+                    break
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+        return statuses
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A temporary directory the servers' user can traverse (pytest's tmp_path is 0700, closed to nobody)."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        base.chmod(0o711)
+    return base
+
+
+async def fetch(uri: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(uri)
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
+async def execute(uri: str, script: str) -> None:
+    conn = await asyncpg.connect(uri)
+    try:
+        await conn.execute(script)
+    finally:
+        await conn.close()
+
+
+def ids(project: dict[str, Any]) -> tuple[str, str]:
+    return project["project"]["id"], project["branch"]["id"]
+
+
+async def uri_of(
+    api: ServiceAPI, project_id: str, branch_id: str, *, role: str = "neondb_owner", db: str = "neondb"
+) -> str:
+    body = await api("connection_uri", project_id, database_name=db, role_name=role, branch_id=branch_id)
+    uri: str = body["uri"]
+    return uri
+
+
+async def new_branch(api: ServiceAPI, project_id: str, **branch: Any) -> dict[str, Any]:
+    """Create a branch with a read-write endpoint and wait until it is ready."""
+    body = await api("create_branch", project_id, {"branch": branch, "endpoints": [{"type": "read_write"}]})
+    await api.wait(project_id, body["operations"])
+    return body
+
+
+async def pooled_uri(api: ServiceAPI, project_id: str, branch_id: str, role: str = "neondb_owner") -> str:
+    body = await api(
+        "connection_uri", project_id, database_name="neondb", role_name=role, branch_id=branch_id, pooled=True
+    )
+    uri: str = body["uri"]
+    return uri
+
+
+async def connect(uri: str) -> asyncpg.Connection:
+    """A connection as one through a transaction pooler must be made: no cached (named) prepared statements."""
+    return await asyncpg.connect(uri, statement_cache_size=0)
+
+
+async def fetch_pooled(uri: str, query: str) -> list[asyncpg.Record]:
+    conn = await connect(uri)
+    try:
+        return await conn.fetch(query)
+    finally:
+        await conn.close()
+
+
+async def wait_state(
+    api: ServiceAPI, project_id: str, endpoint_id: str, state: str, within: float = 15
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        endpoint: dict[str, Any] = (await api("get_endpoint", project_id, endpoint_id))["endpoint"]
+        if endpoint["current_state"] == state and "pending_state" not in endpoint:
+            return endpoint
+        assert time.monotonic() < deadline, f"endpoint still {endpoint['current_state']}"
+        await asyncio.sleep(0.05)
+
+
+# --- over HTTP ------------------------------------------------------------------------------------------------------
+
+EXE = str(Path(sys.executable).parent / "neon-mcp")
+
+
+class API:
+    """A small client for the tests: every answer is checked against the spec for its route and status."""
+
+    def __init__(self, host: str, key: str) -> None:
+        self.host = host
+        self.key = key
+        self.http = httpx.Client(base_url=host, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+    def call(self, method: str, path: str, spec_path: str | None = None, *, expect: int = 200, **kw: Any) -> Any:
+        response = self.http.request(method, path, **kw)
+        assert response.status_code == expect, (method, path, response.status_code, response.text)
+        body = response.json()
+        if spec_path is not None and expect < 400:
+            response_validator(method, spec_path, expect)(body)
+        if expect >= 400:
+            assert set(body) >= {"code", "message", "request_id"}, body
+        return body
+
+    def wait(self, project_id: str, operations: list[dict[str, Any]], timeout: float = 60) -> None:
+        """Poll the operations until they are finished (as a Neon client does)."""
+        deadline = time.monotonic() + timeout
+        for operation in operations:
+            while True:
+                body = self.call(
+                    "GET",
+                    f"/projects/{project_id}/operations/{operation['id']}",
+                    "/projects/{project_id}/operations/{operation_id}",
+                )
+                status = body["operation"]["status"]
+                if status == "finished":
+                    break
+                assert status not in ("failed", "error", "cancelled"), body
+                assert time.monotonic() < deadline, f"operation {operation['action']} still {status}"
+                time.sleep(0.1)
+
+
+def env_for(local_home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEON_MCP_")}
+    env["NEON_MCP_HOME"] = str(local_home)
+    return env
+
+
+def start_local_neon(local_home: Path) -> tuple[str, str]:
+    done = subprocess.run(
+        [EXE, "local", "start"], env=env_for(local_home), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = dict(line.split("=", 1) for line in done.stdout.strip().splitlines())
+    return lines["NEON_API_HOST"], lines["NEON_API_KEY"]
+
+
+def stop_local_neon(local_home: Path) -> None:
+    subprocess.run([EXE, "local", "stop"], env=env_for(local_home), capture_output=True, timeout=120, check=False)
