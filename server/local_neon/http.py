@@ -125,7 +125,7 @@ def _routes() -> list[tuple[str, str, int, Handler]]:
             "/projects",
             200,
             lambda s, c: s.list_projects(
-                limit=c.int_query("limit") or 10, cursor=c.query.get("cursor"), search=c.query.get("search")
+                limit=_or(c.int_query("limit"), 10), cursor=c.query.get("cursor"), search=c.query.get("search")
             ),
         ),
         ("POST", "/projects", 201, lambda s, c: s.create_project(c.body)),
@@ -216,6 +216,11 @@ def _routes() -> list[tuple[str, str, int, Handler]]:
             lambda s, c: s.get_operation(c.path["project_id"], c.path["operation_id"]),
         ),
     ]
+
+
+def _or(value: int | None, default: int) -> int:
+    """``value`` unless it was not given (0 is given: the service refuses it as Neon does)."""
+    return default if value is None else value
 
 
 async def _sync(value: dict[str, Any]) -> dict[str, Any]:

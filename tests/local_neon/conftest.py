@@ -3,6 +3,7 @@ one ``LocalNeon`` in process with one project (service level); every cluster sta
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 
 from server.local_neon import LocalNeon
@@ -63,9 +65,31 @@ async def neon(neon_home: Path) -> AsyncIterator[LocalNeon]:
     await service.close()
 
 
-@pytest.fixture(scope="session")
-def service_api(neon: LocalNeon) -> ServiceAPI:
-    return ServiceAPI(neon)
+@pytest.fixture(scope="session", params=["direct", "http"])
+async def service_api(neon: LocalNeon, request: pytest.FixtureRequest) -> AsyncIterator[ServiceAPI]:
+    """The shared LocalNeon, called directly or over real HTTP (its Starlette app on a loopback port)."""
+    if request.param == "direct":
+        yield ServiceAPI(neon)
+        return
+    import socket
+
+    import uvicorn
+
+    from server.local_neon.http import create_app
+
+    token = "test-token"
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    server = uvicorn.Server(uvicorn.Config(create_app(neon, token=token), log_level="warning", lifespan="off"))
+    serving = asyncio.ensure_future(server.serve(sockets=[listener]))
+    host = f"http://127.0.0.1:{listener.getsockname()[1]}/api/v2"
+    async with httpx.AsyncClient(base_url=host, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield ServiceAPI(neon, http)
+    server.should_exit = True
+    await serving
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Checking local Neon's answers against Neon's official OpenAPI spec (read from ../shared, never copied here).
 
 ``response_validator(method, path, status)`` returns a function that raises ``jsonschema.ValidationError`` when a
-body does not match the spec's schema for that operation and status. OpenAPI 3.0's ``nullable`` is translated to JSON
+body does not match the spec's schema for that operation and status (a no-op when ../shared is absent). OpenAPI 3.0's ``nullable`` is translated to JSON
 Schema's null type so that the spec's own nulls validate.
 """
 
@@ -51,6 +51,8 @@ def response_validator(method: str, path: str, status: int) -> Callable[[Any], N
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT4
 
+    if not SPEC_PATH.exists():
+        return lambda body: None  # behaviour is still tested; test_service's spec test says why answers are unchecked
     spec = _spec()
     response = spec["paths"][path][method.lower()]["responses"][str(status)]
     if "$ref" in response:
