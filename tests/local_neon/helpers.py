@@ -16,8 +16,10 @@ from typing import Any
 import asyncpg
 import httpx2 as httpx
 import pytest
+from pydantic import BaseModel
 
 from server.local_neon import LocalNeon, NeonAPIError
+from server.neon_models import Branch, Database, Endpoint, Operation, Project, Role
 from tests.local_neon.spec import SPEC_PATH, response_validator
 
 P = "/projects/{project_id}"
@@ -63,6 +65,25 @@ ROUTES: dict[str, tuple[str, str, int]] = {
 }
 
 
+_MODELS: dict[str, type[BaseModel]] = {
+    "project": Project,
+    "branch": Branch,
+    "endpoint": Endpoint,
+    "operation": Operation,
+    "database": Database,
+    "role": Role,
+}
+
+
+def check_models(body: dict[str, Any]) -> None:
+    """Every resource in an answer parses with the project's own models (what the Neon client reads), always."""
+    for key, model in _MODELS.items():
+        if isinstance(body.get(key), dict):
+            model.model_validate(body[key])
+        for item in body.get(key + "s") or []:
+            model.model_validate(item)
+
+
 @dataclass
 class ServiceAPI:
     """Calls LocalNeon as the HTTP layer does and checks every answer against the spec's schema for its route."""
@@ -81,6 +102,7 @@ class ServiceAPI:
             body = await result if asyncio.iscoroutine(result) else result
         if SPEC_PATH.exists():
             response_validator(http_method, path, status)(body)
+        check_models(body)
         return body
 
     async def _over_http(
@@ -245,6 +267,8 @@ class API:
         body = response.json()
         if spec_path is not None and expect < 400:
             response_validator(method, spec_path, expect)(body)
+        if expect < 400 and isinstance(body, dict):
+            check_models(body)
         if expect >= 400:
             assert set(body) >= {"code", "message", "request_id"}, body
         return body

@@ -1,8 +1,8 @@
 """Checking local Neon's answers against Neon's official OpenAPI spec (read from ../shared, never copied here).
 
 ``response_validator(method, path, status)`` returns a function that raises ``jsonschema.ValidationError`` when a
-body does not match the spec's schema for that operation and status (a no-op when ../shared is absent). OpenAPI 3.0's ``nullable`` is translated to JSON
-Schema's null type so that the spec's own nulls validate.
+body does not match the spec's schema for that operation and status (a no-op when ../shared is absent). OpenAPI
+3.0's ``nullable`` is translated to JSON Schema's null type so that the spec's own nulls validate.
 """
 
 from __future__ import annotations
