@@ -114,13 +114,14 @@ B = P + "/branches/{branch_id}"
 E = P + "/endpoints/{endpoint_id}"
 
 
-def _routes() -> list[tuple[str, str, int, Handler]]:
+def _routes() -> list[tuple[str, str, str, int, Handler]]:
     def pb(c: Call) -> tuple[str, str]:
         return c.path["project_id"], c.path["branch_id"]
 
     return [
-        ("GET", "/users/me", 200, lambda s, c: _sync(s.me())),
+        ("me", "GET", "/users/me", 200, lambda s, c: _sync(s.me())),
         (
+            "list_projects",
             "GET",
             "/projects",
             200,
@@ -128,13 +129,14 @@ def _routes() -> list[tuple[str, str, int, Handler]]:
                 limit=_or(c.int_query("limit"), 10), cursor=c.query.get("cursor"), search=c.query.get("search")
             ),
         ),
-        ("POST", "/projects", 201, lambda s, c: s.create_project(c.body)),
+        ("create_project", "POST", "/projects", 201, lambda s, c: s.create_project(c.body)),
         # No one shares projects with a local user; neonctl's `projects list` asks anyway.
-        ("GET", "/projects/shared", 200, lambda s, c: _sync({"projects": []})),
-        ("GET", P, 200, lambda s, c: s.get_project(c.path["project_id"])),
-        ("PATCH", P, 200, lambda s, c: s.update_project(c.path["project_id"], c.body)),
-        ("DELETE", P, 200, lambda s, c: s.delete_project(c.path["project_id"])),
+        ("list_shared_projects", "GET", "/projects/shared", 200, lambda s, c: _sync({"projects": []})),
+        ("get_project", "GET", P, 200, lambda s, c: s.get_project(c.path["project_id"])),
+        ("update_project", "PATCH", P, 200, lambda s, c: s.update_project(c.path["project_id"], c.body)),
+        ("delete_project", "DELETE", P, 200, lambda s, c: s.delete_project(c.path["project_id"])),
         (
+            "list_branches",
             "GET",
             P + "/branches",
             200,
@@ -147,13 +149,14 @@ def _routes() -> list[tuple[str, str, int, Handler]]:
                 cursor=c.query.get("cursor"),
             ),
         ),
-        ("POST", P + "/branches", 201, lambda s, c: s.create_branch(c.path["project_id"], c.body)),
-        ("GET", B, 200, lambda s, c: s.get_branch(*pb(c))),
-        ("PATCH", B, 200, lambda s, c: s.update_branch(*pb(c), c.body)),
-        ("DELETE", B, 200, lambda s, c: s.delete_branch(*pb(c))),
-        ("POST", B + "/restore", 200, lambda s, c: s.restore_branch(*pb(c), c.body)),
-        ("POST", B + "/set_as_default", 200, lambda s, c: s.set_default_branch(*pb(c))),
+        ("create_branch", "POST", P + "/branches", 201, lambda s, c: s.create_branch(c.path["project_id"], c.body)),
+        ("get_branch", "GET", B, 200, lambda s, c: s.get_branch(*pb(c))),
+        ("update_branch", "PATCH", B, 200, lambda s, c: s.update_branch(*pb(c), c.body)),
+        ("delete_branch", "DELETE", B, 200, lambda s, c: s.delete_branch(*pb(c))),
+        ("restore_branch", "POST", B + "/restore", 200, lambda s, c: s.restore_branch(*pb(c), c.body)),
+        ("set_default_branch", "POST", B + "/set_as_default", 200, lambda s, c: s.set_default_branch(*pb(c))),
         (
+            "branch_schema",
             "GET",
             B + "/schema",
             200,
@@ -162,6 +165,7 @@ def _routes() -> list[tuple[str, str, int, Handler]]:
             ),
         ),
         (
+            "compare_schema",
             "GET",
             B + "/compare_schema",
             200,
@@ -169,26 +173,93 @@ def _routes() -> list[tuple[str, str, int, Handler]]:
                 *pb(c), base_branch_id=c.query.get("base_branch_id"), db_name=_required(c, "db_name")
             ),
         ),
-        ("GET", B + "/endpoints", 200, lambda s, c: s.list_endpoints(*pb(c))),
-        ("GET", B + "/databases", 200, lambda s, c: s.list_databases(*pb(c))),
-        ("POST", B + "/databases", 201, lambda s, c: s.create_database(*pb(c), c.body)),
-        ("GET", B + "/databases/{name}", 200, lambda s, c: s.get_database(*pb(c), c.path["name"])),
-        ("DELETE", B + "/databases/{name}", 200, lambda s, c: s.delete_database(*pb(c), c.path["name"])),
-        ("GET", B + "/roles", 200, lambda s, c: s.list_roles(*pb(c))),
-        ("POST", B + "/roles", 201, lambda s, c: s.create_role(*pb(c), c.body)),
-        ("GET", B + "/roles/{name}", 200, lambda s, c: s.get_role(*pb(c), c.path["name"])),
-        ("DELETE", B + "/roles/{name}", 200, lambda s, c: s.delete_role(*pb(c), c.path["name"])),
-        ("GET", B + "/roles/{name}/reveal_password", 200, lambda s, c: s.reveal_password(*pb(c), c.path["name"])),
-        ("POST", B + "/roles/{name}/reset_password", 200, lambda s, c: s.reset_password(*pb(c), c.path["name"])),
-        ("GET", P + "/endpoints", 200, lambda s, c: s.list_endpoints(c.path["project_id"])),
-        ("POST", P + "/endpoints", 201, lambda s, c: s.create_endpoint(c.path["project_id"], c.body)),
-        ("GET", E, 200, lambda s, c: s.get_endpoint(c.path["project_id"], c.path["endpoint_id"])),
-        ("PATCH", E, 200, lambda s, c: s.update_endpoint(c.path["project_id"], c.path["endpoint_id"], c.body)),
-        ("DELETE", E, 200, lambda s, c: s.delete_endpoint(c.path["project_id"], c.path["endpoint_id"])),
-        ("POST", E + "/start", 200, lambda s, c: s.start_endpoint(c.path["project_id"], c.path["endpoint_id"])),
-        ("POST", E + "/suspend", 200, lambda s, c: s.suspend_endpoint(c.path["project_id"], c.path["endpoint_id"])),
-        ("POST", E + "/restart", 200, lambda s, c: s.restart_endpoint(c.path["project_id"], c.path["endpoint_id"])),
+        ("list_branch_endpoints", "GET", B + "/endpoints", 200, lambda s, c: s.list_endpoints(*pb(c))),
+        ("list_databases", "GET", B + "/databases", 200, lambda s, c: s.list_databases(*pb(c))),
+        ("create_database", "POST", B + "/databases", 201, lambda s, c: s.create_database(*pb(c), c.body)),
         (
+            "get_database",
+            "GET",
+            B + "/databases/{database_name}",
+            200,
+            lambda s, c: s.get_database(*pb(c), c.path["database_name"]),
+        ),
+        (
+            "delete_database",
+            "DELETE",
+            B + "/databases/{database_name}",
+            200,
+            lambda s, c: s.delete_database(*pb(c), c.path["database_name"]),
+        ),
+        ("list_roles", "GET", B + "/roles", 200, lambda s, c: s.list_roles(*pb(c))),
+        ("create_role", "POST", B + "/roles", 201, lambda s, c: s.create_role(*pb(c), c.body)),
+        ("get_role", "GET", B + "/roles/{role_name}", 200, lambda s, c: s.get_role(*pb(c), c.path["role_name"])),
+        (
+            "delete_role",
+            "DELETE",
+            B + "/roles/{role_name}",
+            200,
+            lambda s, c: s.delete_role(*pb(c), c.path["role_name"]),
+        ),
+        (
+            "reveal_password",
+            "GET",
+            B + "/roles/{role_name}/reveal_password",
+            200,
+            lambda s, c: s.reveal_password(*pb(c), c.path["role_name"]),
+        ),
+        (
+            "reset_password",
+            "POST",
+            B + "/roles/{role_name}/reset_password",
+            200,
+            lambda s, c: s.reset_password(*pb(c), c.path["role_name"]),
+        ),
+        ("list_endpoints", "GET", P + "/endpoints", 200, lambda s, c: s.list_endpoints(c.path["project_id"])),
+        (
+            "create_endpoint",
+            "POST",
+            P + "/endpoints",
+            201,
+            lambda s, c: s.create_endpoint(c.path["project_id"], c.body),
+        ),
+        ("get_endpoint", "GET", E, 200, lambda s, c: s.get_endpoint(c.path["project_id"], c.path["endpoint_id"])),
+        (
+            "update_endpoint",
+            "PATCH",
+            E,
+            200,
+            lambda s, c: s.update_endpoint(c.path["project_id"], c.path["endpoint_id"], c.body),
+        ),
+        (
+            "delete_endpoint",
+            "DELETE",
+            E,
+            200,
+            lambda s, c: s.delete_endpoint(c.path["project_id"], c.path["endpoint_id"]),
+        ),
+        (
+            "start_endpoint",
+            "POST",
+            E + "/start",
+            200,
+            lambda s, c: s.start_endpoint(c.path["project_id"], c.path["endpoint_id"]),
+        ),
+        (
+            "suspend_endpoint",
+            "POST",
+            E + "/suspend",
+            200,
+            lambda s, c: s.suspend_endpoint(c.path["project_id"], c.path["endpoint_id"]),
+        ),
+        (
+            "restart_endpoint",
+            "POST",
+            E + "/restart",
+            200,
+            lambda s, c: s.restart_endpoint(c.path["project_id"], c.path["endpoint_id"]),
+        ),
+        (
+            "connection_uri",
             "GET",
             P + "/connection_uri",
             200,
@@ -202,6 +273,7 @@ def _routes() -> list[tuple[str, str, int, Handler]]:
             ),
         ),
         (
+            "list_operations",
             "GET",
             P + "/operations",
             200,
@@ -210,6 +282,7 @@ def _routes() -> list[tuple[str, str, int, Handler]]:
             ),
         ),
         (
+            "get_operation",
             "GET",
             P + "/operations/{operation_id}",
             200,
@@ -221,6 +294,11 @@ def _routes() -> list[tuple[str, str, int, Handler]]:
 def _or(value: int | None, default: int) -> int:
     """``value`` unless it was not given (0 is given: the service refuses it as Neon does)."""
     return default if value is None else value
+
+
+def route_table() -> dict[str, tuple[str, str, int]]:
+    """Each route's name (the service method it calls) → (HTTP method, path under /api/v2, success status)."""
+    return {name: (method, path, status) for name, method, path, status, _ in _routes()}
 
 
 async def _sync(value: dict[str, Any]) -> dict[str, Any]:
@@ -314,7 +392,7 @@ def create_app(service: LocalNeon, *, token: str, faults: Faults | None = None) 
         return _error(404, f"no such API path: {request.method} {request.url.path}", str(uuid.uuid4()))
 
     by_path: dict[str, list[tuple[str, int, Handler]]] = {}
-    for method, path, status, handler in _routes():
+    for _, method, path, status, handler in _routes():
         by_path.setdefault(path, []).append((method, status, handler))
     routes = [Route("/healthz", healthz), Route("/admin/faults", admin_faults, methods=["GET", "POST"])]
     for path, handlers in by_path.items():

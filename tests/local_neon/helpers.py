@@ -19,6 +19,7 @@ import pytest
 from pydantic import BaseModel
 
 from server.local_neon import LocalNeon, NeonAPIError
+from server.local_neon.http import route_table
 from server.neon_models import Branch, Database, Endpoint, Operation, Project, Role
 from tests.local_neon.spec import SPEC_PATH, response_validator
 
@@ -26,43 +27,8 @@ P = "/projects/{project_id}"
 B = P + "/branches/{branch_id}"
 E = P + "/endpoints/{endpoint_id}"
 
-ROUTES: dict[str, tuple[str, str, int]] = {
-    "me": ("GET", "/users/me", 200),
-    "list_projects": ("GET", "/projects", 200),
-    "create_project": ("POST", "/projects", 201),
-    "get_project": ("GET", P, 200),
-    "update_project": ("PATCH", P, 200),
-    "delete_project": ("DELETE", P, 200),
-    "list_operations": ("GET", P + "/operations", 200),
-    "get_operation": ("GET", P + "/operations/{operation_id}", 200),
-    "connection_uri": ("GET", P + "/connection_uri", 200),
-    "list_branches": ("GET", P + "/branches", 200),
-    "create_branch": ("POST", P + "/branches", 201),
-    "get_branch": ("GET", B, 200),
-    "update_branch": ("PATCH", B, 200),
-    "delete_branch": ("DELETE", B, 200),
-    "restore_branch": ("POST", B + "/restore", 200),
-    "set_default_branch": ("POST", B + "/set_as_default", 200),
-    "branch_schema": ("GET", B + "/schema", 200),
-    "compare_schema": ("GET", B + "/compare_schema", 200),
-    "list_databases": ("GET", B + "/databases", 200),
-    "create_database": ("POST", B + "/databases", 201),
-    "get_database": ("GET", B + "/databases/{database_name}", 200),
-    "delete_database": ("DELETE", B + "/databases/{database_name}", 200),
-    "list_roles": ("GET", B + "/roles", 200),
-    "create_role": ("POST", B + "/roles", 201),
-    "get_role": ("GET", B + "/roles/{role_name}", 200),
-    "delete_role": ("DELETE", B + "/roles/{role_name}", 200),
-    "reveal_password": ("GET", B + "/roles/{role_name}/reveal_password", 200),
-    "reset_password": ("POST", B + "/roles/{role_name}/reset_password", 200),
-    "create_endpoint": ("POST", P + "/endpoints", 201),
-    "get_endpoint": ("GET", E, 200),
-    "update_endpoint": ("PATCH", E, 200),
-    "delete_endpoint": ("DELETE", E, 200),
-    "start_endpoint": ("POST", E + "/start", 200),
-    "suspend_endpoint": ("POST", E + "/suspend", 200),
-    "restart_endpoint": ("POST", E + "/restart", 200),
-}
+ROUTES = route_table()
+"""Service method → (HTTP method, path, status): the HTTP layer's own route table, paths named as in the spec."""
 
 
 _MODELS: dict[str, type[BaseModel]] = {
