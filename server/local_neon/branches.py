@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from . import ids, inheritance, views
-from .branching import Point, check_window, copy_data, parse_point
+from .branching import Point, check_window, copy_data, on_copy, parse_point
 from .endpoints import Endpoints
 from .errors import NeonAPIError, bad_request, unprocessable
 from .operations import Step
@@ -152,20 +152,7 @@ class Branches:
 
         async def run() -> None:
             copy = await copy_data(self._rt, project, parent, point, run_on=run_on)
-            fresh = self._rt.store.get(Branch, branch.id) or branch
-            moment = ids.now()
-            fresh = replace(
-                fresh,
-                timeline=copy.timeline,
-                parent_lsn=copy.lsn,
-                parent_timestamp=copy.moment,
-                history_start=copy.history_start,
-                history_start_lsn=copy.history_start_lsn,
-                current_state="ready",
-                pending_state=None,
-                state_changed_at=moment,
-                updated_at=moment,
-            )
+            fresh = on_copy(self._rt.store.get(Branch, branch.id) or branch, copy, from_parent=True)
             with self._rt.store.transaction():
                 self._rt.store.put(fresh)
                 if copy.roles is not None:  # a copy from the past has the roles and databases of then

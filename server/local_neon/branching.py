@@ -9,7 +9,7 @@ inside the branch's history: not in the future, not before the retention window,
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -52,6 +52,25 @@ class Copy:
     history_start_lsn: str
     roles: set[str] | None = None
     databases: dict[str, str] | None = None
+
+
+def on_copy(branch: Branch, copy: Copy, *, from_parent: bool) -> Branch:
+    """``branch`` now served by the timeline of ``copy``, ready; ``from_parent``: the copy is of its parent, so the
+    branch's parent point moves to the copy's."""
+    moment = ids.now()
+    settled = replace(
+        branch,
+        timeline=copy.timeline,
+        history_start=copy.history_start,
+        history_start_lsn=copy.history_start_lsn,
+        current_state="ready",
+        pending_state=None,
+        state_changed_at=moment,
+        updated_at=moment,
+    )
+    if from_parent:
+        settled = replace(settled, parent_lsn=copy.lsn, parent_timestamp=copy.moment)
+    return settled
 
 
 def parse_point(*, lsn: object, timestamp: object, lsn_field: str, time_field: str) -> Point:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import ids, inheritance, views
-from .branching import Copy, check_window, copy_data, parse_point
+from .branching import Copy, check_window, copy_data, on_copy, parse_point
 from .endpoints import Endpoints
 from .errors import bad_request
 from .operations import Step
@@ -80,19 +80,10 @@ class Restores:
         old = self._rt.store.get(Branch, branch_id)
         assert old is not None
         await self._rt.computes.stop(old.timeline)
-        moment = ids.now()
-        new = replace(
-            old,
-            timeline=copy.timeline,
-            history_start=copy.history_start,
-            history_start_lsn=copy.history_start_lsn,
-            current_state="ready",
-            pending_state=None,
-            state_changed_at=moment,
-            updated_at=moment,
-        )
+        new = on_copy(old, copy, from_parent=source.id == old.parent_id)
+        moment = new.updated_at
         if source.id == old.parent_id:
-            new = replace(new, parent_lsn=copy.lsn, parent_timestamp=copy.moment, last_reset_at=moment)
+            new = replace(new, last_reset_at=moment)
         old_roles = self._rt.store.list(Role, project_id=project.id, branch_id=old.id)
         old_databases = self._rt.store.list(Database, project_id=project.id, branch_id=old.id)
         with self._rt.store.transaction():
