@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .audit import AuditLog, AuditRecord, ConfirmationPath
@@ -318,11 +318,7 @@ def _params_key(params: Sequence[Sequence[Any]] | None) -> str | None:
 
 
 def _renumbered(fact: StatementFacts, index: int) -> StatementFacts:
-    if fact.index == index:
-        return fact
-    from dataclasses import replace
-
-    return replace(fact, index=index)
+    return fact if fact.index == index else replace(fact, index=index)
 
 
 def _bind_params(params: Sequence[Sequence[Any]] | None, count: int) -> tuple[tuple[Any, ...], ...]:
