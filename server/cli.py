@@ -20,6 +20,11 @@ __all__ = ["main"]
 _SERVE_OPTIONS = (
     "transport",
     "database_url",
+    "neon_project_id",
+    "neon_branch",
+    "neon_database",
+    "neon_role",
+    "production_branch",
     "access_mode",
     "max_rows",
     "max_bytes",
@@ -105,16 +110,9 @@ def _serve(args: argparse.Namespace) -> int:
     _configure_logging(settings.log_level)
     from .app import build_server
 
-    if settings.database_url is None:
-        if settings.neon_api_key is not None:
-            print(
-                "neon-mcp: serving Neon projects through NEON_API_KEY is not built yet; "
-                "pass --database-url postgresql://… (a branch's connection string) meanwhile",
-                file=sys.stderr,
-            )
-            return 2
+    if settings.database_url is None and settings.neon_api_key is None:
         settings = _with_local_neon(settings)
-        if settings.database_url is None:
+        if settings.neon_api_key is None:
             return 2
     try:
         server = build_server(settings)
@@ -126,21 +124,23 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _with_local_neon(settings: Settings) -> Settings:
-    """Settings that serve local Neon's default branch (started or attached to); unchanged if that failed."""
+    """Settings that serve local Neon (started or attached to) as Neon; unchanged if that failed."""
     import anyio
 
     from .errors import NeonMCPError
-    from .local_neon.attach import local_database_url
+    from .local_neon.attach import attach
     from .local_neon.daemon import LocalNeonDidNotStart
 
     try:
-        url = anyio.run(local_database_url, settings.home)
+        host, key, project_id = anyio.run(attach, settings.home, settings.neon_project_id)
     except (LocalNeonDidNotStart, NeonMCPError) as exc:
-        print(f"neon-mcp: no --database-url, and local Neon could not be used: {exc}", file=sys.stderr)
+        print(f"neon-mcp: no --database-url or NEON_API_KEY, and local Neon could not be used: {exc}", file=sys.stderr)
         return settings
     from pydantic import SecretStr
 
-    return settings.model_copy(update={"database_url": SecretStr(url)})
+    return settings.model_copy(
+        update={"neon_api_key": SecretStr(key), "neon_api_host": host, "neon_project_id": project_id}
+    )
 
 
 def _local(args: argparse.Namespace) -> int:

@@ -2,6 +2,10 @@
 
 Services are built on first use, not at start-up: answering ``initialize`` must not wait for asyncpg and pglast to
 import (the cold start budget is the bare SDK's plus 20%).
+
+With a database URL the server has places (databases of that server) and no Neon services. With Neon (an API key,
+local Neon's included) it has the API client, the directory of projects and branches, connections per target,
+backups and the branch service.
 """
 
 from __future__ import annotations
@@ -12,35 +16,106 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from mcp.server.mcpserver import Context
 
 from .confirmations import Confirmations
+from .errors import InvalidInput
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .database import Databases
+    from .backups import Backups
+    from .branch_service import BranchService
+    from .connections import Connections
+    from .database import Guards
+    from .neon_client import NeonClient
+    from .neon_views import NeonViews
+    from .places import Places
     from .schema_catalog import SchemaCatalog
     from .sql_service import SQLService
+    from .targets import Directory
+    from .time_travel import TimeTravel
 
 __all__ = ["AppContext", "Ctx", "app"]
 
 
 class AppContext:
-    """The lifespan's services: settings, pools, the SQL service, the schema catalog, pending confirmations."""
+    """The lifespan's services: settings, places to run in, the SQL service, Neon's services, confirmations."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.confirmations = Confirmations(settings.confirmation_ttl)
 
+    @property
+    def uses_neon(self) -> bool:
+        return self.settings.uses_neon
+
     @cached_property
-    def databases(self) -> Databases:
-        from .database import Databases, Guards
+    def guards(self) -> Guards:
+        from .database import Guards
+
+        s = self.settings
+        return Guards(s.statement_timeout, s.lock_timeout, s.idle_in_transaction_timeout)
+
+    # --- Neon --------------------------------------------------------------------------------------------------------
+
+    @cached_property
+    def neon(self) -> NeonClient:
+        from .neon_client import NeonClient
+    from .neon_views import NeonViews
+
+        key = self.settings.neon_api_key
+        if key is None:
+            raise InvalidInput("this server is not connected to Neon (no NEON_API_KEY); branch tools are unavailable")
+        return NeonClient(key.get_secret_value(), base_url=self.settings.neon_api_host)
+
+    @cached_property
+    def directory(self) -> Directory:
+        from .targets import Directory
+
+        s = self.settings
+        return Directory(
+            self.neon,
+            production_branch=s.production_branch,
+            project_id=s.neon_project_id,
+            branch=s.neon_branch,
+            database=s.neon_database,
+            role=s.neon_role,
+        )
+
+    @cached_property
+    def connections(self) -> Connections:
+        from .connections import Connections
+
+        return Connections(self.neon, self.guards, pooled=self.settings.pooled, pool_size=self.settings.pool_size)
+
+    @cached_property
+    def backups(self) -> Backups:
+        from .backups import Backups
+
+        return Backups(self.neon, self.directory, enabled=self.settings.backups, days=self.settings.backup_days)
+
+    @cached_property
+    def branches(self) -> BranchService:
+        from .branch_service import BranchService
+
+        return BranchService(self)
+
+    @cached_property
+    def neon_views(self) -> NeonViews:
+        from .neon_views import NeonViews
+
+        return NeonViews(self)
+
+    # --- SQL ---------------------------------------------------------------------------------------------------------
+
+    @cached_property
+    def places(self) -> Places:
+        from .places import NeonPlaces, URLPlaces
 
         settings = self.settings
-        if settings.database_url is None:
-            raise AssertionError("build_server refuses settings without a database")
-        return Databases(
-            settings.database_url.get_secret_value(),
-            Guards(settings.statement_timeout, settings.lock_timeout, settings.idle_in_transaction_timeout),
-            pool_size=settings.pool_size,
-        )
+        if settings.database_url is not None:
+            from .database import Databases
+
+            databases = Databases(settings.database_url.get_secret_value(), self.guards, pool_size=settings.pool_size)
+            return URLPlaces(databases)
+        return NeonPlaces(self.directory, self.connections)
 
     @cached_property
     def sql(self) -> SQLService:
@@ -50,25 +125,35 @@ class AppContext:
 
         settings = self.settings
         return SQLService(
-            self.databases,
             AuditLog(settings.audit_log_path),
-            access_mode=settings.access_mode,
+            access_mode=settings.effective_access_mode,
             caps=Caps(settings.max_rows, settings.max_bytes),
             max_sql_bytes=settings.max_sql_bytes,
             default_schema=settings.default_schema,
             summary_ttl=settings.confirmation_ttl,
+            backups=self.backups if self.uses_neon else None,
         )
+
+    @cached_property
+    def time_travel(self) -> TimeTravel:
+        from .time_travel import TimeTravel
+
+        return TimeTravel(self.neon, self.directory, self.connections, self.sql)
 
     @cached_property
     def schema(self) -> SchemaCatalog:
         from .schema_catalog import SchemaCatalog
 
-        return SchemaCatalog(self.databases)
+        return SchemaCatalog()
 
     async def aclose(self) -> None:
-        """Close what was opened (pools); services never used were never built."""
-        if "databases" in self.__dict__:
-            await self.databases.close()
+        """Close what was opened (pools, the API client); services never used were never built."""
+        if "places" in self.__dict__:
+            await self.places.close()
+        if "connections" in self.__dict__:
+            await self.connections.close()
+        if "neon" in self.__dict__:
+            await self.neon.aclose()
 
 
 Ctx: TypeAlias = Context[AppContext, Any]

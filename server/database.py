@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -348,6 +348,13 @@ class Databases:
     """A pool per database of one PostgreSQL server, created on first use and closed by ``close``.
 
     ``base_dsn`` names the server and the default database; ``database`` arguments swap the database only.
+
+    Behind a transaction-mode pooler (PgBouncer, as Neon's pooled URIs are) pass ``cache_statements=False`` (asyncpg
+    then uses unnamed statements only) and ``direct``: the few statements that must run outside a transaction, with
+    session settings, go over a direct connection instead, so that no session state is left on a shared server
+    connection. ``wake`` is called when no connection can be made (a suspended compute): it starts the compute, and
+    connecting is retried with backoff for ``wake_patience`` seconds. Nothing of the caller's has been sent when a
+    connection is retried, so writes are retried too.
     """
 
     def __init__(
@@ -358,6 +365,9 @@ class Databases:
         pool_size: int = 4,
         cache_statements: bool = True,
         connect_timeout: float = 10.0,
+        wake: Callable[[], Awaitable[None]] | None = None,
+        wake_patience: float = 60.0,
+        direct: Callable[[], Awaitable[Databases]] | None = None,
     ) -> None:
         self._base = urlsplit(base_dsn)
         self.default_database = self._base.path.lstrip("/") or (self._base.username or "postgres")
@@ -365,6 +375,9 @@ class Databases:
         self._pool_size = pool_size
         self._cache_statements = cache_statements
         self._connect_timeout = connect_timeout
+        self._wake = wake
+        self._wake_patience = wake_patience
+        self._direct = direct
         self._pools: dict[str, asyncpg.Pool] = {}
         self._lock = asyncio.Lock()
         self.fast_path = _FAST and cache_statements
@@ -424,12 +437,58 @@ class Databases:
     @asynccontextmanager
     async def connection(self, database: str | None = None) -> AsyncIterator[GuardedConnection]:
         """A pooled connection. Callers that open a transaction mark it dirty first and clean when they end it."""
-        pool = await self.pool(database)
+        pool, conn = await self._begin(database, None)
         try:
-            async with pool.acquire() as conn:
-                yield conn
+            yield conn
         except (TimeoutError, OSError, *_BROKEN) as exc:
             raise map_error(exc) from exc
+        finally:
+            await pool.release(conn)
+
+    async def _begin(self, database: str | None, opener: str | None) -> tuple[asyncpg.Pool, GuardedConnection]:
+        """A connection with ``opener`` (the guarded transaction's preamble) already run on it.
+
+        Failing to connect, or finding a pooled connection dead before anything of the caller's was sent, is retried:
+        once at once, and with ``wake`` (a compute that may be suspended) after waking it, with backoff.
+        """
+        deadline: float | None = None
+        delay = 0.2
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                pool = await self.pool(database)
+                conn: GuardedConnection = await pool.acquire()
+            except (ConnectionFailed, TimeoutError, OSError, *_BROKEN) as exc:
+                failure = map_error(exc)
+            else:
+                if opener is None:
+                    return pool, conn
+                conn.mark_dirty()
+                try:
+                    await conn.execute(opener)
+                    return pool, conn
+                except (asyncpg.InterfaceError, OSError, TimeoutError, *_BROKEN) as exc:
+                    failure = map_error(exc)
+                    await pool.release(conn)
+                except asyncpg.PostgresError as exc:
+                    await pool.release(conn)
+                    raise map_error(exc) from exc
+            if self._wake is None:
+                if attempt >= 2:
+                    raise failure
+                continue
+            if deadline is None:
+                logger.info("cannot connect (%s); waking the compute", failure)
+                await self._wake()
+                deadline = time.monotonic() + self._wake_patience
+                continue
+            if time.monotonic() + delay > deadline:
+                raise ConnectionFailed(
+                    f"{failure} (still unreachable {self._wake_patience:g} s after the compute was started)"
+                ) from failure
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def run(
         self,
@@ -463,21 +522,18 @@ class Databases:
     ) -> list[Outcome]:
         timeout = self.guards.statement_timeout + 5
         autocommit = len(statements) == 1 and statements[0].autocommit
-        pool = await self.pool(database)
-        try:
-            conn: GuardedConnection = await pool.acquire()
-        except (TimeoutError, OSError, *_BROKEN) as exc:
-            raise map_error(exc) from exc
+        if autocommit and self._direct is not None:
+            direct = await self._direct()
+            return await direct._run_once(statements, read_only=read_only, caps=caps, database=database)
+        opener = self.guards.session() if autocommit else self.guards.preamble(read_only=read_only)
+        pool, conn = await self._begin(database, opener)
         release = True
-        conn.mark_dirty()
         outcomes: list[Outcome] = []
         index = 0
         try:
             if autocommit:
-                await conn.execute(self.guards.session())
                 outcomes.append(await _run_public(conn, statements[0], caps, timeout))
                 return outcomes  # still dirty: the session settings are reset on release
-            await conn.execute(self.guards.preamble(read_only=read_only))
             run_one = _run_fast if self.fast_path else _run_public
             for index, statement in enumerate(statements):  # noqa: B007
                 outcomes.append(await run_one(conn, statement, caps, timeout))
@@ -523,19 +579,19 @@ class Databases:
     ) -> list[list[asyncpg.Record]]:
         """Run the server's own read queries in one guarded read-only transaction; rows of each query in order."""
         timeout = self.guards.statement_timeout + 5
-        async with self.connection(database) as conn:
-            conn.mark_dirty()
-            try:
-                await conn.execute(self.guards.preamble(read_only=True))
-                results = []
-                for sql, args in queries:
-                    stmt = await conn.prepare(sql)
-                    results.append(await stmt.fetch(*args, timeout=timeout))
-                await conn.execute("ROLLBACK")
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                raise map_error(exc) from exc
+        pool, conn = await self._begin(database, self.guards.preamble(read_only=True))
+        try:
+            results = []
+            for sql, args in queries:
+                stmt = await conn.prepare(sql)
+                results.append(await stmt.fetch(*args, timeout=timeout))
+            await conn.execute("ROLLBACK")
             conn.mark_dirty(False)
-            return results
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise map_error(exc) from exc
+        finally:
+            await pool.release(conn)
+        return results
 
     async def close(self) -> None:
         if self._ending:

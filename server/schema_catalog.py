@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from .errors import InvalidInput
 
 if TYPE_CHECKING:
-    from .database import Databases
+    from .places import Place
 
 __all__ = ["Relation", "SchemaCatalog", "TableDetail", "split_name"]
 
@@ -100,16 +100,12 @@ def _close_matches(name: str, relations: list[tuple[str, str]], limit: int = 8) 
 class SchemaCatalog:
     """Schema facts for ``describe_schema``."""
 
-    def __init__(self, databases: Databases) -> None:
-        self.databases = databases
-
-    async def overview(self, *, database: str | None, schema: str | None) -> tuple[list[str], list[Relation]]:
+    async def overview(self, place: Place, *, schema: str | None) -> tuple[list[str], list[Relation]]:
         """Schemas (user schemas, or just ``schema``) and their relations, ordered by schema and name."""
-        schemas, rows = await self.databases.read_catalog(
-            database, [(_SCHEMAS_SQL, (schema,)), (_OVERVIEW_SQL, (schema,))]
-        )
+        databases, database = place.databases, place.database
+        schemas, rows = await databases.read_catalog(database, [(_SCHEMAS_SQL, (schema,)), (_OVERVIEW_SQL, (schema,))])
         if schema is not None and not schemas:
-            known = await self.databases.read_catalog(database, [(_SCHEMAS_SQL, (None,))])
+            known = await databases.read_catalog(database, [(_SCHEMAS_SQL, (None,))])
             names = ", ".join(r["name"] for r in known[0]) or "(none)"
             raise InvalidInput(f"schema {schema!r} does not exist; schemas: {names}")
         relations = [
@@ -126,12 +122,13 @@ class SchemaCatalog:
         ]
         return [r["name"] for r in schemas], relations
 
-    async def table(self, *, database: str | None, table: str, schema: str | None) -> TableDetail:
+    async def table(self, place: Place, *, table: str, schema: str | None) -> TableDetail:
         """One table, view or materialized view in detail; the error lists close matches when it is not found."""
+        databases, database = place.databases, place.database
         schema_name, name = split_name(table, schema)
-        (found,) = await self.databases.read_catalog(database, [(_FIND_SQL, (name, schema_name))])
+        (found,) = await databases.read_catalog(database, [(_FIND_SQL, (name, schema_name))])
         if not found:
-            (every,) = await self.databases.read_catalog(database, [(_NAMES_SQL, ())])
+            (every,) = await databases.read_catalog(database, [(_NAMES_SQL, ())])
             hint = ", ".join(_close_matches(name, [(r["schema"], r["name"]) for r in every]))
             where = f"{schema_name}.{name}" if schema_name else name
             raise InvalidInput(
@@ -142,7 +139,7 @@ class SchemaCatalog:
             raise InvalidInput(f"{name!r} is ambiguous ({names}); pass it schema-qualified")
         info = found[0]
         oid = info["oid"]
-        columns, constraints, referenced, indexes, triggers, policies = await self.databases.read_catalog(
+        columns, constraints, referenced, indexes, triggers, policies = await databases.read_catalog(
             database,
             [
                 (_COLUMNS_SQL, (oid,)),

@@ -12,9 +12,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AccessMode", "Settings", "default_home"]
+__all__ = ["AccessMode", "AccessModeSetting", "Settings", "default_home"]
 
-AccessMode = Literal["read-only", "full"]
+AccessMode = Literal["read-only", "branches", "full"]
+AccessModeSetting = Literal["auto", "read-only", "branches", "full"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 HARD_MAX_SQL_BYTES = 1_000_000
@@ -47,9 +48,52 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("neon_api_host", "NEON_MCP_NEON_API_HOST", "NEON_API_HOST"),
         description="Base URL of Neon's API, up to /api/v2 (env NEON_API_HOST or NEON_MCP_NEON_API_HOST).",
     )
-    access_mode: AccessMode = Field(
-        default="read-only",
-        description="read-only: only reads run. full: writes run, destructive statements need confirmation.",
+    neon_project_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("neon_project_id", "NEON_MCP_NEON_PROJECT_ID", "NEON_PROJECT_ID"),
+        description="Neon project to serve (env NEON_PROJECT_ID; default: the only project).",
+    )
+    neon_branch: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("neon_branch", "NEON_MCP_NEON_BRANCH", "NEON_BRANCH"),
+        description="Branch name or id tools use by default (env NEON_BRANCH; default: the project's default branch).",
+    )
+    neon_database: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("neon_database", "NEON_MCP_NEON_DATABASE", "NEON_DATABASE"),
+        description="Database tools use by default (env NEON_DATABASE; default: neondb, else the only one).",
+    )
+    neon_role: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("neon_role", "NEON_MCP_NEON_ROLE", "NEON_ROLE"),
+        description="Role tools connect as (env NEON_ROLE; default: the database's owner).",
+    )
+    production_branch: str = Field(
+        default="production",
+        min_length=1,
+        description="Name of the production branch; it is protected like Neon-protected and default branches.",
+    )
+    access_mode: AccessModeSetting = Field(
+        default="auto",
+        description=(
+            "read-only: only reads run. branches: changes run on unprotected branches only (reads everywhere). "
+            "full: writes anywhere. Destructive statements always need confirmation. "
+            "auto: branches with Neon, read-only with a database URL."
+        ),
+    )
+    pooled: bool = Field(
+        default=True,
+        description="Connect to Neon branches through the pooler (PgBouncer, transaction mode) rather than directly.",
+    )
+    backups: bool = Field(
+        default=True,
+        description="Take a backup branch before a confirmed destructive operation on a protected branch.",
+    )
+    backup_days: float = Field(
+        default=7.0, gt=0, le=30, description="Days a backup branch lives before Neon deletes it (expires_at)."
+    )
+    reveal_passwords: bool = Field(
+        default=False, description="Let get_connection_string return passwords (otherwise they are redacted)."
     )
     max_rows: int = Field(default=500, ge=1, le=100_000, description="Most rows a result returns.")
     max_bytes: int = Field(
@@ -102,6 +146,18 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def uses_neon(self) -> bool:
+        """Whether the server talks to Neon's API (a key and no plain database URL)."""
+        return self.database_url is None and self.neon_api_key is not None
+
+    @property
+    def effective_access_mode(self) -> AccessMode:
+        """The access mode in force: ``auto`` is ``branches`` with Neon and ``read-only`` with a database URL."""
+        if self.access_mode != "auto":
+            return self.access_mode
+        return "branches" if self.uses_neon else "read-only"
 
     @property
     def audit_log_path(self) -> Path:

@@ -14,13 +14,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .audit import AuditLog, AuditRecord, ConfirmationPath
-from .database import Caps, Databases, Outcome, Statement
+from .backups import Backups
+from .database import Caps, Outcome, Statement
 from .errors import DatabaseError, InvalidInput, NeonMCPError, PolicyViolation
+from .places import Place
 from .settings import AccessMode
 from .sql_analysis import StatementFacts, analyze
 from .sql_policy import Verdict, decide, functions_needing_volatility
 
-__all__ = ["Plan", "SQLService"]
+__all__ = ["Execution", "Plan", "SQLService", "protected_refusal"]
 
 _FunctionKey = tuple[str | None, str]
 _VERBS = {"InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE"}
@@ -36,11 +38,15 @@ _VOLATILITY_TTL = 60.0
 class Plan:
     """What a call will run, and what the policy said about it."""
 
-    database: str
+    place: Place
     facts: tuple[StatementFacts, ...]
     params: tuple[tuple[Any, ...], ...]
     verdict: Verdict
     warnings: tuple[str, ...]
+
+    @property
+    def database(self) -> str:
+        return self.place.database
 
     @property
     def needs_confirmation(self) -> bool:
@@ -50,7 +56,7 @@ class Plan:
     def fingerprint(self) -> str:
         """A short hash of exactly what would run where: part of every confirmation question."""
         payload = json.dumps(
-            [self.database, [f.sql for f in self.facts], [list(p) for p in self.params]], default=str
+            [self.place.key, [f.sql for f in self.facts], [list(p) for p in self.params]], default=str
         ).encode()
         return hashlib.sha256(payload).hexdigest()[:12]
 
@@ -59,6 +65,23 @@ class Plan:
             Statement(sql=f.sql, params=p, autocommit=c.needs_autocommit, verb=_VERBS.get(f.tag))
             for f, p, c in zip(self.facts, self.params, self.verdict.statements, strict=True)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """What running a plan gave: each statement's outcome, and the backup branch taken first, if any."""
+
+    outcomes: list[Outcome]
+    backup: str | None = None
+
+
+def protected_refusal(place: Place, reason: str) -> str:
+    """Why a change to a protected branch is refused in access mode ``branches``, and what to do instead."""
+    return (
+        f"branch {place.branch_name} is protected ({place.protected_because}): in access mode branches only reads run "
+        "on it. Make the change on an unprotected branch (create_branch, then branch=<name>), and ship schema "
+        f"changes to protected branches through a migration. (Refused statement: {reason})"
+    )
 
 
 def _check_text(sql: object, *, limit: int, what: str = "sql") -> str:
@@ -79,7 +102,6 @@ class SQLService:
 
     def __init__(
         self,
-        databases: Databases,
         audit: AuditLog,
         *,
         access_mode: AccessMode,
@@ -87,9 +109,10 @@ class SQLService:
         max_sql_bytes: int,
         default_schema: str | None = None,
         summary_ttl: float = 300.0,
+        backups: Backups | None = None,
     ) -> None:
-        self.databases = databases
         self.audit = audit
+        self.backups = backups
         self.access_mode: AccessMode = access_mode
         self.caps = caps
         self.max_sql_bytes = max_sql_bytes
@@ -105,7 +128,7 @@ class SQLService:
         self,
         sql: str | Sequence[str],
         *,
-        database: str | None = None,
+        place: Place,
         params: Sequence[Sequence[Any]] | None = None,
         single: bool = False,
     ) -> Plan:
@@ -114,11 +137,11 @@ class SQLService:
         ``single``: ``sql`` must hold exactly one statement (``run_sql``). Otherwise ``sql`` is a list whose items
         are one statement each (``run_sql_transaction``).
         """
-        key = (sql if isinstance(sql, str) else tuple(sql), database, _params_key(params), single)
+        key = (sql if isinstance(sql, str) else tuple(sql), place, _params_key(params), single)
         cached = self._plans.get(key) if key[2] is not None else None
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        plan = await self._plan(sql, database=database, params=params, single=single)
+        plan = await self._plan(sql, place=place, params=params, single=single)
         if key[2] is not None:
             if len(self._plans) >= _PLAN_MEMORY:
                 self._plans.clear()
@@ -126,7 +149,7 @@ class SQLService:
         return plan
 
     async def _plan(
-        self, sql: str | Sequence[str], *, database: str | None, params: Sequence[Sequence[Any]] | None, single: bool
+        self, sql: str | Sequence[str], *, place: Place, params: Sequence[Sequence[Any]] | None, single: bool
     ) -> Plan:
         texts = [sql] if isinstance(sql, str) else list(sql)
         if not texts:
@@ -144,30 +167,37 @@ class SQLService:
                 )
             facts.append(_renumbered(parsed[0], len(facts)))
         bound = _bind_params(params, len(facts))
-        name = database or self.databases.default_database
-        volatility = await self._volatility_for(name, facts)
-        verdict = decide(facts, self.access_mode, volatility)
+        volatility = await self._volatility_for(place, facts)
+        verdict = decide(facts, self._mode_at(place), volatility)
         if verdict.action == "reject":
+            if self.access_mode == "branches" and verdict.category != "forbidden":
+                raise PolicyViolation(protected_refusal(place, verdict.reason))
             raise PolicyViolation(verdict.reason)
         if len(facts) > 1 and any(c.needs_autocommit for c in verdict.statements):
             raise PolicyViolation(
                 "a statement here cannot run inside a transaction block (VACUUM, CREATE INDEX CONCURRENTLY, "
                 "CREATE/DROP DATABASE …); run it alone with run_sql"
             )
-        return Plan(name, tuple(facts), bound, verdict, tuple(self._warnings(facts)))
+        return Plan(place, tuple(facts), bound, verdict, tuple(self._warnings(facts)))
 
-    async def _volatility_for(self, database: str, facts: Sequence[StatementFacts]) -> Mapping[_FunctionKey, str]:
+    def _mode_at(self, place: Place) -> AccessMode:
+        """The policy's mode for ``place``: ``branches`` is full on unprotected branches and read-only elsewhere."""
+        if self.access_mode != "branches":
+            return self.access_mode
+        return "full" if place.target is not None and place.protected_because is None else "read-only"
+
+    async def _volatility_for(self, place: Place, facts: Sequence[StatementFacts]) -> Mapping[_FunctionKey, str]:
         wanted = functions_needing_volatility(facts)
         if not wanted:
             return {}
-        expires, known = self._volatility.get(database, (0.0, {}))
+        expires, known = self._volatility.get(place.key, (0.0, {}))
         if expires <= time.monotonic():
             known = {}
-            self._volatility[database] = (time.monotonic() + _VOLATILITY_TTL, known)
+            self._volatility[place.key] = (time.monotonic() + _VOLATILITY_TTL, known)
         missing = [key for key in wanted if key not in known]
         if missing:
             names = sorted({name for _, name in missing})
-            async with self.databases.connection(database) as conn:
+            async with place.databases.connection(place.database) as conn:
                 rows = await conn.fetch(_VOLATILITY_SQL, names)
             for key in missing:
                 schema, name = key
@@ -206,9 +236,18 @@ class SQLService:
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         lines = [
-            f"Destructive operation on database {plan.database!r} (operation {key}).",
+            f"Destructive operation on {plan.place.label} (operation {key}).",
             f"Why confirmation is needed: {plan.verdict.reason}",
         ]
+        if plan.place.protected_because is not None:
+            lines.append(
+                f"Branch {plan.place.branch_name} is protected ({plan.place.protected_because}); "
+                + (
+                    f"a backup branch backup/{plan.place.branch_name}/<UTC time> is taken before it runs."
+                    if self.backups is not None and self.backups.enabled
+                    else "backups are switched off (NEON_MCP_BACKUPS=false): nothing is kept."
+                )
+            )
         estimates = await self._estimates(plan)
         for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
             text = fact.sql if len(fact.sql) <= _SUMMARY_SQL_CHARS else fact.sql[:_SUMMARY_SQL_CHARS] + " …"
@@ -234,7 +273,7 @@ class SQLService:
         if not wanted:
             return {}
         try:
-            async with self.databases.connection(plan.database) as conn:
+            async with plan.place.databases.connection(plan.database) as conn:
                 rows = await conn.fetch(_ESTIMATE_SQL, [n for _, n in wanted], [s or "" for s, _ in wanted])
         except NeonMCPError:
             return {}
@@ -256,14 +295,21 @@ class SQLService:
         confirmation: ConfirmationPath,
         max_rows: int | None = None,
         operation_id: str | None = None,
-    ) -> list[Outcome]:
-        """Run a plan the policy allowed (and a human confirmed, if it needed that); audit what changes data."""
+    ) -> Execution:
+        """Run a plan the policy allowed (and a human confirmed, if it needed that); audit what changes data.
+
+        A confirmed plan on a protected branch runs only after its backup branch has been taken.
+        """
         if plan.needs_confirmation and confirmation == "not-needed":
             raise AssertionError("a plan that needs confirmation ran without one")
         caps = self.caps if max_rows is None else Caps(min(max_rows, self.caps.max_rows), self.caps.max_bytes)
         read_only = plan.verdict.read_only
+        backup = None
+        target = plan.place.target
+        if plan.needs_confirmation and target is not None and target.protected_because and self.backups is not None:
+            backup = await self.backups.take(target.project_id, target.branch_id, target.branch_name)
         try:
-            outcomes = await self.databases.run(
+            outcomes = await plan.place.databases.run(
                 plan.statements(), read_only=read_only, caps=caps, database=plan.database
             )
         except NeonMCPError as exc:
@@ -276,9 +322,9 @@ class SQLService:
             self._audit(plan, confirmation, outcomes, operation_id=operation_id)
         if plan.verdict.category in ("ddl", "destructive"):
             # Functions may have been created, replaced or dropped: plans and volatilities are stale.
-            self._volatility.pop(plan.database, None)
+            self._volatility.pop(plan.place.key, None)
             self._plans.clear()
-        return outcomes
+        return Execution(outcomes, backup)
 
     def _audit(
         self,
@@ -295,7 +341,7 @@ class SQLService:
             outcome = outcomes[index] if outcomes is not None else None
             self.audit.append(
                 AuditRecord(
-                    target=f"database={plan.database}",
+                    target=_audit_target(plan.place),
                     sql=fact.sql,
                     classification=classification.category,
                     confirmation=confirmation,
@@ -305,6 +351,13 @@ class SQLService:
                     operation_id=operation_id,
                 )
             )
+
+
+def _audit_target(place: Place) -> str:
+    if place.target is None:
+        return f"database={place.database}"
+    target = place.target
+    return f"project={target.project_id} branch={target.branch_id} database={place.database} role={target.role}"
 
 
 def _params_key(params: Sequence[Sequence[Any]] | None) -> str | None:

@@ -14,10 +14,11 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 
+from . import progress
 from .errors import NeonMCPError
 
 __all__ = ["add_tool", "boundary"]
@@ -33,6 +34,8 @@ def boundary(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
     @functools.wraps(fn)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        ctx = kwargs.get("ctx")
+        token = progress.current.set(ctx.report_progress if isinstance(ctx, Context) else None)
         try:
             return await fn(*args, **kwargs)
         except ToolError:
@@ -46,6 +49,8 @@ def boundary(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
                 f"internal error in {fn.__name__} (ref {ref}); nothing more is known to the model, "
                 "the server's log has the details"
             ) from exc
+        finally:
+            progress.current.reset(token)
 
     return guarded
 

@@ -8,13 +8,16 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
 
 from server.clusters import Cluster, find_pg_bindir
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.local_neon.helpers import API
 
 SESSION_SETTINGS = {
     "fsync": "off",
@@ -85,3 +88,30 @@ def make_settings(fresh_db: str, tmp_path: Path) -> Callable[..., Settings]:
         return Settings(**values)
 
     return make
+
+
+# --- local Neon, started like a user would (HTTP) ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def local_home() -> Iterator[Path]:
+    from tests.local_neon.helpers import stop_local_neon
+
+    base = Path(tempfile.mkdtemp(prefix="neon-mcp-local-"))
+    if os.geteuid() == 0:
+        base.chmod(0o711)  # the branches' PostgreSQL runs as nobody
+    try:
+        yield base
+    finally:
+        stop_local_neon(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def neon_api(local_home: Path) -> Iterator[API]:
+    from tests.local_neon.helpers import API, start_local_neon
+
+    host, key = start_local_neon(local_home)
+    client = API(host, key)
+    yield client
+    client.http.close()

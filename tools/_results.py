@@ -18,7 +18,7 @@ from server.fence import fence
 if TYPE_CHECKING:
     from server.confirmations import PendingOperation
     from server.database import Outcome
-    from server.sql_service import Plan
+    from server.sql_service import Execution, Plan
 
 __all__ = [
     "ColumnModel",
@@ -57,6 +57,9 @@ class SQLResult(StatementResult):
 
     status: Status
     database: str
+    branch: str | None = Field(default=None, description="the Neon branch it ran on")
+    as_of: str | None = Field(default=None, description="time travel: the moment the read saw")
+    backup_branch: str | None = Field(default=None, description="backup of the protected branch taken first")
     warnings: list[str] = Field(default_factory=list)
     hint: str | None = None
     operation_id: str | None = Field(default=None, description="pass to confirm_operation to run it")
@@ -69,6 +72,8 @@ class TransactionResult(BaseModel):
 
     status: Status
     database: str
+    branch: str | None = None
+    backup_branch: str | None = None
     kind: str = Field(description="the strictest classification among the statements")
     results: list[StatementResult] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
@@ -123,33 +128,53 @@ def _tool_result(structured: dict[str, Any], lines: list[str]) -> CallToolResult
     return CallToolResult(content=[TextContent(text="\n".join(lines))], structured_content=structured)
 
 
-def sql_result(plan: Plan, outcome: Outcome) -> CallToolResult:
+def _where(plan: Plan) -> dict[str, Any]:
+    """The database, and the branch when on Neon."""
+    branch = plan.place.branch_name
+    return {"database": plan.database} | ({"branch": branch} if branch else {})
+
+
+def _backup_lines(execution: Execution, data: dict[str, Any]) -> list[str]:
+    if execution.backup is None:
+        return []
+    data["backup_branch"] = execution.backup
+    return [f"backup branch taken first: {execution.backup} (restore_branch from_branch= it to undo)"]
+
+
+def sql_result(plan: Plan, execution: Execution, *, as_of: str | None = None) -> CallToolResult:
+    outcome = execution.outcomes[0]
     data = _statement(outcome, plan.verdict.statements[0].category)
-    data.update(status="ok", database=plan.database, warnings=list(plan.warnings))
+    data.update(status="ok", **_where(plan), warnings=list(plan.warnings))
     if outcome.truncated:
         data["hint"] = _TRUNCATED_HINT
-    lines = _statement_text(data)
+    lines = _backup_lines(execution, data)
+    if as_of is not None:
+        data["as_of"] = as_of
+        lines.append(f"time travel: read as of {as_of} on branch {plan.place.branch_name} (deleted afterwards)")
+    lines += _statement_text(data)
     lines += [f"warning: {w}" for w in plan.warnings]
     return _tool_result(data, lines)
 
 
-def transaction_result(plan: Plan, outcomes: list[Outcome]) -> CallToolResult:
+def transaction_result(plan: Plan, execution: Execution) -> CallToolResult:
+    outcomes = execution.outcomes
     results = [
         _statement(outcome, classification.category)
         for outcome, classification in zip(outcomes, plan.verdict.statements, strict=True)
     ]
     data = {
         "status": "ok",
-        "database": plan.database,
+        **_where(plan),
         "kind": plan.verdict.category,
         "results": results,
         "warnings": list(plan.warnings),
         "elapsed_ms": round(sum(r["elapsed_ms"] for r in results), 3),
     }
+    lines = _backup_lines(execution, data)
     if plan.verdict.read_only:
-        lines = [f"ran {len(results)} read(s) in one read-only transaction on database {plan.database}"]
+        lines.append(f"ran {len(results)} read(s) in one read-only transaction on {plan.place.label}")
     else:
-        lines = [f"committed {len(results)} statement(s) in one transaction on database {plan.database}"]
+        lines.append(f"committed {len(results)} statement(s) in one transaction on {plan.place.label}")
     for number, statement in enumerate(results, start=1):
         lines += _statement_text(statement, number=number)
     lines += [f"warning: {w}" for w in plan.warnings]
@@ -170,7 +195,7 @@ def confirmation_required(plan: Plan, operation: PendingOperation, summary: str)
     ]
     data = {
         "status": "confirmation_required",
-        "database": plan.database,
+        **_where(plan),
         "kind": plan.verdict.category,
         "operation_id": operation.id,
         "summary": summary,
@@ -181,5 +206,5 @@ def confirmation_required(plan: Plan, operation: PendingOperation, summary: str)
 
 
 def declined(plan: Plan, how: str) -> CallToolResult:
-    text = f"The user {how} the confirmation: nothing ran on database {plan.database}."
-    return _tool_result({"status": "declined", "database": plan.database, "kind": plan.verdict.category}, [text])
+    text = f"The user {how} the confirmation: nothing ran on {plan.place.label}."
+    return _tool_result({"status": "declined", **_where(plan), "kind": plan.verdict.category}, [text])

@@ -13,6 +13,8 @@ from server.fence import fence
 from server.schema_catalog import TableDetail
 from server.tooling import add_tool
 
+from ._params import Branch, Database
+
 if TYPE_CHECKING:
     from server.schema_catalog import Relation
 
@@ -27,6 +29,7 @@ RELATION_FIELDS = ["schema", "name", "kind", "rows", "bytes", "columns", "commen
 
 class SchemaOverview(BaseModel):
     database: str
+    branch: str | None = None
     schemas: list[str]
     fields: list[str] = Field(
         default=RELATION_FIELDS,
@@ -138,7 +141,8 @@ async def describe_schema(
     table: Annotated[
         str | None, Field(description="A table, view or materialized view to describe in detail (name or schema.name).")
     ] = None,
-    database: Annotated[str | None, Field(description="Database to describe (default: the connection's).")] = None,
+    database: Database = None,
+    branch: Branch = None,
 ) -> Annotated[CallToolResult, SchemaResult]:
     """Describe the database schema.
 
@@ -148,24 +152,26 @@ async def describe_schema(
     triggers, row-level security and policies, comment.
     """
     services = app(ctx)
-    name = database or services.databases.default_database
+    place = await services.places.place(branch, database)
+    name = place.database
+    where = {"database": name} | ({"branch": place.branch_name} if place.branch_name else {})
     if table is not None:
-        detail = await services.schema.table(database=database, table=table, schema=schema)
-        structured = {"table": {"database": name, **detail.model_dump(mode="json", by_alias=True)}}
-        text = f"database {name}\n" + fence(_table_text(detail))
+        detail = await services.schema.table(place, table=table, schema=schema)
+        structured = {"table": {**where, **detail.model_dump(mode="json", by_alias=True)}}
+        text = f"{place.label}\n" + fence(_table_text(detail))
     else:
-        schemas, relations = await services.schema.overview(database=database, schema=schema)
+        schemas, relations = await services.schema.overview(place, schema=schema)
         body, shown = _overview_text(name, schemas, relations, services.settings.max_bytes)
         truncated = shown < len(relations)
         overview = {
-            "database": name,
+            **where,
             "schemas": schemas,
             "fields": RELATION_FIELDS,
             "relations": [[r.schema, r.name, r.kind, r.rows, r.bytes, r.columns, r.comment] for r in relations[:shown]],
             "truncated": truncated,
         }
         text = (
-            f"database {name}: {len(schemas)} schema(s), {len(relations)} relation(s); "
+            f"{place.label}: {len(schemas)} schema(s), {len(relations)} relation(s); "
             "rows are planner estimates, sizes include indexes and TOAST\n" + fence(body)
         )
         if truncated:

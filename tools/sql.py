@@ -19,15 +19,13 @@ from server.context import Ctx, app
 from server.errors import NeonMCPError
 from server.tooling import add_tool
 
+from ._params import Branch, Database
 from ._results import SQLResult, TransactionResult, confirmation_required, declined, sql_result, transaction_result
 
 if TYPE_CHECKING:
-    from server.database import Outcome
-    from server.sql_service import Plan
+    from server.sql_service import Execution, Plan
 
 __all__ = ["register"]
-
-Database = Annotated[str | None, Field(description="Database to run in (default: the connection's database).")]
 
 
 async def _question(ctx: Ctx, plan_call: Any) -> Elicit[ConfirmAnswer] | NotAsked:
@@ -40,17 +38,24 @@ async def _question(ctx: Ctx, plan_call: Any) -> Elicit[ConfirmAnswer] | NotAske
     return ask(ctx, needed=True, message=await app(ctx).sql.summary(plan))
 
 
+async def _plan(
+    ctx: Ctx, sql: str | list[str], branch: str | None, database: str | None, params: list[list[Any]] | None
+) -> Plan:
+    services = app(ctx)
+    place = await services.places.place(branch, database)
+    return await services.sql.plan(sql, place=place, params=params, single=isinstance(sql, str))
+
+
 async def _confirm_statement(
-    sql: str, database: str | None, params: list[Any] | None, ctx: Ctx
+    sql: str, database: str | None, params: list[Any] | None, branch: str | None, ctx: Ctx
 ) -> Elicit[ConfirmAnswer] | NotAsked:
-    service = app(ctx).sql
-    return await _question(ctx, service.plan(sql, database=database, params=_one(params), single=True))
+    return await _question(ctx, _plan(ctx, sql, branch, database, _one(params)))
 
 
 async def _confirm_transaction(
-    statements: list[str], database: str | None, params: list[list[Any]] | None, ctx: Ctx
+    statements: list[str], database: str | None, params: list[list[Any]] | None, branch: str | None, ctx: Ctx
 ) -> Elicit[ConfirmAnswer] | NotAsked:
-    return await _question(ctx, app(ctx).sql.plan(statements, database=database, params=params))
+    return await _question(ctx, _plan(ctx, statements, branch, database, params))
 
 
 def _one(params: list[Any] | None) -> list[list[Any]] | None:
@@ -68,6 +73,14 @@ async def run_sql(
     max_rows: Annotated[
         int | None, Field(ge=1, description="Return at most this many rows (cannot exceed the server's limit).")
     ] = None,
+    branch: Branch = None,
+    as_of: Annotated[
+        str | None,
+        Field(
+            description="Time travel (Neon): answer a read as of this ISO 8601 timestamp or LSN (0/1A2B3C), "
+            "on a short-lived branch deleted afterwards."
+        ),
+    ] = None,
 ) -> Annotated[CallToolResult, SQLResult]:
     """Run one SQL statement and return its rows or its effect.
 
@@ -75,10 +88,14 @@ async def run_sql(
     (DROP, TRUNCATE, DELETE/UPDATE without WHERE, DROP COLUMN, …) need the human's confirmation: the user is asked
     directly when the client supports it, otherwise the result is `confirmation_required` with an operation_id for
     confirm_operation. Results are capped (rows and bytes): `truncated` says when more rows exist. Schema-qualify
-    table names (e.g. auslex.users).
+    table names (e.g. auslex.users). On Neon, `branch` picks the branch (protected branches take reads only in the
+    default access mode) and `as_of` reads the past.
     """
-    plan = await app(ctx).sql.plan(sql, database=database, params=_one(params), single=True)
-    return await _run(ctx, plan, confirmation, "run_sql", lambda outcomes: sql_result(plan, outcomes[0]), max_rows)
+    plan = await _plan(ctx, sql, branch, database, _one(params))
+    if as_of is not None:
+        execution = await app(ctx).time_travel.read(plan, as_of, max_rows=max_rows)
+        return sql_result(plan, execution, as_of=as_of)
+    return await _run(ctx, plan, confirmation, "run_sql", lambda execution: sql_result(plan, execution), max_rows)
 
 
 async def run_sql_transaction(
@@ -92,15 +109,16 @@ async def run_sql_transaction(
         list[list[Any]] | None,
         Field(description="One list of $n values per statement (use [] for a statement without parameters)."),
     ] = None,
+    branch: Branch = None,
 ) -> Annotated[CallToolResult, TransactionResult]:
     """Run several SQL statements in one transaction: all of them commit, or none does.
 
     The strictest statement decides what is needed: all reads run read-only; any destructive statement needs the
     human's confirmation for the whole transaction. Each statement's result is returned in order.
     """
-    plan = await app(ctx).sql.plan(statements, database=database, params=params)
+    plan = await _plan(ctx, statements, branch, database, params)
     return await _run(
-        ctx, plan, confirmation, "run_sql_transaction", lambda outcomes: transaction_result(plan, outcomes)
+        ctx, plan, confirmation, "run_sql_transaction", lambda execution: transaction_result(plan, execution)
     )
 
 
@@ -109,7 +127,7 @@ async def _run(
     plan: Plan,
     confirmation: ElicitationResult[ConfirmAnswer],
     tool: str,
-    shape: Callable[[list[Outcome]], CallToolResult],
+    shape: Callable[[Execution], CallToolResult],
     max_rows: int | None = None,
 ) -> CallToolResult:
     """Run a plan, or store it for confirm_operation, or report the human's refusal: as the resolver decided."""

@@ -14,6 +14,7 @@ import logging
 import random
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -324,17 +325,23 @@ def _error(status: int, message: str, request_id: str, code: str = "") -> JSONRe
 
 
 def create_app(service: LocalNeon, *, token: str, faults: Faults | None = None) -> Starlette:
-    """The ASGI app serving ``service`` under ``/api/v2`` (plus ``/healthz`` and ``/admin/faults``)."""
+    """The ASGI app serving ``service`` under ``/api/v2`` (plus ``/healthz``, ``/admin/faults``, ``/admin/requests``).
+
+    ``/admin/requests`` counts the API requests that arrived, by route name: tests and benchmarks read it to show how
+    many requests a tool call costs.
+    """
     injected = faults or Faults()
+    arrived: Counter[str] = Counter()
 
     def authorised(request: Request) -> bool:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         return scheme.lower() == "bearer" and secrets.compare_digest(value.strip().encode(), token.encode())
 
-    def endpoint(method: str, status: int, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(name: str, method: str, status: int, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def answer(request: Request) -> Response:
             request_id = str(uuid.uuid4())
+            arrived[name] += 1
             if not authorised(request):
                 return _error(401, "authentication required: send Authorization: Bearer <api key>", request_id)
             if injected.delay_ms:
@@ -388,16 +395,25 @@ def create_app(service: LocalNeon, *, token: str, faults: Faults | None = None) 
                 return _error(exc.status, exc.message, request_id)
         return JSONResponse(injected.as_dict())
 
+    async def admin_requests(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, "authentication required", str(uuid.uuid4()))
+        return JSONResponse({"total": sum(arrived.values()), "by_route": dict(arrived)})
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return _error(404, f"no such API path: {request.method} {request.url.path}", str(uuid.uuid4()))
 
-    by_path: dict[str, list[tuple[str, int, Handler]]] = {}
-    for _, method, path, status, handler in _routes():
-        by_path.setdefault(path, []).append((method, status, handler))
-    routes = [Route("/healthz", healthz), Route("/admin/faults", admin_faults, methods=["GET", "POST"])]
+    by_path: dict[str, list[tuple[str, str, int, Handler]]] = {}
+    for name, method, path, status, handler in _routes():
+        by_path.setdefault(path, []).append((name, method, status, handler))
+    routes = [
+        Route("/healthz", healthz),
+        Route("/admin/faults", admin_faults, methods=["GET", "POST"]),
+        Route("/admin/requests", admin_requests),
+    ]
     for path, handlers in by_path.items():
-        for method, status, handler in handlers:
-            routes.append(Route("/api/v2" + path, endpoint(method, status, handler), methods=[method]))
+        for name, method, status, handler in handlers:
+            routes.append(Route("/api/v2" + path, endpoint(name, method, status, handler), methods=[method]))
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.service = service

@@ -4,9 +4,7 @@ one ``LocalNeon`` in process with one project (service level); every cluster sta
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,29 +13,9 @@ import httpx2 as httpx
 import pytest
 
 from server.local_neon import LocalNeon
-from tests.local_neon.helpers import API, ServiceAPI, execute, scratch_dir, start_local_neon, stop_local_neon
+from tests.local_neon.helpers import API, ServiceAPI, execute, scratch_dir
 
 # --- over HTTP ---------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def local_home() -> Iterator[Path]:
-    base = Path(tempfile.mkdtemp(prefix="neon-mcp-local-"))
-    if os.geteuid() == 0:
-        base.chmod(0o711)  # the branches' PostgreSQL runs as nobody
-    try:
-        yield base
-    finally:
-        stop_local_neon(base)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def neon_api(local_home: Path) -> Iterator[API]:
-    host, key = start_local_neon(local_home)
-    client = API(host, key)
-    yield client
-    client.http.close()
 
 
 @pytest.fixture(scope="session")

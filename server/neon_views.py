@@ -1,0 +1,15 @@
+"""Read-only views of Neon: projects, branches, connection strings, schema comparisons (being written)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .context import AppContext
+
+__all__ = ["NeonViews"]
+
+
+class NeonViews:
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
