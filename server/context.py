@@ -58,7 +58,6 @@ class AppContext:
     @cached_property
     def neon(self) -> NeonClient:
         from .neon_client import NeonClient
-    from .neon_views import NeonViews
 
         key = self.settings.neon_api_key
         if key is None:

@@ -117,8 +117,10 @@ async def test_full_mode_confirms_and_backs_up_before_destroying_on_production(
             assert 6.9 < (expires - datetime.now(UTC)).total_seconds() / 86_400 <= 7.0
             assert (await sql(project.uri_of(kept["id"]), "SELECT count(*) FROM auslex.users"))[0][0] == 3
         finally:
-            await sql(project.uri, "INSERT INTO auslex.users SELECT g, 'user ' || g FROM generate_series(1, 3) g "
-                      "ON CONFLICT DO NOTHING")
+            await sql(
+                project.uri,
+                "INSERT INTO auslex.users SELECT g, 'user ' || g FROM generate_series(1, 3) g ON CONFLICT DO NOTHING",
+            )
 
 
 async def test_a_time_travel_read_sees_a_row_deleted_since(
