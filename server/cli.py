@@ -89,6 +89,10 @@ def _configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # One line per HTTP request drowns the server's own log; the Neon client logs retries and failures itself.
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for name in ("httpx2", "httpcore2", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import InvalidInput
+from .errors import InvalidInput, NeonAPIFailure
 from .neon_client import NeonClient
 from .neon_models import Branch, Database, Project, Role
 
@@ -104,6 +104,12 @@ class Directory:
         return found
 
     async def _find_project(self, wanted: str | None) -> Project:
+        if wanted is not None:
+            try:
+                return await self.client.get_project(wanted)  # one request when it is an id, as it usually is
+            except NeonAPIFailure as exc:
+                if exc.status not in (400, 404):
+                    raise
         projects = await self.client.list_projects()
         if wanted is not None:
             for candidate in projects:
@@ -209,6 +215,8 @@ class Directory:
     async def role(self, project_id: str, branch: Branch, database: Database, name: str | None) -> str:
         """The role named, else ``NEON_ROLE``, else the database's owner; checked against the branch's roles."""
         wanted = name or self._role_setting or database.owner_name
+        if wanted == database.owner_name:
+            return wanted  # the owner exists: Neon just listed it as the database's owner
         roles = await self.roles(project_id, branch.id)
         if any(role.name == wanted for role in roles):
             return wanted

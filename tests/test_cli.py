@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 from tests.helpers import script, text_of
 
@@ -63,18 +64,19 @@ def test_settings_come_from_the_environment_and_arguments_win(tmp_path: Path) ->
     assert main(["--version"]) == 0
 
 
-def test_serve_with_a_neon_key_but_no_database_is_a_clear_error(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [EXE, "serve"],
-        env=_env(tmp_path, NEON_API_KEY="napi_secret_key_value"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 2
-    assert "--database-url" in completed.stderr and "napi_secret_key_value" not in completed.stderr
-    assert completed.stdout == ""
+async def test_serve_with_an_unreachable_neon_api_answers_clearly_and_never_shows_the_key(tmp_path: Path) -> None:
+    key = "napi_secret_key_value"
+    env = _env(tmp_path, NEON_API_KEY=key, NEON_API_HOST="http://127.0.0.1:1/api/v2")
+    params = StdioServerParameters(command=EXE, args=["serve", "--log-level", "debug"], env=env)
+    errlog = tmp_path / "stderr.txt"
+    with errlog.open("w") as stderr:
+        async with Client(stdio_client(params, errlog=stderr)) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            result = await client.call_tool("run_sql", {"sql": "SELECT 1"})
+    assert "list_branches" in tools
+    assert result.is_error and "could not connect" in text_of(result)
+    assert key not in text_of(result)
+    assert key not in errlog.read_text()
 
 
 async def test_serve_with_nothing_configured_serves_local_neon() -> None:
@@ -86,7 +88,10 @@ async def test_serve_with_nothing_configured_serves_local_neon() -> None:
     try:
         async with Client(StdioServerParameters(command=EXE, args=["serve"], env=env)) as client:
             result = await client.call_tool("run_sql", {"sql": "SELECT current_user, current_database()"})
+            tools = {tool.name for tool in (await client.list_tools()).tools}
         assert not result.is_error, text_of(result)
+        assert result.structured_content["branch"] == "production"  # type: ignore[index]
+        assert {"list_branches", "create_branch", "compare_schemas"} <= tools
         assert result.structured_content["rows"] == [["neondb_owner", "neondb"]]  # type: ignore[index]
         status = subprocess.run([EXE, "local", "status"], env=env, capture_output=True, text=True, check=False)
         assert status.returncode == 0, "local Neon keeps running for the next client"

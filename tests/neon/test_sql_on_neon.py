@@ -115,7 +115,18 @@ async def test_full_mode_confirms_and_backs_up_before_destroying_on_production(
             assert kept is not None and kept["expires_at"]
             expires = datetime.fromisoformat(kept["expires_at"].replace("Z", "+00:00"))
             assert 6.9 < (expires - datetime.now(UTC)).total_seconds() / 86_400 <= 7.0
+            production = project.branch("production")
+            assert production is not None and kept["parent_id"] == production["id"]
+            # The backup has no compute of its own (it costs nothing until used): give it one to look inside.
+            body = project.api.call(
+                "POST",
+                f"/projects/{project.id}/endpoints",
+                expect=201,
+                json={"endpoint": {"branch_id": kept["id"], "type": "read_write"}},
+            )
+            project.api.wait(project.id, body["operations"])
             assert (await sql(project.uri_of(kept["id"]), "SELECT count(*) FROM auslex.users"))[0][0] == 3
+            assert (await sql(project.uri, "SELECT count(*) FROM auslex.users"))[0][0] == 0
         finally:
             await sql(
                 project.uri,
@@ -189,3 +200,37 @@ async def test_branch_needs_neon_with_a_database_url(make_settings: Callable[...
         tools = {tool.name for tool in (await client.list_tools()).tools}
     assert result.is_error and "branch= needs Neon" in text_of(result)
     assert "list_branches" not in tools and "create_branch" not in tools
+
+
+async def test_the_project_is_named_by_id_or_name_and_several_projects_need_a_choice(
+    neon_settings: Callable[..., Settings], project: NeonTestProject
+) -> None:
+    async with mcp_client(neon_settings(neon_project_id="agents")) as client:
+        by_name = await client.call_tool("run_sql", {"sql": "SELECT count(*) FROM auslex.users"})
+    other = project.api.call("POST", "/projects", expect=201, json={"project": {"name": "second"}})
+    try:
+        project.api.wait(other["project"]["id"], other["operations"])
+        async with mcp_client(neon_settings(neon_project_id=None)) as client:
+            unset = await client.call_tool("run_sql", {"sql": "SELECT 1"})
+    finally:
+        project.api.http.delete(f"/projects/{other['project']['id']}")
+    async with mcp_client(neon_settings(neon_project_id="nothing-like-it")) as client:
+        unknown = await client.call_tool("run_sql", {"sql": "SELECT 1"})
+    assert not by_name.is_error, text_of(by_name)
+    assert unset.is_error and "NEON_PROJECT_ID" in text_of(unset) and "agents" in text_of(unset)
+    assert unknown.is_error and "project 'nothing-like-it' not found" in text_of(unknown)
+
+
+async def test_settings_choose_the_default_branch_database_and_role(
+    neon_settings: Callable[..., Settings], project: NeonTestProject
+) -> None:
+    project.create_branch("dev")
+    async with mcp_client(neon_settings(neon_branch="dev", neon_database="neondb", neon_role="neondb_owner")) as client:
+        where = await client.call_tool("run_sql", {"sql": "SELECT current_user, current_database()"})
+        write = await client.call_tool("run_sql", {"sql": "INSERT INTO auslex.users VALUES (50, 'fifty')"})
+    async with mcp_client(neon_settings(neon_role="nobody_here")) as client:
+        role = await client.call_tool("run_sql", {"sql": "SELECT 1"})
+    assert where.structured_content is not None and where.structured_content["branch"] == "dev"
+    assert where.structured_content["rows"] == [["neondb_owner", "neondb"]]
+    assert not write.is_error, "dev is not protected"
+    assert role.is_error and "role 'nobody_here' not found" in text_of(role) and "neondb_owner" in text_of(role)
