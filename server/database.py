@@ -408,17 +408,27 @@ class Databases:
         return pool
 
     async def _create_pool(self, name: str) -> asyncpg.Pool:
+        # A compute that may scale to zero (``wake`` given) gets no connection floor: asyncpg would otherwise keep
+        # reconnecting to restore it, waking the compute again and again. One connection is still made at once,
+        # so that a bad name or password fails here.
+        scales_to_zero = self._wake is not None
+        pool: asyncpg.Pool | None = None
         try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
+            pool = await asyncpg.create_pool(
                 self.dsn(name),
-                min_size=1,
+                min_size=0 if scales_to_zero else 1,
                 max_size=self._pool_size,
+                max_inactive_connection_lifetime=60.0 if scales_to_zero else 300.0,
                 connection_class=GuardedConnection,
                 statement_cache_size=100 if self._cache_statements else 0,
                 timeout=self._connect_timeout,
                 server_settings={"application_name": "neon-mcp"},
             )
+            if scales_to_zero:
+                await pool.release(await pool.acquire())
         except Exception as exc:
+            if pool is not None:
+                pool.terminate()
             raise map_error(exc) from exc
         return pool
 

@@ -234,3 +234,21 @@ async def test_settings_choose_the_default_branch_database_and_role(
     assert where.structured_content["rows"] == [["neondb_owner", "neondb"]]
     assert not write.is_error, "dev is not protected"
     assert role.is_error and "role 'nobody_here' not found" in text_of(role) and "neondb_owner" in text_of(role)
+
+
+async def test_statements_outside_a_transaction_go_direct_and_leave_no_session_state_on_the_pooler(
+    neon_settings: Callable[..., Settings], project: NeonTestProject
+) -> None:
+    project.create_branch("upkeep")
+    async with mcp_client(neon_settings()) as client:
+        vacuum = await client.call_tool("run_sql", {"sql": "VACUUM ANALYZE auslex.users", "branch": "upkeep"})
+        index = await client.call_tool(
+            "run_sql", {"sql": "CREATE INDEX CONCURRENTLY users_name ON auslex.users (name)", "branch": "upkeep"}
+        )
+        timeout = await client.call_tool("run_sql", {"sql": "SHOW statement_timeout", "branch": "upkeep"})
+    assert not vacuum.is_error, text_of(vacuum)
+    assert not index.is_error, text_of(index)
+    # Through the pooler, a read sees the server's own SET LOCAL value, never a session value left behind.
+    assert timeout.structured_content is not None and timeout.structured_content["rows"] == [["30s"]]
+    pooled = project.uri_of(project.branch("upkeep")["id"], pooled=True)  # type: ignore[index]
+    assert (await sql(pooled, "SHOW statement_timeout"))[0][0] == "0"
