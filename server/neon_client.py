@@ -75,7 +75,7 @@ class NeonClient:
         base_url: str = DEFAULT_BASE_URL,
         transport: httpx2.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
-        max_retries: int = 6,
+        max_retries: int = 8,
         limiter: RateLimiter | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,

@@ -17,14 +17,19 @@ README = (ROOT / "README.md").read_text()
 pytestmark = pytest.mark.anyio
 
 
-def _server(access_mode: str = "full") -> object:
+def _server(access_mode: str = "full", *, neon: bool = False) -> object:
+    if neon:  # nothing is contacted until a tool runs
+        return build_server(
+            Settings(neon_api_key="napi_x", neon_api_host="http://127.0.0.1:1/api/v2", access_mode=access_mode)
+        )
     return build_server(Settings(database_url="postgresql://u@127.0.0.1:1/db", access_mode=access_mode))
 
 
-async def test_every_tool_is_in_the_readme() -> None:
+@pytest.mark.parametrize("neon", [False, True], ids=["database-url", "neon"])
+async def test_every_tool_is_in_the_readme(neon: bool) -> None:
     from mcp import Client
 
-    async with Client(_server()) as client:  # type: ignore[arg-type]
+    async with Client(_server(neon=neon)) as client:  # type: ignore[arg-type]
         names = [tool.name for tool in (await client.list_tools()).tools]
     assert names
     for name in names:
@@ -60,7 +65,7 @@ async def test_agent_md_names_only_tools_the_server_has() -> None:
     listed = re.search(r"^tools:\s*(.+)$", front, re.MULTILINE)
     assert listed is not None
     names = {name.strip().removeprefix("mcp__neon__") for name in listed.group(1).split(",")}
-    async with Client(_server()) as client:  # type: ignore[arg-type]
+    async with Client(_server(neon=True)) as client:  # type: ignore[arg-type]
         tools = {tool.name for tool in (await client.list_tools()).tools}
     assert names <= tools, names - tools
 
