@@ -485,6 +485,24 @@ async def test_restore_from_another_branch(neon_settings: Callable[..., Settings
     assert await _count(project.uri_of(target["id"])) == 4
 
 
+async def test_full_mode_restores_a_neon_protected_branch_after_a_backup(
+    neon_settings: Callable[..., Settings],
+    project: NeonTestProject,
+    neon_protected: Callable[[str], dict[str, Any]],
+) -> None:
+    marked = neon_protected("bt-marked")
+    await sql(project.uri_of(marked["id"]), "DELETE FROM auslex.users WHERE id > 1")
+    async with mcp_client(neon_settings(access_mode="full")) as client:
+        done = await _confirmed(client, "restore_branch", {"branch": "bt-marked", "from_branch": "production"})
+    assert done["protected_because"] == "Neon marks it protected"
+    backup = project.branch(done["backup_branch"])
+    assert backup is not None and done["backup_branch"].startswith("backup/bt-marked/")
+    assert 6.9 < _days_left(backup["expires_at"]) <= 7.0
+    assert await _count(project.uri_of(marked["id"])) == 3
+    assert await _count(_give_compute(project, backup["id"])) == 1
+    assert project.branch("bt-marked")["protected"]  # type: ignore[index]
+
+
 async def test_restore_refuses_bad_input_before_asking(
     neon_settings: Callable[..., Settings],
     project: NeonTestProject,
