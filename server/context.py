@@ -22,12 +22,16 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .backups import Backups
     from .branch_service import BranchService
+    from .computes import Computes
     from .connections import Connections
     from .database import Guards
+    from .migrations import Migrations
     from .neon_client import NeonClient
     from .neon_views import NeonViews
+    from .performance import Performance
     from .places import Places
     from .schema_catalog import SchemaCatalog
+    from .scratch import ScratchBranches
     from .sql_service import SQLService
     from .targets import Directory
     from .time_travel import TimeTravel
@@ -137,7 +141,33 @@ class AppContext:
     def time_travel(self) -> TimeTravel:
         from .time_travel import TimeTravel
 
-        return TimeTravel(self.neon, self.directory, self.connections, self.sql)
+        return TimeTravel(self.scratch, self.sql)
+
+    @cached_property
+    def scratch(self) -> ScratchBranches:
+        from .scratch import ScratchBranches
+
+        return ScratchBranches(self.neon, self.connections)
+
+    # --- later families: query performance, migrations, computes and roles ---------------------------------------
+
+    @cached_property
+    def performance(self) -> Performance:
+        from .performance import Performance
+
+        return Performance(self)
+
+    @cached_property
+    def migrations(self) -> Migrations:
+        from .migrations import Migrations
+
+        return Migrations(self)
+
+    @cached_property
+    def computes(self) -> Computes:
+        from .computes import Computes
+
+        return Computes(self)
 
     @cached_property
     def schema(self) -> SchemaCatalog:

@@ -8,7 +8,7 @@ from mcp.server.mcpserver import MCPServer
 
 from server.settings import Settings
 
-from . import branches, confirm, neon_info, schema, sql
+from . import branches, computes, confirm, migrate, neon_info, performance, schema, sql
 
 __all__ = ["register_all"]
 
@@ -22,8 +22,11 @@ def register_all(server: MCPServer[Any], settings: Settings) -> None:
     writes_possible = settings.effective_access_mode != "read-only"
     sql.register(server, writes_possible=writes_possible)
     schema.register(server)
+    performance.register(server, settings)
+    migrate.register(server, settings)
     if settings.uses_neon:
         neon_info.register(server, settings)
         branches.register(server, settings)
+        computes.register(server, settings)
     if writes_possible or settings.uses_neon:
         confirm.register(server)
