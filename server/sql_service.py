@@ -222,6 +222,11 @@ class SQLService:
                     )
         return warnings
 
+    def forget_cached_plans(self) -> None:
+        """Drop memoised plans and function volatilities (after DDL that ran elsewhere, e.g. a migration)."""
+        self._plans.clear()
+        self._volatility.clear()
+
     # --- confirmation ---------------------------------------------------------------------------------------------
 
     async def summary(self, plan: Plan) -> str:

@@ -1,15 +1,191 @@
-"""(being written)"""
+"""migrate: change a branch's schema safely — plan (tested on a branch, linted), apply (exactly as tested), history.
+
+Offered with Neon only (every migration is tested on a branch first). ``apply`` is confirmed by the human when the
+target branch is protected or a statement is destructive, and takes a backup branch of a protected target first.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
+from mcp_types import CallToolResult, TextContent
+from pydantic import Field
 
+from server.audit import ConfirmationPath
+from server.confirmations import ConfirmAnswer, NotAsked, ask
+from server.context import Ctx, app
+from server.errors import NeonMCPError
+from server.fence import fence
+from server.migrations import AppliedMigration, MigrationReport
 from server.settings import Settings
+from server.tooling import add_tool
 
-__all__ = ["register"]
+from ._confirmed import Confirmation, confirmed
+from ._params import Branch, Database
+
+__all__ = ["MigrateResult", "register"]
+
+Action = Literal["plan", "apply", "discard", "history"]
+
+
+class MigrateResult(Confirmation):
+    """What migrate returns; which sections are present depends on the action."""
+
+    action: Action
+    migration_id: str | None = None
+    plan: MigrationReport | None = None
+    applied: AppliedMigration | None = None
+    history: list[dict[str, Any]] | None = None
+    message: str | None = None
+
+
+async def _confirm_apply(action: str, migration_id: str | None, ctx: Ctx) -> Elicit[ConfirmAnswer] | NotAsked:
+    if action != "apply" or not migration_id:
+        return NotAsked("not-needed")
+    service = app(ctx).migrations
+    try:
+        plan = service.pending(migration_id)
+    except NeonMCPError:
+        return NotAsked("not-planned")  # the tool body reports the error
+    return ask(ctx, needed=service.needs_confirmation(plan), message=service.summary(plan))
+
+
+async def migrate(
+    action: Annotated[
+        Action,
+        Field(
+            description="plan: test a script on a short-lived branch and lint it; apply: run a planned migration on "
+            "its target; discard: drop a plan; history: migrations applied to a branch."
+        ),
+    ],
+    ctx: Ctx,
+    confirmation: Annotated[ElicitationResult[ConfirmAnswer], Resolve(_confirm_apply)],
+    sql: Annotated[
+        str | None,
+        Field(description="plan: the whole migration script (several statements; function bodies may contain ;)."),
+    ] = None,
+    migration_id: Annotated[str | None, Field(description="apply / discard: the id migrate plan returned.")] = None,
+    branch: Branch = None,
+    database: Database = None,
+    version: Annotated[
+        str | None, Field(description="plan: the migration's version (default: the UTC time, YYYYMMDDHHMMSS).")
+    ] = None,
+    description: Annotated[str | None, Field(description="plan: what the migration does, for the history.")] = None,
+) -> Annotated[CallToolResult, MigrateResult]:
+    """Change a schema the safe way: plan on a branch, review, apply exactly what was tested, keep a history.
+
+    plan: parses the script, lints every statement (locks taken, table rewrites, CREATE INDEX without CONCURRENTLY,
+    NOT NULL without a safe path, volatile defaults, breaking renames and drops, squawk's rules), applies it on a
+    short-lived copy of the branch, and returns a migration_id with findings, each statement's lock and time, rows
+    affected and the schema diff. Nothing changes on the target. apply(migration_id): runs exactly the planned SQL on
+    the target (refused if its schema changed since, or the plan expired or already ran), after the user's
+    confirmation for a protected branch or a destructive statement, with a backup branch of a protected target first;
+    records it in neon_mcp.schema_migrations. Protected branches (production) are changed only this way.
+    """
+    service = app(ctx).migrations
+    if action == "plan":
+        if not sql:
+            raise _missing("sql", action)
+        report = await service.plan(sql, branch=branch, database=database, version=version, description=description)
+        data = MigrateResult(status="ok", action="plan", migration_id=report.migration_id, plan=report)
+        return _result(data, _plan_text(report))
+    if action == "history":
+        place, rows = await service.history(branch=branch, database=database)
+        lines = [f"{len(rows)} migration(s) applied to {place.label}, newest first"]
+        lines += [f"{r['version']}  {r['applied_at']}  {r['description']}  ({r['duration_ms']} ms)" for r in rows]
+        return _result(
+            MigrateResult(status="ok", action="history", history=rows), [lines[0], fence("\n".join(lines[1:]))]
+        )
+    if not migration_id:
+        raise _missing("migration_id", action)
+    if action == "discard":
+        message = await service.discard(migration_id)
+        return _result(
+            MigrateResult(status="ok", action="discard", migration_id=migration_id, message=message), [message]
+        )
+    plan = service.pending(migration_id)
+
+    async def run(path: ConfirmationPath) -> CallToolResult:
+        applied = await service.apply(migration_id, confirmation=path)
+        data = MigrateResult(status="ok", action="apply", migration_id=migration_id, applied=applied)
+        return _result(data, _applied_text(applied))
+
+    if not service.needs_confirmation(plan):
+        return await run("not-needed")
+    about = {"action": "apply", "migration_id": migration_id}
+    return await confirmed(
+        ctx, confirmation, tool="migrate", plan=_Summary(service.summary(plan)), about=about, run=run
+    )
+
+
+class _Summary:
+    def __init__(self, text: str) -> None:
+        self.summary = text
+
+
+def _missing(argument: str, action: str) -> NeonMCPError:
+    from server.errors import InvalidInput
+
+    return InvalidInput(f"action {action} needs {argument}")
+
+
+def _result(data: MigrateResult, lines: list[str]) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(text="\n".join(lines))], structured_content=data.model_dump(mode="json", exclude_none=True)
+    )
+
+
+def _plan_text(report: MigrationReport) -> list[str]:
+    head = (
+        f"planned migration {report.migration_id} (version {report.version}) for branch {report.branch}, database "
+        f"{report.database}: tested on {report.plan_branch} in {report.total_ms:.0f} ms, "
+        f"{report.rows_affected} row(s) affected; the plan expires at {report.expires_at}"
+    )
+    lines = [head]
+    if report.already_applied:
+        lines.append("this version is already applied with the same checksum: apply will be a no-op")
+    lines.append("statements:")
+    for s in report.statements:
+        extra = " (outside the transaction)" if s.outside_transaction else ""
+        took = f"{s.elapsed_ms:.1f} ms" if s.elapsed_ms is not None else "—"
+        lock = s.lock or "no table lock"
+        lines.append(f"  {s.number}. [{s.kind}; {lock}{'; rewrites' if s.rewrites else ''}]{extra} {took}")
+    lines.append(fence("\n".join(f"{s.number}. {s.sql}" for s in report.statements)))
+    if report.findings:
+        lines.append("findings:")
+        for f in report.findings:
+            where = f"statement {f.statement}" if f.statement else "script"
+            advice = f" → {f.advice}" if f.advice else ""
+            lines.append(f"  {f.severity.upper()} {f.rule} ({where}, {f.source}): {f.message}{advice}")
+    else:
+        lines.append("findings: none")
+    lines.append("schema diff (before → after):")
+    lines.append(fence(report.schema_diff or "(no schema change)"))
+    why = f"protected branch: {report.protected_because}" if report.protected_because else "destructive statements"
+    needs = (
+        f"apply needs the user's confirmation ({why})"
+        if report.needs_confirmation
+        else "apply runs without confirmation (unprotected branch, nothing destructive)"
+    )
+    lines.append(f"next: migrate(action='apply', migration_id='{report.migration_id}'); {needs}")
+    return lines
+
+
+def _applied_text(applied: AppliedMigration) -> list[str]:
+    lines = [f"{applied.message} on branch {applied.branch}, database {applied.database}"]
+    if applied.backup_branch:
+        lines.append(f"backup branch taken first: {applied.backup_branch}")
+    for s in applied.statements:
+        took = f"{s.elapsed_ms:.1f} ms" if s.elapsed_ms is not None else "—"
+        rows = f", {s.rows_affected} row(s)" if s.rows_affected is not None else ""
+        lines.append(f"  {s.number}. {took}{rows}")
+    if applied.applied:
+        lines.append(f"total {applied.total_ms:.0f} ms")
+    return lines
 
 
 def register(server: MCPServer[Any], settings: Settings) -> None:
-    """Register the tools of this family."""
+    if not settings.uses_neon:
+        return
+    add_tool(server, migrate, title="Plan and apply a migration", read_only=False, destructive=True, idempotent=False)
