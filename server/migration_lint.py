@@ -276,6 +276,7 @@ def lint(
                 )
             )
             if not sets_lock_timeout:
+                sets_lock_timeout = True  # said once, at the first statement it concerns
                 findings.append(
                     Finding(
                         "missing-lock-timeout",
