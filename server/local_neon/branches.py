@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from . import ids, inheritance, views
+from . import ids, inheritance, replicas, views
 from .branching import Point, check_window, copy_data, on_copy, parse_point
 from .endpoints import Endpoints
 from .errors import NeonAPIError, bad_request, unprocessable
@@ -233,11 +233,13 @@ class Branches:
                 )
                 steps.append((operation, _nothing))
         delete = self._rt.operations.new(branch.project_id, "delete_timeline", branch_id=branch.id)
-        endpoint_ids = [endpoint.id for endpoint in self._rt.endpoints_of(branch)]
+        endpoints = self._rt.endpoints_of(branch)
 
         async def teardown() -> None:
-            for endpoint_id in endpoint_ids:
-                await self._rt.poolers.discard(endpoint_id)
+            for endpoint in endpoints:
+                await self._rt.poolers.discard(endpoint.id)
+                if endpoint.type == "read_only":
+                    await self._rt.drop_timeline(replicas.replica_name(endpoint.id))
             await self._rt.drop_timeline(branch.timeline)
 
         steps.append((delete, teardown))

@@ -1,10 +1,13 @@
-"""Endpoints: read-write computes of a branch, each a server on its own loopback port.
+"""Endpoints: the computes of a branch, each a server on its own loopback port.
 
-``start`` runs the branch's server on the endpoint's port, and its PgBouncer on the endpoint's pooler port when local
-Neon has one (see ``pooler``); ``suspend`` stops both, ``restart`` does both; each is an operation
-(``start_compute``/``suspend_compute``). ``suspend_timeout_seconds`` > 0 lets the housekeeping loop
-suspend an endpoint idle that long; 0 and -1 keep it running. Read-only endpoints (hot standbys) are not supported
-yet and are refused with 400.
+A ``read_write`` endpoint runs the branch's own server (one per branch); a ``read_only`` endpoint (a read replica) runs
+a hot standby of it (see ``replicas``), and needs the branch's read-write endpoint to stream from. ``start`` runs the
+endpoint's server on its port, and its PgBouncer on its pooler port when local Neon has one (see ``pooler``);
+``suspend`` stops both, ``restart`` does both; each is an operation (``start_compute``/``suspend_compute``). An update
+is checked against Neon's limits (``server.compute_limits``: sizes, autoscaling range, suspend timeout) and refused
+with their reason; a change to a running endpoint is an ``apply_config`` operation (autoscaling values are stored and
+reported; nothing scales here). ``suspend_timeout_seconds`` > 0 lets the housekeeping loop suspend an endpoint idle
+that long; 0 (Neon's default, 300 s on Neon) and -1 keep it running.
 """
 
 from __future__ import annotations
@@ -14,17 +17,18 @@ from dataclasses import replace
 from typing import Any
 
 from server.clusters import free_port
+from server.compute_limits import limits_problem, suspend_problem
 
-from . import ids, views
+from . import ids, replicas, views
 from .errors import bad_request
 from .operations import Step
-from .records import Branch, Endpoint, Project
+from .records import Branch, Endpoint, Operation, Project
 from .requests import boolean, integer, number, section, string
 from .runtime import Runtime
 
 __all__ = ["Endpoints"]
 
-_MAX_TIMEOUT = 604800
+_INT64 = 2**63 - 1  # the spec's int64: the range itself is Neon's limit, checked with its reason
 
 
 class Endpoints:
@@ -52,12 +56,16 @@ class Endpoints:
     def new(self, project: Project, branch: Branch, options: dict[str, Any], *, field: str) -> Endpoint:
         """An endpoint record for ``branch`` from request ``options`` (validated; 400 naming ``field``)."""
         kind = options.get("type")
-        if kind == "read_only":
-            raise bad_request("read_only endpoints (read replicas) are not supported by local Neon yet")
-        if kind != "read_write":
+        if kind not in ("read_write", "read_only"):
             raise bad_request(f"{field}.type must be read_write or read_only")
-        if self._rt.read_write_endpoint(branch) is not None:
+        writer = self._rt.read_write_endpoint(branch)
+        if kind == "read_write" and writer is not None:
             raise bad_request(f"branch {branch.id} already has a read_write endpoint; a branch can have only one")
+        if kind == "read_only" and writer is None:
+            raise bad_request(
+                f"branch {branch.id} has no read_write endpoint: in local Neon a read_only endpoint (read replica) "
+                "streams from it, so create that first"
+            )
         defaults = project.default_endpoint_settings
         moment = ids.now()
         port = self.allocate_port()
@@ -65,7 +73,7 @@ class Endpoints:
             id=ids.endpoint_id(),
             project_id=project.id,
             branch_id=branch.id,
-            type="read_write",
+            type=kind,
             port=port,
             pooler_port=self.allocate_port(besides=port) if self._rt.poolers.available else None,
             created_at=moment,
@@ -76,7 +84,7 @@ class Endpoints:
             autoscaling_limit_min_cu=float(defaults.get("autoscaling_limit_min_cu", 0.25)),
             autoscaling_limit_max_cu=float(defaults.get("autoscaling_limit_max_cu", 0.25)),
         )
-        _apply_options(record, options, field=field)
+        _apply_options(record, options, field=field, min_suspend=self._rt.min_suspend_seconds)
         return record
 
     def start_step(self, endpoint: Endpoint) -> Step:
@@ -92,6 +100,17 @@ class Endpoints:
             endpoint.project_id, "suspend_compute", branch_id=endpoint.branch_id, endpoint_id=endpoint.id
         )
         return operation, lambda: self._suspend(endpoint.id, then_delete=then_delete)
+
+    def _apply_config(self, endpoint: Endpoint) -> Operation:
+        """The ``apply_config`` operation of an update to a running endpoint, done as it is stored: the housekeeping
+        loop reads the new suspend timeout from the record, and nothing here scales."""
+        return self._rt.operations.new(
+            endpoint.project_id, "apply_config", branch_id=endpoint.branch_id, endpoint_id=endpoint.id
+        )
+
+    def server_name(self, endpoint: Endpoint, branch: Branch) -> str:
+        """The server an endpoint runs: its branch's own (read-write), or its standby (read-only)."""
+        return replicas.replica_name(endpoint.id) if endpoint.type == "read_only" else branch.timeline
 
     def mark(self, endpoint: Endpoint, pending: str | None) -> Endpoint:
         """Store ``endpoint`` with ``pending_state``; returns it."""
@@ -139,16 +158,19 @@ class Endpoints:
             raise bad_request("moving an endpoint to another branch is not supported by local Neon")
         if options.get("type") not in (None, record.type):
             raise bad_request("the type of an endpoint cannot be changed")
+        before = replace(record)
+        _apply_options(record, options, field="endpoint", min_suspend=self._rt.min_suspend_seconds)
         self._rt.operations.check([record.branch_id])
-        was_disabled = record.disabled
-        _apply_options(record, options, field="endpoint")
         steps: list[Step] = []
-        if record.disabled and not was_disabled and record.current_state == "active":
+        applied: list[Operation] = []
+        if record.disabled and not before.disabled and record.current_state == "active":
             steps.append(self.suspend_step(record))
             record.pending_state = "idle"
+        elif record != before and record.current_state == "active":
+            applied.append(self._rt.operations.done(self._apply_config(record)))
         record.updated_at = ids.now()
         self._rt.store.put(record)
-        operations = self._rt.operations.submit(project_id, [record.branch_id], steps)
+        operations = applied + self._rt.operations.submit(project_id, [record.branch_id], steps)
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
     async def delete(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
@@ -196,7 +218,10 @@ class Endpoints:
         project = self._rt.store.get(Project, record.project_id)
         assert branch is not None and project is not None
         password = project.superuser_password
-        port = await self._rt.computes.start(branch.timeline, port=record.port, password=password)
+        server = branch.timeline
+        if record.type == "read_only":
+            server = await replicas.prepare(self._rt, branch, record, password=password)
+        port = await self._rt.computes.start(server, port=record.port, password=password)
         pooler_port = record.pooler_port
         if self._rt.poolers.available:
             wanted = pooler_port if pooler_port is not None else self.allocate_port(besides=port)
@@ -205,7 +230,7 @@ class Endpoints:
                     endpoint_id, port=wanted, server_port=port, password=password
                 )
             except BaseException:
-                await self._rt.computes.stop(branch.timeline)
+                await self._rt.computes.stop(server)
                 raise
         fresh = self._rt.store.get(Endpoint, endpoint_id) or record
         moment = ids.now()
@@ -232,7 +257,10 @@ class Endpoints:
             await self._rt.poolers.discard(endpoint_id)
         else:
             await self._rt.poolers.stop(endpoint_id)
-        if branch is not None:
+        if record.type == "read_only":
+            name = replicas.replica_name(endpoint_id)
+            await (self._rt.drop_timeline(name) if then_delete else self._rt.computes.stop(name))
+        elif branch is not None:
             await self._rt.computes.stop(branch.timeline)
         self._rt.activity.pop(endpoint_id, None)
         if then_delete:
@@ -251,19 +279,25 @@ class Endpoints:
             await self._suspend(endpoint_id, then_delete=True)
 
 
-def _apply_options(record: Endpoint, options: dict[str, Any], *, field: str) -> None:
-    """Set the endpoint settings a create or update request may carry (validated; 400 naming ``field``)."""
-    timeout = integer(
-        options, "suspend_timeout_seconds", field=f"{field}.suspend_timeout_seconds", minimum=-1, maximum=_MAX_TIMEOUT
-    )
+def _apply_options(record: Endpoint, options: dict[str, Any], *, field: str, min_suspend: int) -> None:
+    """Set the endpoint settings a create or update request may carry, validated against Neon's limits (400 naming
+    ``field`` or the limit). The caller stores ``record`` only when nothing was refused."""
+    timeout_field = f"{field}.suspend_timeout_seconds"
+    timeout = integer(options, "suspend_timeout_seconds", field=timeout_field, minimum=-_INT64 - 1, maximum=_INT64)
+    if timeout is not None and (problem := suspend_problem(timeout, minimum=min_suspend)) is not None:
+        raise bad_request(problem)
+    low = number(options, "autoscaling_limit_min_cu", field=f"{field}.autoscaling_limit_min_cu")
+    high = number(options, "autoscaling_limit_max_cu", field=f"{field}.autoscaling_limit_max_cu")
+    low = record.autoscaling_limit_min_cu if low is None else low
+    high = record.autoscaling_limit_max_cu if high is None else high
+    if (problem := limits_problem(low, high)) is not None:
+        raise bad_request(problem)
+    if options.get("pooler_mode") not in (None, "transaction"):
+        raise bad_request(f"{field}.pooler_mode must be transaction: Neon's pooler runs in transaction mode only")
+    boolean(options, "pooler_enabled", field=f"{field}.pooler_enabled")  # deprecated by Neon; accepted, not used
     if timeout is not None:
         record.suspend_timeout_seconds = timeout
-    low = number(options, "autoscaling_limit_min_cu", field=f"{field}.autoscaling_limit_min_cu", minimum=0.25)
-    high = number(options, "autoscaling_limit_max_cu", field=f"{field}.autoscaling_limit_max_cu", minimum=0.25)
-    record.autoscaling_limit_min_cu = low if low is not None else record.autoscaling_limit_min_cu
-    record.autoscaling_limit_max_cu = high if high is not None else record.autoscaling_limit_max_cu
-    if record.autoscaling_limit_min_cu > record.autoscaling_limit_max_cu:
-        raise bad_request(f"{field}.autoscaling_limit_min_cu must not exceed autoscaling_limit_max_cu")
+    record.autoscaling_limit_min_cu, record.autoscaling_limit_max_cu = low, high
     if "settings" in options:
         settings = section(options, "settings")
         pg_settings = settings.get("pg_settings", {})

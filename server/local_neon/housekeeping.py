@@ -111,7 +111,7 @@ class Housekeeping:
             if branch is None:
                 continue
             try:
-                clients = await self._rt.computes.client_backends(branch.timeline)
+                clients = await self._rt.computes.client_backends(self._endpoints.server_name(endpoint, branch))
             except (OSError, KeyError, asyncpg.PostgresError, asyncpg.InterfaceError, NeonMCPError) as exc:
                 logger.debug("local Neon: cannot count the clients of %s (checked again later): %s", endpoint.id, exc)
                 continue

@@ -61,6 +61,12 @@ class Operations:
             if (holder := self._locks.get(key)) is not None:
                 raise locked(f"{holder} on {key}")
 
+    def done(self, operation: Operation) -> Operation:
+        """Store an operation whose work was done when it was requested: ``finished`` at once, holding no lock."""
+        record = replace(operation, status="finished")
+        self._store.put(record)
+        return record
+
     def busy(self, project_id: str) -> bool:
         """Whether any operation of the project is still running."""
         return self._projects.get(project_id, 0) > 0

@@ -12,7 +12,9 @@ import asyncio
 import secrets
 from typing import Any
 
-from . import catalog, ids, views
+from server.compute_limits import limits_problem, suspend_problem
+
+from . import catalog, ids, replicas, views
 from .branches import Branches
 from .endpoints import Endpoints
 from .errors import bad_request, locked, not_found
@@ -103,7 +105,7 @@ class Projects:
             history_retention_seconds=self._rt.history_seconds if retention is None else retention,
             superuser_password=secrets.token_urlsafe(24),
             settings=section(options, "settings"),
-            default_endpoint_settings=_endpoint_defaults(options),
+            default_endpoint_settings=_endpoint_defaults(options, min_suspend=self._rt.min_suspend_seconds),
         )
         branch_id = ids.branch_id()
         branch = Branch(
@@ -215,7 +217,7 @@ class Projects:
         if "settings" in options:
             project.settings = section(options, "settings")
         if "default_endpoint_settings" in options:
-            project.default_endpoint_settings = _endpoint_defaults(options)
+            project.default_endpoint_settings = _endpoint_defaults(options, min_suspend=self._rt.min_suspend_seconds)
         project.updated_at = ids.now()
         self._rt.store.put(project)
         return {"project": views.project(project, host=self._rt.host, now=project.updated_at), "operations": []}
@@ -240,6 +242,8 @@ class Projects:
             self._rt.store.delete(Project, project_id)
         for endpoint in endpoints:
             await self._rt.poolers.discard(endpoint.id)
+            if endpoint.type == "read_only":
+                await self._rt.drop_timeline(replicas.replica_name(endpoint.id))
         gate = asyncio.Semaphore(2)
 
         async def drop(branch: Branch) -> None:
@@ -279,11 +283,19 @@ class Projects:
         return {"operation": views.operation(record)}
 
 
-def _endpoint_defaults(options: dict[str, Any]) -> dict[str, Any]:
-    """``default_endpoint_settings`` of a project request, validated (400 naming the field)."""
+def _endpoint_defaults(options: dict[str, Any], *, min_suspend: int) -> dict[str, Any]:
+    """``default_endpoint_settings`` of a project request, validated against Neon's limits (400 naming the limit)."""
     values = section(options, "default_endpoint_settings")
     field = "project.default_endpoint_settings"
-    integer(values, "suspend_timeout_seconds", field=f"{field}.suspend_timeout_seconds", minimum=-1, maximum=604800)
-    number(values, "autoscaling_limit_min_cu", field=f"{field}.autoscaling_limit_min_cu", minimum=0.25)
-    number(values, "autoscaling_limit_max_cu", field=f"{field}.autoscaling_limit_max_cu", minimum=0.25)
+    timeout = integer(
+        values, "suspend_timeout_seconds", field=f"{field}.suspend_timeout_seconds", minimum=-(2**63), maximum=2**63 - 1
+    )
+    if timeout is not None and (problem := suspend_problem(timeout, minimum=min_suspend)) is not None:
+        raise bad_request(problem)
+    low = number(values, "autoscaling_limit_min_cu", field=f"{field}.autoscaling_limit_min_cu")
+    high = number(values, "autoscaling_limit_max_cu", field=f"{field}.autoscaling_limit_max_cu")
+    if low is not None or high is not None:  # an endpoint takes 0.25 CU for the one not given
+        problem = limits_problem(0.25 if low is None else low, 0.25 if high is None else high)
+        if problem is not None:
+            raise bad_request(problem)
     return values

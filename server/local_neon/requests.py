@@ -57,10 +57,13 @@ def integer(values: dict[str, Any], key: str, *, field: str, minimum: int, maxim
     return value
 
 
-def number(values: dict[str, Any], key: str, *, field: str, minimum: float) -> float | None:
+def number(values: dict[str, Any], key: str, *, field: str, minimum: float | None = None) -> float | None:
+    """A JSON number (at least ``minimum`` when given), or ``None`` when absent."""
     value = values.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad_request(f"{field} must be a number")
+    if minimum is not None and value < minimum:
         raise bad_request(f"{field} must be a number of at least {minimum:g}")
     return float(value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.clusters import Cluster
+from server.compute_limits import SUSPEND_MIN_SECONDS
 
 from .computes import Computes
 from .errors import conflict, not_found
@@ -35,6 +36,8 @@ class Runtime:
     host: str
     history_seconds: int
     pg_version: int
+    min_suspend_seconds: int = SUSPEND_MIN_SECONDS
+    """The shortest ``suspend_timeout_seconds`` accepted: Neon's 60 s, unless lowered (tests watch scale to zero)."""
     activity: dict[str, float] = field(default_factory=dict)
     """Endpoint id → ``time.monotonic()`` when it was last seen in use (or started)."""
 

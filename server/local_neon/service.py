@@ -7,8 +7,8 @@ the state and brings back every endpoint that was active; ``close()`` waits for 
 servers and their poolers (unless told to leave them running).
 
 Layout of ``home``: ``state.db`` (SQLite: projects, branches, endpoints, roles and passwords, databases,
-operations), ``lock`` (held while open), ``clusters/`` (timeline directories and the endpoints' pooler directories,
-unless ``clusters_root`` is given).
+operations), ``lock`` (held while open), ``clusters/`` (timeline directories, the read replicas' directories and the
+endpoints' pooler directories, unless ``clusters_root`` is given).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from server.clusters import Cluster, ensure_traversable, find_pg_bindir
+from server.compute_limits import SUSPEND_MIN_SECONDS
 from server.errors import ClusterError
 
 from .access import Access
@@ -35,6 +36,7 @@ from .operations import Operations
 from .pooler import Poolers, find_pgbouncer
 from .projects import Projects
 from .records import Branch, Endpoint, Operation
+from .replicas import is_replica_name, replica_name
 from .restore import Restores
 from .runtime import Runtime
 from .schemas import Schemas
@@ -80,6 +82,8 @@ class LocalNeon:
     branches can be created or restored back into; ``host`` is the loopback address endpoints listen on. With
     ``pooler`` (the default) each running endpoint gets a PgBouncer in transaction mode when a ``pgbouncer`` binary is
     found (see ``pooler``); without one, or with ``pooler=False``, pooled URIs reach the endpoints directly.
+    ``min_suspend_seconds`` is the shortest suspend timeout accepted: Neon's 60 s unless lowered (tests lower it to
+    watch scale to zero in seconds).
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class LocalNeon:
         history_seconds: int = 86400,
         host: str = "127.0.0.1",
         pooler: bool = True,
+        min_suspend_seconds: int = SUSPEND_MIN_SECONDS,
     ) -> None:
         self._home = home.absolute()
         self._clusters_root = (clusters_root or self._home / "clusters").absolute()
@@ -98,6 +103,7 @@ class LocalNeon:
         self._history_seconds = history_seconds
         self._host = host
         self._pooler = pooler
+        self._min_suspend_seconds = min_suspend_seconds
         self._lock_fd: int | None = None
         self._rt: Runtime | None = None
         self._housekeeping_task: asyncio.Task[None] | None = None
@@ -146,6 +152,7 @@ class LocalNeon:
             host=self._host,
             history_seconds=self._history_seconds,
             pg_version=version,
+            min_suspend_seconds=self._min_suspend_seconds,
         )
         handlers = _Handlers.build(rt)
         self._rt = rt
@@ -237,9 +244,11 @@ class LocalNeon:
             elif branch.current_state != "ready" or branch.pending_state is not None:
                 store.put(replace(branch, current_state="ready", pending_state=None))
         known = {branch.timeline for branch in store.list(Branch)}
+        known |= {replica_name(e.id) for e in store.list(Endpoint) if e.type == "read_only"}
         for entry in sorted(self._clusters_root.iterdir()):
-            if Timeline.is_timeline_name(entry.name) and entry.name not in known:
-                logger.info("local Neon: removing %s, which no branch uses (left by an interrupted operation)", entry)
+            unused = Timeline.is_timeline_name(entry.name) or is_replica_name(entry.name)
+            if unused and entry.name not in known:
+                logger.info("local Neon: removing %s, which nothing uses (left by an interrupted operation)", entry)
                 await asyncio.to_thread(Timeline(entry).remove, rt.bindir)
         gate = asyncio.Semaphore(2)
 

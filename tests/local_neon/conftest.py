@@ -37,7 +37,7 @@ def neon_home() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 async def neon(neon_home: Path) -> AsyncIterator[LocalNeon]:
-    service = LocalNeon(neon_home)
+    service = LocalNeon(neon_home, min_suspend_seconds=1)  # Neon's minimum is 60 s: tests watch scale to zero in 1 s
     await service.open()
     yield service
     await service.close()

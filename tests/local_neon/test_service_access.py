@@ -96,7 +96,7 @@ async def test_endpoint_create_update_delete_and_refusals(service_api: ServiceAP
     message = await service_api.refused(
         400, "create_endpoint", project_id, {"endpoint": {"branch_id": branch_id, "type": "read_only"}}
     )
-    assert "not supported" in message
+    assert "has no read_write endpoint" in message
     await service_api.refused(
         400, "create_endpoint", project_id, {"endpoint": {"branch_id": branch_id, "type": "huge"}}
     )
