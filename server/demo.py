@@ -1,36 +1,55 @@
-"""``neon-mcp demo``: the SQL core end to end, the way an agent meets it.
+"""``neon-mcp demo``: the whole job of the neon-db-expert agent, on local Neon, the way an agent meets it.
 
-Starts a throwaway PostgreSQL cluster, runs ``neon-mcp serve`` as a subprocess over stdio, and drives it with a real
-MCP client: schema with sample data, an overview and a table, reads with parameters, a warning, a refusal, and a
-destructive statement confirmed by the human (elicitation) and by ``confirm_operation``. Each step is printed.
-Exits 0 when every step behaved as expected. The Neon workflow (branches, migrations) joins it in later issues.
+Starts local Neon in a throwaway data directory, runs ``neon-mcp serve`` as a subprocess over stdio (nothing
+configured: it attaches to that local Neon and serves its project as Neon), and drives it with a real MCP client whose
+"human" answers the confirmation questions: the production branch is protected; the schema and its sample data
+arrive by a migration; a branch is made to experiment; a query is explained and an index suggested; a second
+migration is planned (lint, diff) and applied with confirmation and a backup; the history, a schema comparison, a
+time-travel read; clean-up. Each step is printed; exits 0 when every step behaved as expected.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 __all__ = ["run_demo"]
 
-_SAMPLE = [
-    "CREATE SCHEMA auslex",
-    "CREATE TABLE auslex.users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text NOT NULL UNIQUE, "
-    "country text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
-    "COMMENT ON TABLE auslex.users IS 'People who signed up'",
-    "CREATE TABLE auslex.orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-    "user_id bigint NOT NULL REFERENCES auslex.users (id), total numeric(10, 2) NOT NULL, "
-    "placed_at timestamptz NOT NULL DEFAULT now())",
-    "INSERT INTO auslex.users (email, country) SELECT 'user' || g || '@example.com', "
-    "(ARRAY['AU', 'NZ', 'DE'])[1 + g % 3] FROM generate_series(1, 500) g",
-    "INSERT INTO auslex.orders (user_id, total) SELECT 1 + g % 500, (g % 97) + 0.99 FROM generate_series(1, 5000) g",
-]
+_SCHEMA = """
+CREATE SCHEMA auslex;
+CREATE TABLE auslex.users (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email text NOT NULL UNIQUE,
+    country text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE auslex.users IS 'People who signed up';
+CREATE TABLE auslex.orders (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id bigint NOT NULL REFERENCES auslex.users (id),
+    total numeric(10, 2) NOT NULL,
+    placed_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO auslex.users (email, country)
+SELECT 'user' || g || '@example.com', (ARRAY['AU', 'NZ', 'DE'])[1 + g % 3] FROM generate_series(1, 2000) g;
+INSERT INTO auslex.orders (user_id, total, placed_at)
+SELECT 1 + g % 2000, (g % 97) + 0.99, now() - (g % 365) * interval '1 day' FROM generate_series(1, 50000) g;
+ANALYZE auslex.users;
+ANALYZE auslex.orders;
+"""
+
+_REPORT = (
+    "SELECT u.country, count(*) AS orders, sum(o.total) AS revenue FROM auslex.orders o "
+    "JOIN auslex.users u ON u.id = o.user_id WHERE o.user_id = $1 GROUP BY 1"
+)
 
 
 class _Demo:
@@ -44,7 +63,7 @@ class _Demo:
 
     def show(self, result: Any, *, lines: int = 14) -> None:
         text = "\n".join(block.text for block in result.content if block.type == "text")
-        body = text.splitlines()
+        body = [line for line in text.splitlines() if not line.startswith("The text between the untrusted-data")]
         shown = body[:lines] + ([f"… ({len(body) - lines} more lines)"] if len(body) > lines else [])
         print(textwrap.indent("\n".join(shown), "   │ "))
 
@@ -54,11 +73,12 @@ class _Demo:
             self.failures.append(what)
 
 
-def _read_lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
+def _data(result: Any) -> dict[str, Any]:
+    data: dict[str, Any] = result.structured_content or {}
+    return data
 
 
-async def _walk(demo: _Demo, params: Any, audit_log: Path) -> None:
+async def _walk(demo: _Demo, params: Any) -> None:
     from mcp import Client
     from mcp_types import ElicitResult, ErrorData
 
@@ -66,87 +86,118 @@ async def _walk(demo: _Demo, params: Any, audit_log: Path) -> None:
 
     async def human(context: Any, params: Any) -> ElicitResult | ErrorData:
         asked.append(params.message)
-        print(textwrap.indent("the human is asked:\n" + params.message, "   ? "))
-        print("   ? … and answers: yes")
+        first = params.message.splitlines()[0]
+        print(textwrap.indent(f"the human is asked: {first}\n… and answers: yes", "   ? "))
         return ElicitResult(action="accept", content={"confirm": True})
 
     async with Client(params, elicitation_callback=human) as client:
-        demo.step("The server's tools")
-        tools = (await client.list_tools()).tools
-        for tool in tools:
-            hints = tool.annotations
-            flags = "read-only" if hints and hints.read_only_hint else "may write"
-            print(f"   • {tool.name} ({flags})")
-        demo.expect({t.name for t in tools} >= {"run_sql", "describe_schema"}, "run_sql and describe_schema offered")
+        demo.step("The server's tools (local Neon, access mode branches)")
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        print(textwrap.fill(", ".join(sorted(tools)), 110, initial_indent="   ", subsequent_indent="   "))
+        demo.expect({"run_sql", "migrate", "create_branch", "explain_query"} <= tools, "the Neon tools are offered")
 
-        demo.step("Create schema auslex with sample data in one transaction (run_sql_transaction)")
-        result = await client.call_tool("run_sql_transaction", {"statements": _SAMPLE})
+        demo.step("The branches: production is protected")
+        result = await client.call_tool("list_branches", {})
         demo.show(result, lines=6)
-        demo.expect(not result.is_error, "committed all statements together")
+        demo.expect(not result.is_error and "production" in str(result.content), "production listed, protected")
 
-        demo.step("Overview of the schema (describe_schema)")
-        result = await client.call_tool("describe_schema", {"schema": "auslex"})
-        demo.show(result)
-        demo.expect(not result.is_error, "tables listed with estimated rows and sizes")
+        demo.step("Writing on production directly is refused in access mode branches")
+        result = await client.call_tool("run_sql", {"sql": "CREATE TABLE auslex.scratch (id int)"})
+        demo.show(result, lines=3)
+        demo.expect(result.is_error and "protected" in str(result.content), "refused, with the safe path named")
 
-        demo.step("One table in detail (describe_schema table=auslex.orders)")
-        result = await client.call_tool("describe_schema", {"table": "auslex.orders"})
-        demo.show(result, lines=20)
-        demo.expect("foreign key" in str(result.structured_content), "constraints and indexes described")
+        demo.step("So the schema and its sample data arrive by migration: plan (tested on a branch)")
+        result = await client.call_tool(
+            "migrate", {"action": "plan", "sql": _SCHEMA, "version": "001", "description": "users and orders"}
+        )
+        demo.show(result, lines=16)
+        first = _data(result).get("migration_id", "")
+        demo.expect(not result.is_error and bool(first), "planned; the schema diff shows the new tables")
 
-        demo.step("A read with parameters; rows arrive fenced as untrusted data")
+        demo.step("Apply it to production: the human confirms, a backup branch is taken first")
+        result = await client.call_tool("migrate", {"action": "apply", "migration_id": first})
+        demo.show(result, lines=6)
+        demo.expect(not result.is_error and len(asked) == 1, "asked once, applied and recorded")
+
+        demo.step("Branch off production to experiment (create_branch)")
+        result = await client.call_tool(
+            "create_branch", {"name": "feature/orders-report", "parent": "production", "expires_in": "2h"}
+        )
+        demo.show(result, lines=4)
+        demo.expect(not result.is_error, "a full copy, connectable, expiring in 2 hours")
+
+        demo.step("Query the branch (run_sql branch=…)")
+        result = await client.call_tool("run_sql", {"sql": _REPORT, "params": [42], "branch": "feature/orders-report"})
+        demo.show(result, lines=6)
+        demo.expect(not result.is_error, "rows returned, fenced as untrusted data")
+
+        demo.step("Why is it slow? explain_query")
+        result = await client.call_tool(
+            "explain_query", {"sql": _REPORT, "params": [42], "branch": "feature/orders-report"}
+        )
+        demo.show(result, lines=14)
+        demo.expect(not result.is_error, "plan summarised: costliest nodes, sequential scans")
+
+        demo.step("suggest_indexes")
+        result = await client.call_tool("suggest_indexes", {"sql": _REPORT, "branch": "feature/orders-report"})
+        demo.show(result, lines=10)
+        demo.expect(not result.is_error and "CREATE INDEX CONCURRENTLY" in str(result.content), "an index proposed")
+
+        demo.step("Plan migration 002: the index, and a new column (lint and schema diff)")
+        change = (
+            "CREATE INDEX CONCURRENTLY orders_user_id ON auslex.orders (user_id);\n"
+            "ALTER TABLE auslex.orders ADD COLUMN status text NOT NULL DEFAULT 'new';"
+        )
+        result = await client.call_tool(
+            "migrate", {"action": "plan", "sql": change, "version": "002", "description": "index and order status"}
+        )
+        demo.show(result, lines=24)
+        second = _data(result).get("migration_id", "")
+        demo.expect(not result.is_error and bool(second), "planned with findings and the diff")
+
+        demo.step("Apply 002 with confirmation")
+        before_apply = datetime.now(UTC).isoformat()
+        result = await client.call_tool("migrate", {"action": "apply", "migration_id": second})
+        demo.show(result, lines=6)
+        demo.expect(not result.is_error and len(asked) == 2, "confirmed, backed up, applied")
+
+        demo.step("The migration history of production")
+        result = await client.call_tool("migrate", {"action": "history"})
+        demo.show(result, lines=6)
+        versions = [row["version"] for row in _data(result).get("history", [])]
+        demo.expect(versions == ["002", "001"], "both migrations recorded, newest first")
+
+        demo.step("compare_schemas: production against the experiment branch")
+        result = await client.call_tool(
+            "compare_schemas", {"branch": "production", "base_branch": "feature/orders-report"}
+        )
+        demo.show(result, lines=10)
+        demo.expect(not result.is_error and "status" in str(result.content), "the new column and index show")
+
+        demo.step("Time travel: read production as it was before migration 002")
         result = await client.call_tool(
             "run_sql",
             {
-                "sql": "SELECT u.country, count(*) AS orders, sum(o.total) AS revenue FROM auslex.orders o "
-                "JOIN auslex.users u ON u.id = o.user_id WHERE o.total > $1 GROUP BY 1 ORDER BY 3 DESC",
-                "params": [50],
+                "sql": "SELECT count(*) AS status_columns FROM information_schema.columns "
+                "WHERE table_schema = 'auslex' AND column_name = 'status'",
+                "as_of": before_apply,
             },
         )
-        demo.show(result)
-        demo.expect(not result.is_error and "untrusted-data-" in str(result.content), "aggregates returned, fenced")
-
-        demo.step("A capped result: SELECT * without LIMIT")
-        result = await client.call_tool("run_sql", {"sql": "SELECT * FROM auslex.orders", "max_rows": 3})
-        demo.show(result, lines=10)
-        demo.expect(bool(result.structured_content and result.structured_content["truncated"]), "truncated, hint")
-
-        demo.step("An unqualified table name gets a warning (default schema auslex)")
-        result = await client.call_tool("run_sql", {"sql": "SELECT count(*) FROM pg_tables, users LIMIT 1"})
-        demo.show(result, lines=4)
-        demo.expect("auslex" in str(result.content), "the qualified form is named")
+        demo.show(result, lines=6)
+        rows = _data(result).get("rows")
+        demo.expect(not result.is_error and rows == [[0]], "the column did not exist yet")
 
         demo.step("An attack: leave the transaction and drop a table")
-        result = await client.call_tool("run_sql", {"sql": "COMMIT; DROP TABLE auslex.orders"})
-        demo.show(result, lines=4)
-        demo.expect(result.is_error, "refused with the reason")
-
-        demo.step("A write with a WHERE clause runs directly; a destructive one waits for the human (elicitation)")
         result = await client.call_tool(
-            "run_sql", {"sql": "DELETE FROM auslex.orders WHERE placed_at < now() - interval '1 year'"}
+            "run_sql", {"sql": "COMMIT; DROP TABLE auslex.orders", "branch": "feature/orders-report"}
         )
         demo.show(result, lines=3)
-        result = await client.call_tool("run_sql", {"sql": "TRUNCATE auslex.orders"})
-        demo.show(result, lines=3)
-        demo.expect(len(asked) == 1 and not result.is_error, "asked once, then it ran")
+        demo.expect(result.is_error, "refused with the reason")
 
-    async with Client(params) as client:
-        demo.step("A client without elicitation: confirmation_required, then confirm_operation")
-        result = await client.call_tool("run_sql", {"sql": "DROP TABLE auslex.orders"})
-        demo.show(result, lines=12)
-        data = result.structured_content or {}
-        demo.expect(data.get("status") == "confirmation_required", "nothing ran; an operation id came back")
-        confirmed = await client.call_tool("confirm_operation", {"operation_id": data.get("operation_id", "")})
-        demo.show(confirmed, lines=3)
-        again = await client.call_tool("confirm_operation", {"operation_id": data.get("operation_id", "")})
-        demo.show(again, lines=2)
-        demo.expect(not confirmed.is_error and again.is_error, "ran exactly once")
-
-    demo.step("The audit log")
-    lines = _read_lines(audit_log)
-    for line in lines[-3:]:
-        print(f"   │ {line[:160]}")
-    demo.expect(len(lines) >= 3, "every write and destructive statement recorded")
+        demo.step("Clean up: delete the experiment branch (confirmed by the human)")
+        result = await client.call_tool("delete_branch", {"branch": "feature/orders-report"})
+        demo.show(result, lines=4)
+        demo.expect(not result.is_error and len(asked) == 3, "asked, then deleted")
 
 
 def run_demo() -> int:
@@ -154,34 +205,27 @@ def run_demo() -> int:
     import anyio
     from mcp import StdioServerParameters
 
-    from .clusters import Cluster
-    from .settings import Settings
-
     started = time.perf_counter()
     base = Path(tempfile.mkdtemp(prefix="neon-mcp-demo-"))
     if os.geteuid() == 0:
-        base.chmod(0o711)  # PostgreSQL runs as nobody, which must reach the data directory
-    cluster = Cluster(base / "pg", bindir=Settings().pg_bindir)
+        base.chmod(0o711)  # PostgreSQL runs as nobody, which must reach the data directories
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_MCP_", "NEON_API_", "NEON_PROJECT"))}
+    env.pop("DATABASE_URL", None)
+    env.update({"NEON_MCP_HOME": str(base / "home"), "NEON_MCP_LOG_LEVEL": "WARNING"})
     demo = _Demo()
+    command = [sys.executable, "-m", "server"]
     try:
-        print("Starting a throwaway PostgreSQL cluster…")
-        cluster.init(settings={"fsync": "off"})
-        cluster.start()
-        env = {
-            **os.environ,
-            "DATABASE_URL": cluster.dsn(),
-            "NEON_MCP_HOME": str(base / "home"),
-            "NEON_MCP_LOG_LEVEL": "WARNING",
-        }
+        print("Starting local Neon (Neon's API over PostgreSQL clusters on this machine)…")
+        subprocess.run([*command, "local", "start"], env=env, check=True, capture_output=True, text=True)
         params = StdioServerParameters(
-            command=sys.executable,
-            args=["-m", "server", "serve", "--access-mode", "full", "--default-schema", "auslex"],
-            env=env,
+            command=sys.executable, args=["-m", "server", "serve", "--default-schema", "auslex"], env=env
         )
-        print(f"PostgreSQL {cluster.version} on port {cluster.port}; neon-mcp serve over stdio")
-        anyio.run(_walk, demo, params, base / "home" / "audit.jsonl")
+        print("neon-mcp serve over stdio, attached to it; production branch: production")
+        anyio.run(_walk, demo, params)
+    except subprocess.CalledProcessError as exc:
+        demo.failures.append(f"local Neon did not start: {exc.stderr.strip()[-500:]}")
     finally:
-        cluster.remove()
+        subprocess.run([*command, "local", "stop"], env=env, capture_output=True, check=False)
         shutil.rmtree(base, ignore_errors=True)
     elapsed = time.perf_counter() - started
     if demo.failures:
