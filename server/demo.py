@@ -189,7 +189,8 @@ async def _walk(demo: _Demo, params: Any) -> None:
 
         demo.step("An attack: leave the transaction and drop a table")
         result = await client.call_tool(
-            "run_sql", {"sql": "COMMIT; DROP TABLE auslex.orders", "branch": "feature/orders-report"}
+            "run_sql_transaction",
+            {"statements": ["COMMIT", "DROP TABLE auslex.orders"], "branch": "feature/orders-report"},
         )
         demo.show(result, lines=3)
         demo.expect(result.is_error, "refused with the reason")

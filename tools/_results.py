@@ -150,7 +150,9 @@ def sql_result(plan: Plan, execution: Execution, *, as_of: str | None = None) ->
     lines = _backup_lines(execution, data)
     if as_of is not None:
         data["as_of"] = as_of
-        lines.append(f"time travel: read as of {as_of} on branch {plan.place.branch_name} (deleted afterwards)")
+        lines.append(
+            f"time travel: branch {plan.place.branch_name} as of {as_of} (read on a short-lived copy, deleted since)"
+        )
     lines += _statement_text(data)
     lines += [f"warning: {w}" for w in plan.warnings]
     return _tool_result(data, lines)
