@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from . import progress
+from .audit import AuditRecord, ConfirmationPath
 from .backups import backup_name
 from .errors import ConfirmationError, InvalidInput, NeonAPIFailure, NeonMCPError, PolicyViolation
 
@@ -459,9 +460,41 @@ class BranchService:
 
     # --- applying ----------------------------------------------------------------------------------------------------
 
-    async def apply(self, change: BranchChange, *, recheck: bool = False) -> BranchChanged:
+    async def apply(
+        self, change: BranchChange, *, recheck: bool = False, confirmation: ConfirmationPath = "elicitation"
+    ) -> BranchChanged:
         """Run a planned change. With ``recheck`` (a change stored for confirm_operation) it is planned again first
-        and refused, with nothing done, if the branches changed so that the confirmed summary no longer holds."""
+        and refused, with nothing done, if the branches changed so that the confirmed summary no longer holds.
+        The change is written to the audit log, whether it succeeded or failed."""
+        try:
+            result = await self._apply(change, recheck=recheck)
+        except NeonMCPError as exc:
+            self._audit(change, confirmation, error=str(exc))
+            raise
+        self._audit(change, confirmation, backup=result.backup_branch)
+        return result
+
+    def _audit(
+        self,
+        change: BranchChange,
+        confirmation: ConfirmationPath,
+        *,
+        error: str | None = None,
+        backup: str | None = None,
+    ) -> None:
+        action = f"{change.request.action}_branch {change.branch.name}"
+        self.app.sql.audit.append(
+            AuditRecord(
+                target=f"project={change.branch.project_id} branch={change.branch.id}",
+                sql=action + (f" (backup {backup})" if backup else ""),
+                classification="branch",
+                confirmation=confirmation,
+                outcome="error" if error else "ok",
+                error=error,
+            )
+        )
+
+    async def _apply(self, change: BranchChange, *, recheck: bool) -> BranchChanged:
         if recheck:
             now = await self._plan(change.request)
             if now.summary != change.summary:

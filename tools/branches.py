@@ -177,7 +177,7 @@ async def _change(
     service = app(ctx).branches
 
     async def run(path: ConfirmationPath) -> CallToolResult:
-        return _changed(await service.apply(change, recheck=path == "confirm_operation"))
+        return _changed(await service.apply(change, recheck=path == "confirm_operation", confirmation=path))
 
     about = change.preview().model_dump(mode="json", exclude_none=True)
     return await confirmed(ctx, confirmation, tool=tool, plan=change, about=about, run=run)

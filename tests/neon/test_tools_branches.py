@@ -8,6 +8,7 @@ shared project's real production branch is never changed here.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -234,7 +235,8 @@ async def test_delete_branch_runs_after_confirm_operation(
     neon_settings: Callable[..., Settings], project: NeonTestProject
 ) -> None:
     project.create_branch("bt-doomed")
-    async with mcp_client(neon_settings()) as client:
+    settings = neon_settings()
+    async with mcp_client(settings) as client:
         asked = _data(await client.call_tool("delete_branch", {"branch": "bt-doomed"}))
         assert asked["status"] == "confirmation_required" and asked["branch"] == "bt-doomed"
         assert "Delete branch bt-doomed" in asked["summary"] and "Nothing of it is kept" in asked["summary"]
@@ -246,6 +248,10 @@ async def test_delete_branch_runs_after_confirm_operation(
     assert project.branch("bt-doomed") is None
     assert again.is_error and "already confirmed" in text_of(again)
     assert gone.is_error and "not found" in text_of(gone)
+    audit = [json.loads(line) for line in settings.audit_log_path.read_text().splitlines()]
+    assert [(r["sql"], r["confirmation"], r["outcome"]) for r in audit] == [
+        ("delete_branch bt-doomed", "confirm_operation", "ok")
+    ]
 
 
 @pytest.mark.parametrize(
