@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,9 +20,9 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server.neon_client import NeonClient  # noqa: E402
+from _local_neon import with_local_neon  # noqa: E402
 
-EXE = str(Path(sys.executable).parent / "neon-mcp")
+from server.neon_client import NeonClient  # noqa: E402
 
 
 def postgres_pss_kb() -> int:
@@ -113,18 +110,10 @@ async def run(host: str, key: str) -> None:
 
 
 def main() -> None:
-    base = Path(tempfile.mkdtemp(prefix="neon-mcp-bench-local-"))
-    if os.geteuid() == 0:
-        base.chmod(0o711)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEON_MCP_")}
-    env["NEON_MCP_HOME"] = str(base)
-    try:
-        started = subprocess.run([EXE, "local", "start"], env=env, capture_output=True, text=True, check=True)
-        lines = dict(line.split("=", 1) for line in started.stdout.strip().splitlines())
-        asyncio.run(run(lines["NEON_API_HOST"], lines["NEON_API_KEY"]))
-    finally:
-        subprocess.run([EXE, "local", "stop"], env=env, capture_output=True, check=False)
-        shutil.rmtree(base, ignore_errors=True)
+    async def bench(host: str, key: str, home: Path) -> None:
+        await run(host, key)
+
+    with_local_neon(bench, prefix="neon-mcp-bench-local-")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,8 @@ Run: ``.venv/bin/python bench/neon_api.py`` (starts its own local Neon in a temp
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,13 +24,12 @@ import httpx2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _local_neon import with_local_neon  # noqa: E402
 from mcp import Client  # noqa: E402
 
 from server.app import build_server  # noqa: E402
 from server.neon_client import NeonClient  # noqa: E402
 from server.settings import Settings  # noqa: E402
-
-EXE = str(Path(sys.executable).parent / "neon-mcp")
 
 SEED = """
 CREATE SCHEMA shop;
@@ -145,18 +139,7 @@ async def run(host: str, key: str, home: Path) -> None:
 
 
 def main() -> None:
-    base = Path(tempfile.mkdtemp(prefix="neon-mcp-bench-api-"))
-    if os.geteuid() == 0:
-        base.chmod(0o711)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEON_MCP_")}
-    env["NEON_MCP_HOME"] = str(base)
-    try:
-        started = subprocess.run([EXE, "local", "start"], env=env, capture_output=True, text=True, check=True)
-        lines = dict(line.split("=", 1) for line in started.stdout.strip().splitlines())
-        asyncio.run(run(lines["NEON_API_HOST"], lines["NEON_API_KEY"], base / "server"))
-    finally:
-        subprocess.run([EXE, "local", "stop"], env=env, capture_output=True, check=False)
-        shutil.rmtree(base, ignore_errors=True)
+    with_local_neon(run, prefix="neon-mcp-bench-api-")
 
 
 if __name__ == "__main__":
