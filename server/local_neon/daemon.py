@@ -112,7 +112,10 @@ def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir:
     service = LocalNeon(paths.root, clusters_root=clusters_root, bindir=bindir, history_seconds=history)
     app = create_app(service, token=token, faults=Faults.parse(os.environ.get("NEON_MCP_LOCAL_FAULTS")))
 
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and accepted sockets
+    # inherit the listener's. With proto 0, every answer on a kept-alive connection waited 40 ms (Nagle against
+    # delayed ACK) after the first.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))  # loopback only
     listener.listen(128)

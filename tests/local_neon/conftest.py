@@ -56,7 +56,7 @@ async def service_api(neon: LocalNeon, request: pytest.FixtureRequest) -> AsyncI
     from server.local_neon.http import create_app
 
     token = "test-token"
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY: see daemon
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     server = uvicorn.Server(uvicorn.Config(create_app(neon, token=token), log_level="warning", lifespan="off"))
