@@ -612,3 +612,40 @@ class Databases:
                 await asyncio.wait_for(pool.close(), timeout=5)
             except (TimeoutError, OSError):
                 pool.terminate()
+
+    @asynccontextmanager
+    async def rolled_back(
+        self, database: str | None, *, read_only: bool, caps: Caps
+    ) -> AsyncIterator[Callable[[Statement], Awaitable[Outcome]]]:
+        """One guarded transaction on one connection that is always rolled back, for work that must leave nothing.
+
+        Yields ``run(statement)``, which runs one statement in the transaction (prepared, parameters coerced, rows
+        capped) and raises the mapped error. The block's statements run in order on the same backend: ``EXPLAIN
+        ANALYZE`` of a write, hypopg's hypothetical indexes, a statement prepared to explain its generic plan. Session
+        state the block creates (hypothetical indexes, prepared statements) it must remove before it ends. On a normal
+        exit the transaction is rolled back (and advisory locks released); if the block raises, the connection is
+        closed instead of going back to the pool, since what the block could not clean up in an aborted transaction
+        must not reach the next caller. Never retried.
+        """
+        timeout = self.guards.statement_timeout + 5
+        pool, conn = await self._begin(database, self.guards.preamble(read_only=read_only))
+        run_one = _run_fast if self.fast_path else _run_public
+
+        async def run(statement: Statement) -> Outcome:
+            try:
+                return await run_one(conn, statement, caps, timeout)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.DataError, OSError) as exc:
+                raise map_error(exc) from exc
+
+        try:
+            yield run
+            try:
+                await conn.execute(_END_READ)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                raise map_error(exc) from exc
+            conn.mark_dirty(False)
+        except BaseException:
+            conn.terminate()
+            raise
+        finally:
+            await pool.release(conn)
