@@ -12,11 +12,15 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AccessMode", "AccessModeSetting", "Settings", "default_home"]
+__all__ = ["AccessMode", "AccessModeSetting", "Settings", "Transport", "default_home"]
 
 AccessMode = Literal["read-only", "branches", "full"]
 AccessModeSetting = Literal["auto", "read-only", "branches", "full"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Transport = Literal["stdio", "http", "sse"]
+
+MIN_HTTP_TOKEN_CHARS = 16
+"""A bearer token shorter than this is refused: it would be guessable."""
 
 HARD_MAX_SQL_BYTES = 1_000_000
 """SQL text larger than this is refused before parsing, whatever the settings say."""
@@ -135,12 +139,40 @@ class Settings(BaseSettings):
         default=86_400, ge=0, le=30 * 86_400, description="Local Neon's point-in-time history window in seconds."
     )
     log_level: LogLevel = Field(default="INFO", description="Logging level; logs go to stderr only.")
-    transport: Literal["stdio"] = Field(default="stdio", description="MCP transport.")
+    transport: Transport = Field(
+        default="stdio",
+        description="MCP transport: stdio, http (streamable HTTP at /mcp) or sse (legacy SSE at /sse).",
+    )
+    http_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Bearer token HTTP and SSE clients must send (Authorization: Bearer …); default: one generated at start "
+            "and printed to stderr. Required to listen on a non-loopback address."
+        ),
+    )
+    host: str = Field(
+        default="127.0.0.1", min_length=1, description="Address the HTTP and SSE transports listen on (loopback)."
+    )
+    port: int = Field(default=8765, ge=0, le=65_535, description="Port of the HTTP and SSE transports (0: any free).")
+    neon_key_from_header: bool = Field(
+        default=False,
+        description=(
+            "HTTP and SSE: take each request's Neon API key from its X-Neon-Api-Key header; every key gets its own "
+            "caches, pools, confirmations and data directory. Without the header the server's own key is used."
+        ),
+    )
 
     @field_validator("default_schema")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("http_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_HTTP_TOKEN_CHARS:
+            raise ValueError(f"a bearer token needs at least {MIN_HTTP_TOKEN_CHARS} characters")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -149,8 +181,8 @@ class Settings(BaseSettings):
 
     @property
     def uses_neon(self) -> bool:
-        """Whether the server talks to Neon's API (a key and no plain database URL)."""
-        return self.database_url is None and self.neon_api_key is not None
+        """Whether the server talks to Neon's API (a key, or keys from requests, and no plain database URL)."""
+        return self.database_url is None and (self.neon_api_key is not None or self.neon_key_from_header)
 
     @property
     def effective_access_mode(self) -> AccessMode:
