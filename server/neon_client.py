@@ -426,6 +426,56 @@ class NeonClient:
         answer = await self.get(_path("projects", project_id, "branches", branch_id, "compare_schema"), params=params)
         return str(answer.get("diff") or "")
 
+    async def update_endpoint(
+        self,
+        project_id: str,
+        endpoint_id: str,
+        *,
+        autoscaling_limit_min_cu: float | None = None,
+        autoscaling_limit_max_cu: float | None = None,
+        suspend_timeout_seconds: int | None = None,
+    ) -> tuple[Endpoint, list[Operation]]:
+        """Change a compute's autoscaling limits and suspend timeout (only the values given)."""
+        fields = _compact(
+            autoscaling_limit_min_cu=autoscaling_limit_min_cu,
+            autoscaling_limit_max_cu=autoscaling_limit_max_cu,
+            suspend_timeout_seconds=suspend_timeout_seconds,
+        )
+        answer = await self.patch(_path("projects", project_id, "endpoints", endpoint_id), json={"endpoint": fields})
+        return _one(Endpoint, answer, "endpoint"), _many(Operation, answer, "operations")
+
+    async def suspend_endpoint(self, project_id: str, endpoint_id: str) -> tuple[Endpoint, list[Operation]]:
+        answer = await self.post(_path("projects", project_id, "endpoints", endpoint_id, "suspend"))
+        return _one(Endpoint, answer, "endpoint"), _many(Operation, answer, "operations")
+
+    async def restart_endpoint(self, project_id: str, endpoint_id: str) -> tuple[Endpoint, list[Operation]]:
+        answer = await self.post(_path("projects", project_id, "endpoints", endpoint_id, "restart"))
+        return _one(Endpoint, answer, "endpoint"), _many(Operation, answer, "operations")
+
+    async def create_endpoint(
+        self, project_id: str, branch_id: str, *, endpoint_type: str = "read_only"
+    ) -> tuple[Endpoint, list[Operation]]:
+        """Add a compute to a branch: ``read_only`` (a read replica) or ``read_write`` (a branch has one at most)."""
+        body = {"endpoint": {"branch_id": branch_id, "type": endpoint_type}}
+        answer = await self.post(_path("projects", project_id, "endpoints"), json=body)
+        return _one(Endpoint, answer, "endpoint"), _many(Operation, answer, "operations")
+
+    async def delete_endpoint(self, project_id: str, endpoint_id: str) -> list[Operation]:
+        answer = await self.delete(_path("projects", project_id, "endpoints", endpoint_id))
+        return _many(Operation, answer, "operations")
+
+    async def list_operations(
+        self, project_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[Operation], str | None]:
+        """One page of the project's operations, newest first, and the cursor of the next page (``None`` at the end)."""
+        params = {"limit": limit, "cursor": cursor}
+        answer = await self.get(_path("projects", project_id, "operations"), params=params)
+        operations = _many(Operation, answer, "operations")
+        pagination = answer.get("pagination")
+        following = pagination.get("cursor") if isinstance(pagination, dict) else None
+        more = isinstance(following, str) and bool(following) and len(operations) >= limit
+        return operations, following if more else None
+
 
 def _may_resend(exc: httpx2.HTTPError, method: str) -> bool:
     """Whether a request that raised ``exc`` may be sent again without risking doing its work twice."""

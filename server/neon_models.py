@@ -77,6 +77,12 @@ class Endpoint(NeonModel):
     disabled: bool = False
     suspend_timeout_seconds: int | None = None
     last_active: datetime | None = None
+    name: str | None = None
+    pooler_enabled: bool | None = None
+    pooler_mode: str | None = None
+    started_at: datetime | None = None
+    suspended_at: datetime | None = None
+    created_at: datetime | None = None
 
 
 class Operation(NeonModel):
