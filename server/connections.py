@@ -5,6 +5,10 @@ in memory for the life of the server, and the pools stay open. Pooled URIs are t
 transaction mode): asyncpg's statement cache is then off, every setting is ``SET LOCAL``, and statements that must run
 outside a transaction go over the direct URI. A compute that does not answer is started through the API and the
 connection retried (``Databases`` does the retrying; this module supplies the waking).
+
+With ``prefer_replicas`` (for access mode read-only) a branch that has a read replica is reached through it, so the
+database itself refuses writes (a hot standby does, whatever the session asks for); waking then starts the replica.
+A branch without one is reached through its read-write compute, as always.
 """
 
 from __future__ import annotations
@@ -30,11 +34,19 @@ class Connections:
     """The open ``Databases`` of each Neon target, and the waking of suspended computes."""
 
     def __init__(
-        self, client: NeonClient, guards: Guards, *, pooled: bool = True, pool_size: int = 4, wake_patience: float = 60
+        self,
+        client: NeonClient,
+        guards: Guards,
+        *,
+        pooled: bool = True,
+        pool_size: int = 4,
+        wake_patience: float = 60,
+        prefer_replicas: bool = False,
     ) -> None:
         self.client = client
         self.guards = guards
         self.pooled = pooled
+        self.prefer_replicas = prefer_replicas
         self.pool_size = pool_size
         self.wake_patience = wake_patience
         self._open: dict[_Key, Databases] = {}
@@ -55,12 +67,13 @@ class Connections:
         return found
 
     async def _connect(self, target: Target, pooled: bool) -> Databases:
+        replica = await self._replica(target) if self.prefer_replicas else None
         uri = await self.client.connection_uri(
-            target.project_id, target.branch_id, target.database, target.role, pooled=pooled
+            target.project_id, target.branch_id, target.database, target.role, pooled=pooled, endpoint_id=replica
         )
 
         async def wake() -> None:
-            await self.wake(target.project_id, target.branch_id)
+            await self.wake(target.project_id, target.branch_id, endpoint_id=replica)
 
         async def direct() -> Databases:
             return await self.databases(target, pooled=False)
@@ -75,9 +88,21 @@ class Connections:
             direct=direct if pooled else None,
         )
 
-    async def wake(self, project_id: str, branch_id: str) -> None:
-        """Start the branch's read-write compute unless it is active; return once it runs."""
-        endpoints = [e for e in await self.client.list_endpoints(project_id, branch_id) if e.type == "read_write"]
+    async def _replica(self, target: Target) -> str | None:
+        """The id of a read replica of the target's branch that is not disabled, if there is one."""
+        endpoints = await self.client.list_endpoints(target.project_id, target.branch_id)
+        return next((e.id for e in endpoints if e.type == "read_only" and not e.disabled), None)
+
+    async def wake(self, project_id: str, branch_id: str, *, endpoint_id: str | None = None) -> None:
+        """Start the branch's read-write compute (or the compute ``endpoint_id``) unless it is active; return once it
+        runs."""
+        endpoints = [
+            e
+            for e in await self.client.list_endpoints(project_id, branch_id)
+            if (e.id == endpoint_id if endpoint_id is not None else e.type == "read_write")
+        ]
+        if not endpoints and endpoint_id is not None:
+            raise InvalidInput(f"read replica {endpoint_id} of branch {branch_id} no longer exists")
         if not endpoints:
             raise InvalidInput(
                 f"branch {branch_id} has no read-write compute, so nothing can connect to it; "

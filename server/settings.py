@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     history_seconds: int = Field(
         default=86_400, ge=0, le=30 * 86_400, description="Local Neon's point-in-time history window in seconds."
     )
+    reveal_role_passwords: bool = Field(
+        default=False,
+        description="Let create_role return a new role's password once, after the user accepts it in a form "
+        "(elicitation); otherwise the password is never returned.",
+    )
     log_level: LogLevel = Field(default="INFO", description="Logging level; logs go to stderr only.")
     transport: Transport = Field(
         default="stdio",

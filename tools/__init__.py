@@ -8,7 +8,7 @@ from mcp.server.mcpserver import MCPServer
 
 from server.settings import Settings
 
-from . import branches, computes, confirm, migrate, neon_info, performance, schema, sql
+from . import branches, computes, confirm, migrate, neon_info, performance, roles, schema, sql
 
 __all__ = ["register_all"]
 
@@ -28,5 +28,6 @@ def register_all(server: MCPServer[Any], settings: Settings) -> None:
         neon_info.register(server, settings)
         branches.register(server, settings)
         computes.register(server, settings)
+        roles.register(server, settings)
     if writes_possible or settings.uses_neon:
         confirm.register(server)

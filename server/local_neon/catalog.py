@@ -1,8 +1,9 @@
 """Roles and databases inside a running branch server, as Neon's control plane creates them.
 
 Neon makes every role it creates a member of ``neon_superuser`` (CREATEDB, CREATEROLE, BYPASSRLS, and the predefined
-roles that read and write all data), and the project's first database belongs to ``<database>_owner``. Utility
-statements take no parameters, so names go through ``quote_ident`` and passwords through ``quote_literal``.
+roles that read and write all data) and gives it CREATEROLE, CREATEDB, BYPASSRLS and REPLICATION of its own; the
+project's first database belongs to ``<database>_owner``. Utility statements take no parameters, so names go through
+``quote_ident`` and passwords through ``quote_literal``.
 """
 
 from __future__ import annotations
@@ -56,9 +57,12 @@ async def bootstrap(cluster: Cluster, *, role: str, password: str, database: str
 
 
 async def create_role(cluster: Cluster, name: str, password: str | None) -> None:
-    """A role in ``neon_superuser``; with a password it can log in, without it cannot."""
+    """A role as Neon's ``compute_ctl`` makes one: CREATEROLE, CREATEDB, BYPASSRLS and REPLICATION of its own (role
+    attributes are not inherited through membership) and a member of ``neon_superuser``; with a password it can log
+    in, without it cannot."""
     login = f"LOGIN PASSWORD {quote_literal(password)}" if password is not None else "NOLOGIN"
-    await _execute(cluster, f"CREATE ROLE {quote_ident(name)} {login} IN ROLE neon_superuser")
+    attributes = "INHERIT CREATEROLE CREATEDB BYPASSRLS REPLICATION"
+    await _execute(cluster, f"CREATE ROLE {quote_ident(name)} {attributes} {login} IN ROLE neon_superuser")
 
 
 async def set_password(cluster: Cluster, name: str, password: str) -> None:

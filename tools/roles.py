@@ -1,0 +1,104 @@
+"""create_role: a least-privilege login role made with SQL (``server.roles`` has the privileges and the rules).
+
+Not offered in access mode read-only. In access mode branches a protected branch is refused (role changes there go
+through migrate); in full the human confirms it. The password is returned once, only when the operator allows it
+(``NEON_MCP_REVEAL_ROLE_PASSWORDS``) and the human accepts showing it, in a form asked before the role is made.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
+from mcp_types import CallToolResult, TextContent
+from pydantic import Field
+
+from server.audit import ConfirmationPath
+from server.confirmations import ConfirmAnswer, NotAsked
+from server.context import Ctx, app
+from server.protected_confirmation import ask_if_needed
+from server.roles import Privileges, RevealAnswer, RoleCreated, reveal_question, revealed
+from server.settings import Settings
+from server.tooling import add_tool
+
+from ._confirmed import Confirmation, confirmed
+from ._params import Branch, Database
+
+__all__ = ["RoleResult", "register"]
+
+
+class RoleResult(Confirmation, RoleCreated):
+    """What create_role returns."""
+
+
+Name = Annotated[str, Field(min_length=1, max_length=63, description="Name of the new login role.")]
+Grant = Annotated[
+    Privileges,
+    Field(
+        description="read: SELECT (and on tables created later); write: read + INSERT, UPDATE, DELETE; owner: write "
+        "+ CREATE in the schemas and all privileges on their tables, for migrations."
+    ),
+]
+Schemas = Annotated[
+    list[str] | None,
+    Field(description="Schemas it gets the privileges in (default: NEON_MCP_DEFAULT_SCHEMA, else public)."),
+]
+
+
+async def _ask_confirm(
+    name: str, privileges: Privileges, schemas: list[str] | None, branch: str | None, database: str | None, ctx: Ctx
+) -> Elicit[ConfirmAnswer] | NotAsked:
+    planning = app(ctx).computes.roles.plan(name, privileges, schemas=schemas, branch=branch, database=database)
+    return await ask_if_needed(ctx, planning)
+
+
+async def _ask_reveal(name: str, ctx: Ctx) -> Elicit[RevealAnswer] | NotAsked:
+    return reveal_question(ctx, name, allowed=app(ctx).settings.reveal_role_passwords)
+
+
+async def create_role(
+    name: Name,
+    privileges: Grant,
+    ctx: Ctx,
+    confirmation: Annotated[ElicitationResult[ConfirmAnswer], Resolve(_ask_confirm)],
+    reveal: Annotated[ElicitationResult[RevealAnswer], Resolve(_ask_reveal)],
+    schemas: Schemas = None,
+    branch: Branch = None,
+    database: Database = None,
+) -> Annotated[CallToolResult, RoleResult]:
+    """Create a login role with exactly the privileges asked for (read, write or owner) on the given schemas,
+    including tables created later. Made with SQL, so it is not a member of neon_superuser (roles made in Neon's
+    console or API are). The password is generated; it is returned once only if the operator allows it and the user
+    accepts, otherwise never."""
+    roles = app(ctx).computes.roles
+    plan = await roles.plan(name, privileges, schemas=schemas, branch=branch, database=database)
+    show = revealed(reveal)
+
+    async def run(path: ConfirmationPath) -> CallToolResult:
+        made = await roles.create(plan, reveal=show, confirmation=path, recheck=path == "confirm_operation")
+        lines = [
+            f"created login role {made.role} in database {made.database}"
+            + (f" on branch {made.branch}" if made.branch else "")
+            + f" with {made.privileges} privileges in schema(s) {', '.join(made.schemas)}",
+            f"default privileges cover {made.future_tables}",
+        ]
+        if made.password is not None:
+            lines.append(f"password (shown once): {made.password}")
+        if made.note:
+            lines.append(made.note)
+        return CallToolResult(
+            content=[TextContent(text="\n".join(lines))],
+            structured_content={"status": "ok", **made.model_dump(mode="json", exclude_none=True)},
+        )
+
+    if not plan.needs_confirmation:
+        return await run("not-needed")
+    about = plan.preview().model_dump(mode="json", exclude_none=True)
+    return await confirmed(ctx, confirmation, tool="create_role", plan=plan, about=about, run=run)
+
+
+def register(server: MCPServer[Any], settings: Settings) -> None:
+    """Register create_role (not in access mode read-only)."""
+    if settings.effective_access_mode == "read-only":
+        return
+    add_tool(server, create_role, title="Create a role", read_only=False, destructive=False, idempotent=False)
