@@ -14,6 +14,7 @@ instead, inside one server transaction: ``SET LOCAL plan_cache_mode = force_gene
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -161,6 +162,15 @@ def explainable(sql: str, *, max_bytes: int, what: str = "sql") -> Explainable:
     size = len(sql.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise InvalidInput(f"{what} is {size:,} bytes; the limit is {max_bytes:,} bytes (NEON_MCP_MAX_SQL_BYTES)")
+    return _explainable(sql, what) if len(sql) <= _CACHED_CHARS else _explainable.__wrapped__(sql, what)
+
+
+_CACHED_CHARS = 4096
+"""As ``sql_analysis``: longer texts are neither cached nor kept."""
+
+
+@functools.lru_cache(maxsize=256)
+def _explainable(sql: str, what: str) -> Explainable:
     facts = analyze(sql)
     if len(facts) != 1:
         raise InvalidInput(f"{what} holds {len(facts)} statements; pass exactly one")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 __all__ = [
     "LARGE_TABLE_ROWS",
@@ -30,6 +30,12 @@ __all__ = [
     "total_cost",
     "used_indexes",
 ]
+
+
+def _items(description: str) -> WithJsonSchema:
+    """An array declared without a per-item schema: validating every item costs a client more than it tells it."""
+    return WithJsonSchema({"type": "array", "description": description})
+
 
 LARGE_TABLE_ROWS = 10_000
 """A sequential scan is reported when its table holds at least this many rows (planner estimate)."""
@@ -111,13 +117,25 @@ class PlanSummary(BaseModel):
     planning_ms: float | None = None
     execution_ms: float | None = None
     nodes: int = Field(description="plan nodes in all")
-    costliest_nodes: list[NodeCost] = Field(default_factory=list)
-    seq_scans: list[SeqScan] = Field(default_factory=list, description="sequential scans of large tables")
-    estimate_misses: list[EstimateMiss] = Field(default_factory=list)
-    spills: list[Spill] = Field(default_factory=list, description="sorts and hashes that went to disk")
+    costliest_nodes: Annotated[
+        list[NodeCost], _items("{node, self_cost, self_ms, share, rows_estimated, rows_actual, loops}")
+    ] = Field(default_factory=list)
+    seq_scans: Annotated[
+        list[SeqScan],
+        _items(
+            "sequential scans of large tables: {relation, table_rows, filter, rows_estimated, rows_actual, "
+            "rows_removed_by_filter}"
+        ),
+    ] = Field(default_factory=list)
+    estimate_misses: Annotated[list[EstimateMiss], _items("{node, rows_estimated, rows_actual, loops, factor}")] = (
+        Field(default_factory=list)
+    )
+    spills: Annotated[list[Spill], _items("sorts and hashes that went to disk: {node, operation, detail, disk_kb}")] = (
+        Field(default_factory=list)
+    )
     buffers: Buffers | None = Field(default=None, description="blocks the execution touched (ANALYZE)")
     jit: Jit | None = None
-    triggers: list[Trigger] = Field(default_factory=list)
+    triggers: Annotated[list[Trigger], _items("{name, relation, ms, calls}")] = Field(default_factory=list)
     settings: dict[str, str] = Field(default_factory=dict, description="planner settings that differ from defaults")
 
 

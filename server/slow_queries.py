@@ -7,9 +7,9 @@ present but not preloaded, the answer says how to enable it instead of failing.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from .errors import DatabaseError
 from .places import Place
@@ -85,7 +85,17 @@ class SlowQueries(BaseModel):
     available: bool = Field(description="pg_stat_statements could be read")
     message: str | None = Field(default=None, description="why not, and how to enable it")
     order_by: str
-    queries: list[SlowQuery] = Field(default_factory=list)
+    queries: Annotated[
+        list[SlowQuery],
+        # Declared without a per-item schema: validating every item costs a client more than it tells it.
+        WithJsonSchema(
+            {
+                "type": "array",
+                "description": "{queryid, query (untrusted), query_truncated, calls, total_ms, mean_ms, rows, "
+                "shared_blks_hit, shared_blks_read}",
+            }
+        ),
+    ] = Field(default_factory=list)
     truncated: bool = Field(default=False, description="the byte cap cut the list short")
     stats_since: str | None = Field(default=None, description="when the statistics were last reset")
     notes: list[str] = Field(default_factory=list)
