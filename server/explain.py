@@ -55,7 +55,6 @@ _EXPLAINABLE = {
     "MergeStmt": "MERGE",
     "CreateTableAsStmt": "CREATE TABLE AS",
 }
-_WRITES = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CreateTableAsStmt"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +68,6 @@ class Explainable:
     @property
     def verb(self) -> str:
         return _EXPLAINABLE[self.tag]
-
-    @property
-    def writes(self) -> bool:
-        """The statement itself changes data or definitions (nested writes are the policy's business)."""
-        return self.tag in _WRITES
 
     def explain(self, options: Sequence[str], params: Sequence[Any] = ()) -> Statement:
         return Statement(f"EXPLAIN ({', '.join(options)}) {self.sql}", tuple(params))
@@ -115,8 +109,11 @@ class Probe:
 
 
 def probe(target: Explainable, options: Sequence[str], params: Sequence[Any] | None) -> Probe:
-    """How to explain ``target``: with the caller's values, or with its generic plan when it has ``$n`` and none."""
+    """How to explain ``target``: with the caller's values, or with its generic plan when it has ``$n`` and none
+    (``InvalidInput`` for a CREATE TABLE AS, which cannot be prepared)."""
     if target.parameters and params is None:
+        if target.tag == "CreateTableAsStmt":  # PREPARE does not take it
+            raise InvalidInput("CREATE TABLE AS with $n placeholders has no generic plan: pass params")
         generic = GenericPlan(target)
         return Probe(generic.explain(options), tuple(generic.setup()), tuple(generic.teardown()))
     return Probe(target.explain(options, params or ()))

@@ -11,19 +11,19 @@ from server.sql_analysis import analyze
 
 
 @pytest.mark.parametrize(
-    ("sql", "verb", "parameters", "writes"),
+    ("sql", "verb", "parameters"),
     [
-        ("SELECT * FROM t WHERE a = $1 AND b = $3", "SELECT", 3, False),
-        ("VALUES (1)", "SELECT", 0, False),
-        ("  DELETE FROM t WHERE id = $2 ;  ", "DELETE", 2, True),
-        ("INSERT INTO t SELECT * FROM u", "INSERT", 0, True),
-        ("CREATE TABLE c AS SELECT 1", "CREATE TABLE AS", 0, True),
-        ("WITH x AS (UPDATE t SET a = 1 RETURNING *) SELECT * FROM x", "SELECT", 0, False),
+        ("SELECT * FROM t WHERE a = $1 AND b = $3", "SELECT", 3),
+        ("VALUES (1)", "SELECT", 0),
+        ("  DELETE FROM t WHERE id = $2 ;  ", "DELETE", 2),
+        ("INSERT INTO t SELECT * FROM u", "INSERT", 0),
+        ("CREATE TABLE c AS SELECT 1", "CREATE TABLE AS", 0),
+        ("WITH x AS (UPDATE t SET a = 1 RETURNING *) SELECT * FROM x", "SELECT", 0),
     ],
 )
-def test_explainable_statements(sql: str, verb: str, parameters: int, writes: bool) -> None:
+def test_explainable_statements(sql: str, verb: str, parameters: int) -> None:
     target = explainable(sql, max_bytes=1_000)
-    assert (target.verb, target.parameters, target.writes) == (verb, parameters, writes)
+    assert (target.verb, target.parameters) == (verb, parameters)
     assert not target.sql.endswith(";")
 
 
@@ -65,6 +65,8 @@ def test_placeholders_without_values_take_the_generic_plan() -> None:
     assert generic.explain.sql == f"EXPLAIN (FORMAT JSON) EXECUTE {name}(NULL, NULL)"
     assert probe(target, ["FORMAT JSON"], [1, 2]).simple
     assert GenericPlan(target).name != GenericPlan(target).name  # one name per use
+    with pytest.raises(InvalidInput, match="pass params"):
+        probe(explainable("CREATE TABLE c AS SELECT $1::int", max_bytes=1_000), ["FORMAT JSON"], None)
 
 
 @pytest.mark.parametrize(
