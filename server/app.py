@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from mcp.server.mcpserver import MCPServer
 
 from . import __version__
-from .context import AppContext
 from .errors import InvalidInput
 from .settings import Settings
+from .tenants import Tenants, track_calls
 
 __all__ = ["build_server", "instructions"]
 
@@ -77,28 +77,36 @@ def instructions(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def build_server(settings: Settings) -> MCPServer[AppContext]:
-    """The MCP server for ``settings``; services are created when it starts and closed when it stops."""
-    if settings.database_url is None and settings.neon_api_key is None:
+def build_server(settings: Settings, *, tenants: Tenants | None = None) -> MCPServer[Tenants]:
+    """The MCP server for ``settings``; services are created when it starts and closed when it stops.
+
+    ``tenants``, when given, are shared by every connection and closed by whoever made them (the HTTP app: the SSE
+    transport enters the lifespan once per connection); calls in flight are then counted for a graceful stop.
+    Otherwise each run of the lifespan has tenants of its own.
+    """
+    if settings.database_url is None and settings.neon_api_key is None and not settings.neon_key_from_header:
         raise InvalidInput("no database: pass --database-url postgresql://…, or set NEON_API_KEY to serve Neon")
+    if settings.neon_key_from_header and settings.database_url is not None:
+        raise InvalidInput("--neon-key-from-header serves Neon: it cannot be combined with a database URL")
     if settings.effective_access_mode == "branches" and not settings.uses_neon:
         raise InvalidInput("access mode branches needs Neon branches; with a database URL use read-only or full")
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
-        context = AppContext(settings)
-        try:
-            yield context
-        finally:
-            await context.aclose()
+    async def lifespan(_: MCPServer[Tenants]) -> AsyncIterator[Tenants]:
+        if tenants is not None:
+            yield tenants
+            return
+        async with Tenants(settings) as own:
+            yield own
 
-    server: MCPServer[AppContext] = MCPServer(
+    server: MCPServer[Tenants] = MCPServer(
         "neon-mcp",
         title="neon-mcp",
         instructions=instructions(settings),
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,
+        middleware=[track_calls] if tenants is not None else None,
     )
     from prompts import register_all as register_prompts
     from tools import register_all as register_tools

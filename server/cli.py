@@ -19,6 +19,9 @@ __all__ = ["main"]
 
 _SERVE_OPTIONS = (
     "transport",
+    "host",
+    "port",
+    "neon_key_from_header",
     "database_url",
     "neon_project_id",
     "neon_branch",
@@ -50,6 +53,8 @@ def _add_setting_options(parser: argparse.ArgumentParser, names: Sequence[str]) 
             options["choices"] = list(get_args(annotation))
             if name == "log_level":
                 options["type"] = str.upper
+        elif annotation is bool:
+            options["action"] = argparse.BooleanOptionalAction
         elif annotation is int:
             options["type"] = int
         elif annotation is float:
@@ -112,39 +117,142 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"neon-mcp: invalid setting {field}: {error['msg']}", file=sys.stderr)
         return 2
     _configure_logging(settings.log_level)
-    from .app import build_server
-
-    if settings.database_url is None and settings.neon_api_key is None:
-        settings = _with_local_neon(settings)
+    refusal = _transport_refusal(settings)
+    if refusal is not None:
+        print(f"neon-mcp: {refusal}", file=sys.stderr)
+        return 2
+    started_local_neon: int | None = None
+    if settings.database_url is None and settings.neon_api_key is None and not settings.neon_key_from_header:
+        settings, started_local_neon = _with_local_neon(settings)
         if settings.neon_api_key is None:
             return 2
     try:
-        server = build_server(settings)
+        if settings.transport == "stdio":
+            # Local Neon keeps running after a stdio session, even one that started it: each client session starts
+            # its own server, and the next one (or one running beside it) attaches to it.
+            return _serve_stdio(settings)
+        return _serve_http(settings)
     except NeonMCPError as exc:
         print(f"neon-mcp: {exc}", file=sys.stderr)
         return 2
-    server.run(settings.transport)
+    finally:
+        if started_local_neon is not None and settings.transport != "stdio":
+            _stop_local_neon(settings, started_local_neon)
+
+
+def _transport_refusal(settings: Settings) -> str | None:
+    """Why the transport settings cannot be served, or None."""
+    from .http import is_loopback
+
+    if settings.transport == "stdio":
+        if settings.neon_key_from_header:
+            return "--neon-key-from-header needs --transport http or sse (stdio requests carry no headers)"
+        return None
+    if settings.http_token is None and not is_loopback(settings.host):
+        return (
+            f"refusing to listen on {settings.host}, which is not a loopback address, with a generated token: set "
+            "NEON_MCP_HTTP_TOKEN (at least 16 characters) to the token clients will send as "
+            "'Authorization: Bearer <token>', or listen on 127.0.0.1"
+        )
+    return None
+
+
+def _serve_stdio(settings: Settings) -> int:
+    from .app import build_server
+
+    build_server(settings).run("stdio")
     return 0
 
 
-def _with_local_neon(settings: Settings) -> Settings:
-    """Settings that serve local Neon (started or attached to) as Neon; unchanged if that failed."""
+def _serve_http(settings: Settings) -> int:
+    import secrets
+
+    from .http import create_app
+    from .http_runner import bind, serve
+
+    assert settings.transport != "stdio"
+    token = settings.http_token.get_secret_value() if settings.http_token is not None else secrets.token_urlsafe(32)
+    app = create_app(settings, transport=settings.transport, token=token)
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as exc:
+        print(f"neon-mcp: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{sock.getsockname()[1]}{app.path}"
+    kind = "streamable HTTP" if settings.transport == "http" else "SSE"
+
+    def ready() -> None:
+        # stderr, never stdout; the token is printed only when it was generated (the operator knows their own).
+        if settings.http_token is None:
+            print(
+                f"neon-mcp: bearer token for this run (set NEON_MCP_HTTP_TOKEN to choose one): {token}",
+                file=sys.stderr,
+            )
+        print(f"neon-mcp: serving MCP over {kind} at {url} (health: /healthz)", file=sys.stderr, flush=True)
+
+    serve(app, sock, on_ready=ready)
+    return 0
+
+
+def _with_local_neon(settings: Settings) -> tuple[Settings, int | None]:
+    """Settings that serve local Neon (started or attached to) as Neon, and the pid of local Neon if this process
+    started it; the settings are unchanged if that failed."""
     import anyio
 
     from .errors import NeonMCPError
     from .local_neon.attach import attach
-    from .local_neon.daemon import LocalNeonDidNotStart
+    from .local_neon.daemon import LocalNeonDidNotStart, LocalNeonPaths
 
+    paths = LocalNeonPaths(settings.home / "local-neon")
+    was_running = paths.running() is not None
     try:
         host, key, project_id = anyio.run(attach, settings.home, settings.neon_project_id)
     except (LocalNeonDidNotStart, NeonMCPError) as exc:
         print(f"neon-mcp: no --database-url or NEON_API_KEY, and local Neon could not be used: {exc}", file=sys.stderr)
-        return settings
+        return settings, None
     from pydantic import SecretStr
 
-    return settings.model_copy(
+    info = paths.running()
+    started = int(info["pid"]) if info is not None and not was_running else None
+    updated = settings.model_copy(
         update={"neon_api_key": SecretStr(key), "neon_api_host": host, "neon_project_id": project_id}
     )
+    return updated, started
+
+
+def _stop_local_neon(settings: Settings, pid: int, timeout: float = 60.0) -> None:
+    """Stop the local Neon this process started, unless another one runs there now.
+
+    It is this process's child (``ensure_running`` spawned it): once stopped it must be reaped here, or it would stay
+    a zombie that still looks alive.
+    """
+    import logging
+    import os
+    import signal
+    import time
+
+    from .local_neon.daemon import LocalNeonPaths
+
+    info = LocalNeonPaths(settings.home / "local-neon").running()
+    if info is None or int(info["pid"]) != pid:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                break
+        except ChildProcessError:  # not ours after all: wait until it is gone
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+        time.sleep(0.05)
+    else:
+        print(f"neon-mcp: local Neon (pid {pid}) did not stop within {timeout:g} s", file=sys.stderr)
+        return
+    logging.getLogger("neon_mcp").info("stopped local Neon (this server had started it)")
 
 
 def _local(args: argparse.Namespace) -> int:

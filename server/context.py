@@ -1,4 +1,4 @@
-"""What every tool reaches through its ``Context``: the services of one running server.
+"""What every tool reaches through its ``Context``: the services of one running server (of one tenant of it).
 
 Services are built on first use, not at start-up: answering ``initialize`` must not wait for asyncpg and pglast to
 import (the cold start budget is the bare SDK's plus 20%).
@@ -18,6 +18,7 @@ from mcp.server.mcpserver import Context
 from .confirmations import Confirmations
 from .errors import InvalidInput
 from .settings import Settings
+from .tenants import Tenants
 
 if TYPE_CHECKING:
     from .backups import Backups
@@ -185,10 +186,11 @@ class AppContext:
             await self.neon.aclose()
 
 
-Ctx: TypeAlias = Context[AppContext, Any]
+Ctx: TypeAlias = Context[Tenants, Any]
 
 
 def app(ctx: Ctx) -> AppContext:
-    """The lifespan's services for this request."""
-    context: AppContext = ctx.request_context.lifespan_context
-    return context
+    """The services of the tenant this request belongs to (see ``server.tenants``); raises ``InvalidInput`` when the
+    request's Neon API key cannot be used."""
+    request = ctx.request_context.request
+    return ctx.request_context.lifespan_context.resolve(getattr(request, "headers", None))
