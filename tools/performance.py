@@ -209,7 +209,7 @@ def _suggestion_line(number: int, s: IndexSuggestion) -> str:
         line += f" — saves {s.gain:.0%} (cost {s.cost_before:,.1f} → {s.cost_after:,.1f}), ≈{_size(s.size_bytes)}"
     elif s.gain is not None:
         line += f" — saves {s.gain:.0%}"
-    return line + f"; {'; '.join(s.reasons)} (queries {', '.join(map(str, s.queries))})"
+    return line + f" -- {'; '.join(s.reasons)} (queries {', '.join(map(str, s.queries))})"
 
 
 async def suggest_indexes(
