@@ -87,7 +87,15 @@ class AppContext:
     def connections(self) -> Connections:
         from .connections import Connections
 
-        return Connections(self.neon, self.guards, pooled=self.settings.pooled, pool_size=self.settings.pool_size)
+        settings = self.settings
+        return Connections(
+            self.neon,
+            self.guards,
+            pooled=settings.pooled,
+            pool_size=settings.pool_size,
+            # Read-only mode reads through a branch's read replica when it has one: the database refuses writes too.
+            prefer_replicas=settings.effective_access_mode == "read-only",
+        )
 
     @cached_property
     def backups(self) -> Backups:

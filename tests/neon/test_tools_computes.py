@@ -403,3 +403,18 @@ async def test_compute_tools_succeed_under_injected_api_faults(
             operations = await client.call_tool("list_operations", {"branch": "cm-stormy"})
     assert _data(listed)["computes"] and _data(configured)["after"]["max_cu"] == 2
     assert _data(operations)["operations"]
+
+
+async def test_read_only_mode_reads_through_a_read_replica(
+    neon_settings: Callable[..., Settings], project: NeonTestProject
+) -> None:
+    project.create_branch("ro-replica")
+    async with mcp_client(neon_settings(access_mode="full")) as client:
+        created = await client.call_tool("create_read_replica", {"branch": "ro-replica"})
+        assert not created.is_error, text_of(created)
+    async with mcp_client(neon_settings(access_mode="read-only")) as client:
+        read = await client.call_tool(
+            "run_sql", {"sql": "SELECT pg_is_in_recovery(), count(*) FROM auslex.users", "branch": "ro-replica"}
+        )
+    assert not read.is_error, text_of(read)
+    assert read.structured_content is not None and read.structured_content["rows"] == [[True, 3]]
