@@ -204,12 +204,14 @@ async def explain_query(
 
 
 def _suggestion_line(number: int, s: IndexSuggestion) -> str:
-    line = f"{number}. {s.statement};"
+    """The statement, then everything else as an SQL comment, so that the line can be copied as it is."""
+    notes = []
     if s.gain is not None and s.cost_before is not None and s.cost_after is not None:
-        line += f" — saves {s.gain:.0%} (cost {s.cost_before:,.1f} → {s.cost_after:,.1f}), ≈{_size(s.size_bytes)}"
+        notes.append(f"saves {s.gain:.0%} (cost {s.cost_before:,.1f} → {s.cost_after:,.1f}), ≈{_size(s.size_bytes)}")
     elif s.gain is not None:
-        line += f" — saves {s.gain:.0%}"
-    return line + f" -- {'; '.join(s.reasons)} (queries {', '.join(map(str, s.queries))})"
+        notes.append(f"saves {s.gain:.0%}")
+    notes.append(f"{'; '.join(s.reasons)} (queries {', '.join(map(str, s.queries))})")
+    return f"{number}. {s.statement};  -- {'; '.join(notes)}"
 
 
 async def suggest_indexes(
