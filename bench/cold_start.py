@@ -1,0 +1,196 @@
+"""Cold start: process start to the ``initialize`` answer over stdio, against a bare ``MCPServer`` (target ≤ 1.2×),
+and where the import time goes (``python -X importtime``).
+
+Both servers are started alternately (so noise hits both alike), each sent ``initialize`` on stdin at once; the
+figure is the time until its answer is read. The import breakdown runs each once more under ``-X importtime``
+(which slows imports down: read it as shares) and sums the self time of every module by top-level package.
+
+Run: ``.venv/bin/python bench/cold_start.py`` (its own PostgreSQL cluster unless ``BENCH_DATABASE_URL`` is set;
+the server does not connect before the first tool call, but it is given a real database).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import EXE, ROOT, Stats, bench_database, log, ms, of_target, ratio, section, server_env
+
+RUNS = int(os.environ.get("BENCH_COLD_RUNS", "10"))
+INITIALIZE = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "0"},
+        },
+    }
+)
+OURS = [EXE, "serve"]
+BARE = [sys.executable, str(ROOT / "bench" / "bare_server.py")]
+OURS_MODULE = ["-m", "server", "serve"]
+OUR_PACKAGES = ("server", "tools", "prompts")
+IMPORT_RUNS = 3
+
+
+def to_initialize(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Seconds from process start to the ``initialize`` answer, and what the process wrote on stderr."""
+    with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: -X importtime writes more than a pipe holds
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write((INITIALIZE + "\n").encode())
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        elapsed = time.perf_counter() - started
+        proc.communicate(timeout=30)  # closes stdin: the server ends
+        stderr.seek(0)
+        text = stderr.read().decode(errors="replace")
+    if b'"result"' not in line:
+        raise RuntimeError(f"{command} did not answer initialize: {line!r} {text[-2000:]}")
+    return elapsed, text
+
+
+@dataclass(frozen=True)
+class Imported:
+    self_us: int
+    cumulative_us: int
+    depth: int
+    name: str
+
+
+def parse_importtime(stderr: str) -> list[Imported]:
+    """The ``-X importtime`` lines, in the order printed (a module after the modules it imported)."""
+    out = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line.removeprefix("import time:").split("|")
+        out.append(Imported(int(self_us), int(cumulative_us), (len(name) - len(name.lstrip())) // 2, name.strip()))
+    return out
+
+
+def median_self_time(runs: list[list[Imported]], key: Callable[[Imported], str]) -> dict[str, float]:
+    """Self time in µs summed by ``key`` within each run, then the median across runs (0 where a run lacks it)."""
+    totals: list[dict[str, int]] = []
+    for imports in runs:
+        total: dict[str, int] = defaultdict(int)
+        for module in imports:
+            total[key(module)] += module.self_us
+        totals.append(total)
+    names = {name for total in totals for name in total}
+    return {name: statistics.median(total.get(name, 0) for total in totals) for name in names}
+
+
+def _top(module: Imported) -> str:
+    return module.name.split(".")[0]
+
+
+def _name(module: Imported) -> str:
+    return module.name
+
+
+def _parent(imports: list[Imported], index: int) -> int | None:
+    """The module whose import ran ``imports[index]``: the next one printed less indented."""
+    depth = imports[index].depth
+    return next((j for j in range(index + 1, len(imports)) if imports[j].depth < depth), None)
+
+
+def first_importer(imports: list[Imported], package: str) -> str:
+    """The nearest module of ours (or of the SDK) whose import first pulled ``package`` in."""
+    index = next((i for i, module in enumerate(imports) if _top(module) == package), None)
+    while index is not None:
+        index = _parent(imports, index)
+        if index is not None and _top(imports[index]) in (*OUR_PACKAGES, "mcp") and _top(imports[index]) != package:
+            return imports[index].name
+    return "(the entry point)"
+
+
+def main() -> None:
+    with bench_database() as url, tempfile.TemporaryDirectory(prefix="neon-mcp-bench-home-") as home:
+        env = server_env(url, Path(home))
+        log(f"cold start: {RUNS} runs each, alternating…")
+        to_initialize(OURS, env)  # the first start after installing compiles bytecode: not a cold start's cost
+        to_initialize(BARE, env)
+        ours, bare = [], []
+        for _ in range(RUNS):
+            ours.append(to_initialize(OURS, env)[0])
+            bare.append(to_initialize(BARE, env)[0])
+        log("import breakdown…")
+        ours_runs, bare_runs = [], []
+        for _ in range(IMPORT_RUNS):
+            ours_runs.append(
+                parse_importtime(to_initialize([sys.executable, "-X", "importtime", *OURS_MODULE], env)[1])
+            )
+            bare_runs.append(parse_importtime(to_initialize([sys.executable, "-X", "importtime", *BARE[1:]], env)[1]))
+
+    ours_stats, bare_stats = Stats.of(ours), Stats.of(bare)
+    section(
+        "Cold start",
+        f"Process start to the `initialize` answer over stdio, median of {RUNS} starts each, alternating with a bare "
+        "`MCPServer` with no tools (`bench/bare_server.py`, the SDK's own floor).",
+        ["figure", "median", "slowest", "baseline in the same run", "ratio"],
+        [
+            [
+                "`neon-mcp serve` to `initialize` answered",
+                ms(ours_stats.median, 0),
+                ms(max(ours), 0),
+                f"bare MCPServer {ms(bare_stats.median, 0)}",
+                ratio(ours_stats.median, bare_stats.median),
+            ],
+            [
+                "… against the target",
+                ratio(ours_stats.median, bare_stats.median),
+                "—",
+                "target ≤ 1.2×",
+                of_target(ours_stats.median / bare_stats.median, 1.2),
+            ],
+        ],
+    )
+
+    ours_packages, bare_packages = median_self_time(ours_runs, _top), median_self_time(bare_runs, _top)
+    ours_imports = ours_runs[0]
+    ours_modules = median_self_time([[m for m in run if _top(m) in OUR_PACKAGES] for run in ours_runs], _name)
+    heaviest = sorted(ours_modules, key=ours_modules.__getitem__, reverse=True)[:8]
+    total_ours, total_bare = sum(ours_packages.values()), sum(bare_packages.values())
+    ranked = sorted(ours_packages, key=lambda name: ours_packages[name] - bare_packages.get(name, 0), reverse=True)
+    rows = []
+    for name in ranked[:12]:
+        added = ours_packages[name] - bare_packages.get(name, 0)
+        if added < 1000:
+            break
+        importer = "ours" if name in OUR_PACKAGES else first_importer(ours_imports, name)
+        rows.append(
+            [f"`{name}`", ms(ours_packages[name] / 1e6, 0), ms(bare_packages.get(name, 0) / 1e6, 0),
+             ms(added / 1e6, 0), f"{added / (total_ours - total_bare):.0%}", f"`{importer}`"]
+        )  # fmt: skip
+    rows.append(
+        ["all imports", ms(total_ours / 1e6, 0), ms(total_bare / 1e6, 0), ms((total_ours - total_bare) / 1e6, 0),
+         "100%", "—"]
+    )  # fmt: skip
+    section(
+        "Cold start: where the import time goes",
+        f"`python -X importtime` of each server, {IMPORT_RUNS} runs alternating, self time summed by top-level "
+        "package, median of the runs (importtime inflates import times: read the shares); the packages neon-mcp adds "
+        'most to the bare server first. "First imported by" is the '
+        "module of ours (or of the SDK) whose import pulled the package in. Our own modules taking the most self "
+        "time: " + ", ".join(f"`{name}` {ours_modules[name] / 1000:.0f} ms" for name in heaviest) + ".",
+        ["package", "neon-mcp serve", "bare MCPServer", "added", "share of what is added", "first imported by"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()
