@@ -187,7 +187,7 @@ def main() -> None:
         'most to the bare server first. "First imported by" is the '
         "module of ours (or of the SDK) whose import pulled the package in. Our own modules taking the most self "
         "time: " + ", ".join(f"`{name}` {ours_modules[name] / 1000:.0f} ms" for name in heaviest) + ".",
-        ["package", "neon-mcp serve", "bare MCPServer", "added", "share of what is added", "first imported by"],
+        ["package", "neon-mcp serve", "bare MCPServer", "added", "share of the added total", "first imported by"],
         rows,
     )
 

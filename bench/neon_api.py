@@ -71,9 +71,20 @@ async def run(host: str, key: str, home: Path) -> None:
         feature = await neon.create_branch(project, name="feature", parent_id=body["branch"]["id"])
         await neon.wait_for_operations(project, feature.operations, poll_interval=0.02)
         settings = Settings(
-            neon_api_key=key, neon_api_host=host, neon_project_id=project, home=home, access_mode="branches"
+            neon_api_key=key,
+            neon_api_host=host,
+            neon_project_id=project,
+            home=home,
+            access_mode="branches",
+            log_level="WARNING",
         )
 
+        print("## Neon API efficiency\n")
+        print(
+            "Neon API requests per tool call, counted by local Neon itself: cold (a fresh server's first call) and "
+            "warm (the same call again). Neon's own MCP server makes 2–4 API requests per SQL call (it looks the "
+            "connection string up each time); the target for a warm `run_sql` is 0.\n"
+        )
         print("| tool call | API requests, cold | API requests, warm |")
         print("|---|---|---|")
         for name, arguments in CALLS:
