@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
 
 from server.settings import Settings
-from tests.helpers import mcp_client, sql, text_of
+from tests.helpers import Human, data_of, mcp_client, sql, text_of
 from tests.neon.conftest import NeonTestProject, injected_faults
 
 pytestmark = pytest.mark.anyio
@@ -26,33 +25,12 @@ pytestmark = pytest.mark.anyio
 TOOLS = ("create_branch", "delete_branch", "reset_branch", "restore_branch")
 
 
-class Human:
-    """An elicitation callback that answers as told and remembers the questions."""
-
-    def __init__(self, action: str = "accept", confirm: bool = True) -> None:
-        self.action = action
-        self.confirm = confirm
-        self.asked: list[str] = []
-
-    async def __call__(self, context: Any, params: ElicitRequestParams) -> ElicitResult:
-        self.asked.append(params.message)
-        if self.action == "accept":
-            return ElicitResult(action="accept", content={"confirm": self.confirm})
-        return ElicitResult(action=self.action)  # type: ignore[arg-type]
-
-
-def _data(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return dict(result.structured_content)
-
-
 async def _confirmed(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """Call a confirmed tool, check that nothing ran yet, and confirm it with confirm_operation."""
-    asked = _data(await client.call_tool(tool, arguments))
+    asked = data_of(await client.call_tool(tool, arguments))
     assert asked["status"] == "confirmation_required", asked
     assert asked["operation_id"].startswith("op_") and asked["summary"]
-    done = _data(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
+    done = data_of(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
     assert done["status"] == "ok", done
     return done
 
@@ -145,13 +123,13 @@ async def test_create_branch_waits_until_connectable_and_reports_progress(
 
     async with mcp_client(neon_settings()) as client:
         created = await client.call_tool("create_branch", {"name": "bt-fresh"}, progress_callback=listen)
-        data = _data(created)
+        data = data_of(created)
         read = await client.call_tool("run_sql", {"sql": "SELECT count(*) FROM auslex.users", "branch": "bt-fresh"})
     assert data["connectable"] is True and data["database"] == "neondb"
     assert data["parent"] == "production" and data["parent_lsn"]
     assert data["compute"].startswith("ep-") and data["expires_at"] is None
     assert "created branch bt-fresh" in text_of(created) and "SELECT 1" in text_of(created)
-    assert _data(read)["rows"] == [[3]]
+    assert data_of(read)["rows"] == [[3]]
     assert any("creating branch bt-fresh" in m for m in progress)
     assert any("create_timeline" in m for m in progress), progress  # the operations were polled
     assert any("bt-fresh is ready" in m for m in progress)
@@ -164,12 +142,12 @@ async def test_create_branch_from_a_parent_at_a_past_time_with_an_expiry(
 ) -> None:
     _, moment = moment_before_delete
     async with mcp_client(neon_settings()) as client:
-        data = _data(
+        data = data_of(
             await client.call_tool(
                 "create_branch", {"name": "bt-past", "parent": "bt-history", "at_time": moment, "expires_in": "2h"}
             )
         )
-        bare = _data(
+        bare = data_of(
             await client.call_tool("create_branch", {"name": "bt-bare", "parent": "bt-history", "with_compute": False})
         )
     past = project.branch("bt-past")
@@ -237,11 +215,11 @@ async def test_delete_branch_runs_after_confirm_operation(
     project.create_branch("bt-doomed")
     settings = neon_settings()
     async with mcp_client(settings) as client:
-        asked = _data(await client.call_tool("delete_branch", {"branch": "bt-doomed"}))
+        asked = data_of(await client.call_tool("delete_branch", {"branch": "bt-doomed"}))
         assert asked["status"] == "confirmation_required" and asked["branch"] == "bt-doomed"
         assert "Delete branch bt-doomed" in asked["summary"] and "Nothing of it is kept" in asked["summary"]
         assert project.branch("bt-doomed") is not None  # nothing ran yet
-        done = _data(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
+        done = data_of(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
         again = await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]})
         gone = await client.call_tool("run_sql", {"sql": "SELECT 1", "branch": "bt-doomed"})
     assert done["status"] == "ok" and done["action"] == "delete" and "backup_branch" not in done
@@ -261,7 +239,7 @@ async def test_delete_branch_runs_after_confirm_operation(
         (Human(), None, "legacy"),
         (Human("decline"), "declined", "auto"),
         (Human("cancel"), "cancelled", "auto"),
-        (Human(confirm=False), "declined", "legacy"),
+        (Human(yes=False), "declined", "legacy"),
     ],
 )
 async def test_delete_branch_by_elicitation(
@@ -270,7 +248,7 @@ async def test_delete_branch_by_elicitation(
     branch = project.create_branch("bt-asked")
     async with mcp_client(neon_settings(), elicitation_callback=human, mode=mode) as client:
         result = await client.call_tool("delete_branch", {"branch": "bt-asked"})
-    data = _data(result)
+    data = data_of(result)
     (question,) = human.asked
     assert f"Delete branch bt-asked ({branch['id']})" in question
     if how is None:
@@ -339,10 +317,10 @@ async def test_full_mode_deletes_a_protected_branch_by_keeping_it_as_its_backup(
 ) -> None:
     branch = project.create_branch("bt-prod")
     async with mcp_client(neon_settings(access_mode="full", production_branch="bt-prod")) as client:
-        asked = _data(await client.call_tool("delete_branch", {"branch": "bt-prod"}))
+        asked = data_of(await client.call_tool("delete_branch", {"branch": "bt-prod"}))
         assert "protected (it is the production branch)" in asked["summary"]
         assert "renamed to backup/bt-prod/<UTC time>" in asked["summary"]
-        done = _data(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
+        done = data_of(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
     backup = done["backup_branch"]
     assert backup.startswith("backup/bt-prod/") and done["protected_because"] == "it is the production branch"
     assert project.branch("bt-prod") is None
@@ -370,7 +348,7 @@ async def test_a_stored_operation_does_not_run_when_the_branch_changed_since(
 ) -> None:
     branch = project.create_branch("bt-moving")
     async with mcp_client(neon_settings()) as client:
-        asked = _data(await client.call_tool("delete_branch", {"branch": "bt-moving"}))
+        asked = data_of(await client.call_tool("delete_branch", {"branch": "bt-moving"}))
         project.create_branch("bt-newborn", parent=branch["id"])
         late = await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]})
     assert late.is_error and "has child branches (bt-newborn)" in text_of(late)
@@ -386,9 +364,9 @@ async def test_reset_brings_the_parents_state_back(
     branch = project.create_branch("bt-work")
     await sql(project.uri_of(branch["id"]), "DELETE FROM auslex.users")
     async with mcp_client(neon_settings()) as client:
-        before = _data(await client.call_tool("run_sql", {"sql": "SELECT 1", "branch": "bt-work"}))
+        before = data_of(await client.call_tool("run_sql", {"sql": "SELECT 1", "branch": "bt-work"}))
         done = await _confirmed(client, "reset_branch", {"branch": "bt-work"})
-        after = _data(
+        after = data_of(
             await client.call_tool("run_sql", {"sql": "SELECT count(*) FROM auslex.users", "branch": "bt-work"})
         )
     assert before["rows"] == [[1]]
@@ -405,9 +383,9 @@ async def test_reset_of_a_branch_with_children_keeps_its_state_under_an_old_name
     await sql(project.uri_of(branch["id"]), "DELETE FROM auslex.users WHERE id = 1")
     project.create_branch("bt-kid", parent=branch["id"])
     async with mcp_client(neon_settings()) as client:
-        asked = _data(await client.call_tool("reset_branch", {"branch": "bt-work"}))
+        asked = data_of(await client.call_tool("reset_branch", {"branch": "bt-work"}))
         assert "kept as branch bt-work_old_<UTC time> (it has child branches (bt-kid)" in asked["summary"]
-        done = _data(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
+        done = data_of(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
         named = await _confirmed(client, "reset_branch", {"branch": "bt-work", "preserve_under_name": "bt-kept"})
     old = done["preserved_as"]
     assert old.startswith("bt-work_old_") and any(old in note and "bt-kid" in note for note in done["notes"])
@@ -424,9 +402,9 @@ async def test_full_mode_resets_a_protected_branch_after_a_backup(
     branch = project.create_branch("bt-prod")
     await sql(project.uri_of(branch["id"]), "INSERT INTO auslex.users VALUES (4, 'four')")
     async with mcp_client(neon_settings(access_mode="full", production_branch="bt-prod")) as client:
-        asked = _data(await client.call_tool("reset_branch", {"branch": "bt-prod"}))
+        asked = data_of(await client.call_tool("reset_branch", {"branch": "bt-prod"}))
         assert "kept as backup branch backup/bt-prod/<UTC time>, which Neon deletes in 7 days" in asked["summary"]
-        done = _data(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
+        done = data_of(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
     backup = done["backup_branch"]
     assert backup.startswith("backup/bt-prod/") and done["preserved_as"] == backup
     kept = project.branch(backup)
@@ -464,11 +442,11 @@ async def test_restore_to_a_time_before_a_delete_brings_the_row_back(
 ) -> None:
     branch, moment = moment_before_delete
     async with mcp_client(neon_settings()) as client:
-        asked = _data(await client.call_tool("restore_branch", {"branch": "bt-history", "to_time": moment}))
+        asked = data_of(await client.call_tool("restore_branch", {"branch": "bt-history", "to_time": moment}))
         assert "from its own history as of" in asked["summary"]
         assert "bt-history_old_<UTC time> (Neon requires" in asked["summary"]
-        done = _data(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
-        rows = _data(
+        done = data_of(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
+        rows = data_of(
             await client.call_tool(
                 "run_sql", {"sql": "SELECT id FROM auslex.users ORDER BY id", "branch": "bt-history"}
             )
@@ -545,7 +523,7 @@ async def test_every_branch_tool_succeeds_under_injected_api_faults(
 ) -> None:
     with injected_faults(project.api):
         async with mcp_client(neon_settings()) as client:
-            created = _data(await client.call_tool("create_branch", {"name": "bt-stormy"}))
+            created = data_of(await client.call_tool("create_branch", {"name": "bt-stormy"}))
             reset = await _confirmed(client, "reset_branch", {"branch": "bt-stormy"})
             await asyncio.sleep(1.1)
             moment = datetime.now(UTC).isoformat()
@@ -554,7 +532,7 @@ async def test_every_branch_tool_succeeds_under_injected_api_faults(
                 "run_sql", {"sql": "DELETE FROM auslex.users WHERE id = 3", "branch": "bt-stormy"}
             )
             restored = await _confirmed(client, "restore_branch", {"branch": "bt-stormy", "to_time": moment})
-            count = _data(
+            count = data_of(
                 await client.call_tool("run_sql", {"sql": "SELECT count(*) FROM auslex.users", "branch": "bt-stormy"})
             )
             old = restored["preserved_as"]

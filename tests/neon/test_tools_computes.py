@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
 
 from server.connections import Connections
 from server.database import Caps, Guards, Statement
@@ -22,35 +21,13 @@ from server.errors import DatabaseError
 from server.neon_client import NeonClient
 from server.settings import Settings
 from server.targets import Directory
-from tests.helpers import mcp_client, sql, text_of
+from tests.helpers import Human, data_of, mcp_client, sql, text_of
 from tests.neon.conftest import NeonTestProject, injected_faults
 
 pytestmark = pytest.mark.anyio
 
 READING = {"list_computes", "list_operations", "connection_check"}
 CHANGING = {"configure_compute", "manage_compute", "create_read_replica"}
-
-
-class Human:
-    """Answers every form as told and remembers the questions."""
-
-    def __init__(self, action: str = "accept", yes: bool = True) -> None:
-        self.action = action
-        self.yes = yes
-        self.asked: list[str] = []
-
-    async def __call__(self, context: Any, params: ElicitRequestParams) -> ElicitResult:
-        self.asked.append(params.message)
-        if self.action != "accept":
-            return ElicitResult(action=self.action)  # type: ignore[arg-type]
-        fields = params.requested_schema["properties"]  # type: ignore[union-attr]
-        return ElicitResult(action="accept", content={name: self.yes for name in fields})
-
-
-def _data(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return dict(result.structured_content)
 
 
 def _endpoint(project: NeonTestProject, branch_id: str, kind: str = "read_write") -> dict[str, Any]:
@@ -98,8 +75,8 @@ async def test_list_computes_shows_type_state_autoscaling_suspend_pooler_and_hos
     branch = project.create_branch("cm-listed")
     endpoint = _endpoint(project, branch["id"])
     async with mcp_client(neon_settings()) as client:
-        one = _data(await client.call_tool("list_computes", {"branch": "cm-listed"}))
-        everything = _data(await client.call_tool("list_computes", {}))
+        one = data_of(await client.call_tool("list_computes", {"branch": "cm-listed"}))
+        everything = data_of(await client.call_tool("list_computes", {}))
     (compute,) = one["computes"]
     assert compute["id"] == endpoint["id"] and compute["type"] == "read_write" and compute["state"] == "active"
     assert compute["branch"] == "cm-listed" and compute["host"] == endpoint["host"]
@@ -122,14 +99,14 @@ async def test_configure_compute_changes_autoscaling_and_scale_to_zero(
             {"branch": "cm-sized", "min_cu": 0.5, "max_cu": 4, "suspend_timeout_seconds": 120},
         )
         again = await client.call_tool("configure_compute", {"branch": "cm-sized", "max_cu": 4})
-    data = _data(result)
+    data = data_of(result)
     assert data["status"] == "ok" and data["action"] == "configure"
     assert data["after"] == {"min_cu": 0.5, "max_cu": 4, "suspend_timeout_seconds": 120}
     assert "0.5–4 CU" in text_of(result)
     stored = _endpoint(project, branch["id"])
     assert (stored["autoscaling_limit_min_cu"], stored["autoscaling_limit_max_cu"]) == (0.5, 4)
     assert stored["suspend_timeout_seconds"] == 120
-    assert _data(again)["changed"] is False
+    assert data_of(again)["changed"] is False
 
 
 @pytest.mark.parametrize(
@@ -173,14 +150,14 @@ async def test_a_protected_branchs_compute_changes_only_after_confirmation(
 ) -> None:
     branch = protected_branch("cm-guarded")
     async with mcp_client(neon_settings()) as client:
-        asked = _data(
+        asked = data_of(
             await client.call_tool("configure_compute", {"branch": "cm-guarded", "suspend_timeout_seconds": 600})
         )
         assert asked["status"] == "confirmation_required"
         assert "Neon marks it protected" in asked["summary"] and "suspends after 600 s idle" in asked["summary"]
         assert _endpoint(project, branch["id"])["suspend_timeout_seconds"] != 600
-        done = _data(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
-        started = _data(await client.call_tool("manage_compute", {"endpoint": "cm-guarded", "action": "start"}))
+        done = data_of(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
+        started = data_of(await client.call_tool("manage_compute", {"endpoint": "cm-guarded", "action": "start"}))
     assert done["status"] == "ok" and _endpoint(project, branch["id"])["suspend_timeout_seconds"] == 600
     assert started["status"] == "ok" and started["changed"] is False  # starting never needs a confirmation
 
@@ -200,7 +177,7 @@ async def test_restarting_a_protected_compute_is_asked_by_elicitation(
     before = (await sql(uri, started))[0][0]
     async with mcp_client(neon_settings(), elicitation_callback=human) as client:
         result = await client.call_tool("manage_compute", {"endpoint": endpoint["id"], "action": "restart"})
-    data = _data(result)
+    data = data_of(result)
     (question,) = human.asked
     assert f"Restart the read-write compute {endpoint['id']} of branch cm-asked" in question
     assert data["status"] == ("ok" if restarted else "declined")
@@ -216,12 +193,12 @@ async def test_a_suspended_compute_is_woken_by_the_next_query(
     branch = project.create_branch("cm-sleeper")
     async with mcp_client(neon_settings()) as client:
         assert not (await client.call_tool("run_sql", {"sql": "SELECT 1", "branch": "cm-sleeper"})).is_error
-        suspended = _data(await client.call_tool("manage_compute", {"endpoint": "cm-sleeper", "action": "suspend"}))
+        suspended = data_of(await client.call_tool("manage_compute", {"endpoint": "cm-sleeper", "action": "suspend"}))
         assert suspended["state"] == "idle" and _endpoint(project, branch["id"])["current_state"] == "idle"
-        twice = _data(await client.call_tool("manage_compute", {"endpoint": "cm-sleeper", "action": "suspend"}))
+        twice = data_of(await client.call_tool("manage_compute", {"endpoint": "cm-sleeper", "action": "suspend"}))
         read = await client.call_tool("run_sql", {"sql": "SELECT count(*) FROM auslex.users", "branch": "cm-sleeper"})
     assert twice["changed"] is False and "already" in " ".join(twice["notes"])
-    assert _data(read)["rows"] == [[3]]
+    assert data_of(read)["rows"] == [[3]]
     assert _endpoint(project, branch["id"])["current_state"] == "active"
 
 
@@ -241,8 +218,8 @@ async def test_a_read_replica_refuses_a_write_at_the_database(
 ) -> None:
     branch = project.create_branch("cm-replicated")
     async with mcp_client(neon_settings()) as client:
-        made = _data(await client.call_tool("create_read_replica", {"branch": "cm-replicated"}))
-        listed = _data(await client.call_tool("list_computes", {"branch": "cm-replicated"}))
+        made = data_of(await client.call_tool("create_read_replica", {"branch": "cm-replicated"}))
+        listed = data_of(await client.call_tool("list_computes", {"branch": "cm-replicated"}))
     assert made["in_recovery"] is True and made["state"] == "active"
     assert made["elapsed_ms"] < 20_000
     assert sorted(c["type"] for c in listed["computes"]) == ["read_only", "read_write"]
@@ -312,8 +289,8 @@ async def test_list_operations_newest_first_for_a_branch_with_durations(
     branch = project.create_branch("cm-history")
     async with mcp_client(neon_settings()) as client:
         await client.call_tool("manage_compute", {"endpoint": "cm-history", "action": "suspend"})
-        mine = _data(await client.call_tool("list_operations", {"branch": "cm-history", "limit": 10}))
-        recent = _data(await client.call_tool("list_operations", {"limit": 2}))
+        mine = data_of(await client.call_tool("list_operations", {"branch": "cm-history", "limit": 10}))
+        recent = data_of(await client.call_tool("list_operations", {"limit": 2}))
         bad = await client.call_tool("list_operations", {"limit": 0})
     actions = [op["action"] for op in mine["operations"]]
     assert actions[0] == "suspend_compute" and "create_timeline" in actions and "start_compute" in actions
@@ -339,7 +316,7 @@ async def test_connection_check_of_a_healthy_branch_finds_no_problem_and_shows_n
     )["password"]
     async with mcp_client(neon_settings()) as client:
         result = await client.call_tool("connection_check", {"branch": "cm-healthy"})
-    data = _data(result)
+    data = data_of(result)
     assert data["ok"] is True, data["findings"]
     assert {r["route"] for r in data["routes"] if r["reachable"]} == {"pooled", "direct"}
     assert all(r["connect_ms"] > 0 for r in data["routes"])
@@ -358,9 +335,9 @@ async def test_connection_check_finds_a_suspended_compute_a_wrong_role_and_a_mis
     body = project.api.call("POST", f"/projects/{project.id}/endpoints/{endpoint['id']}/suspend")
     project.api.wait(project.id, body["operations"])
     async with mcp_client(neon_settings()) as client:
-        asleep = _data(await client.call_tool("connection_check", {"branch": "cm-trouble"}))
-        role = _data(await client.call_tool("connection_check", {"branch": "cm-trouble", "role": "app_user"}))
-        database = _data(await client.call_tool("connection_check", {"branch": "cm-trouble", "database": "shop"}))
+        asleep = data_of(await client.call_tool("connection_check", {"branch": "cm-trouble"}))
+        role = data_of(await client.call_tool("connection_check", {"branch": "cm-trouble", "role": "app_user"}))
+        database = data_of(await client.call_tool("connection_check", {"branch": "cm-trouble", "database": "shop"}))
     compute = _findings(asleep, "compute")
     assert asleep["compute_state"] == "idle" and compute[0]["status"] == "warning"
     assert "was suspended" in compute[0]["finding"] and "suspend_timeout_seconds" in compute[0]["fix"]
@@ -383,7 +360,7 @@ async def test_connection_check_finds_a_role_that_may_not_log_in(
     branch = project.create_branch("cm-nologin")
     await sql(project.uri_of(branch["id"]), "CREATE ROLE readers NOLOGIN")
     async with mcp_client(neon_settings()) as client:
-        data = _data(await client.call_tool("connection_check", {"branch": "cm-nologin", "role": "readers"}))
+        data = data_of(await client.call_tool("connection_check", {"branch": "cm-nologin", "role": "readers"}))
     (finding,) = _findings(data, "role")
     assert finding["status"] == "problem" and "may not log in" in finding["finding"]
     assert "ALTER ROLE readers LOGIN" in finding["fix"]
@@ -401,8 +378,8 @@ async def test_compute_tools_succeed_under_injected_api_faults(
             listed = await client.call_tool("list_computes", {"branch": "cm-stormy"})
             configured = await client.call_tool("configure_compute", {"branch": "cm-stormy", "max_cu": 2})
             operations = await client.call_tool("list_operations", {"branch": "cm-stormy"})
-    assert _data(listed)["computes"] and _data(configured)["after"]["max_cu"] == 2
-    assert _data(operations)["operations"]
+    assert data_of(listed)["computes"] and data_of(configured)["after"]["max_cu"] == 2
+    assert data_of(operations)["operations"]
 
 
 async def test_read_only_mode_reads_through_a_read_replica(

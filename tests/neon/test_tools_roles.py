@@ -10,35 +10,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
+from mcp_types import CallToolResult
 
 from server.settings import Settings
-from tests.helpers import mcp_client, script, sql, text_of
+from tests.helpers import Human, data_of, mcp_client, script, sql, text_of
 from tests.neon.conftest import NeonTestProject
 
 pytestmark = pytest.mark.anyio
-
-
-class Human:
-    """Answers every form as told and remembers the questions."""
-
-    def __init__(self, action: str = "accept", yes: bool = True) -> None:
-        self.action = action
-        self.yes = yes
-        self.asked: list[str] = []
-
-    async def __call__(self, context: Any, params: ElicitRequestParams) -> ElicitResult:
-        self.asked.append(params.message)
-        if self.action != "accept":
-            return ElicitResult(action=self.action)  # type: ignore[arg-type]
-        fields = params.requested_schema["properties"]  # type: ignore[union-attr]
-        return ElicitResult(action="accept", content={name: self.yes for name in fields})
-
-
-def _data(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return dict(result.structured_content)
 
 
 def _as(uri: str, role: str, password: str) -> str:
@@ -80,7 +58,7 @@ async def test_a_read_role_reads_tables_made_later_and_cannot_write(
     human = Human()
     settings = neon_settings(reveal_role_passwords=True)
     result = await _create(settings, human, name="reporter", privileges="read", schemas=["auslex"], branch="rl-read")
-    data = _data(result)
+    data = data_of(result)
     assert data["status"] == "ok" and data["password_revealed"] is True
     password = data["password"]
     assert len(human.asked) == 1 and "Show that password to the agent" in human.asked[0]
@@ -111,7 +89,7 @@ async def test_a_write_role_changes_rows_but_not_the_schema(
 ) -> None:
     branch = project.create_branch("rl-write")
     owner = project.uri_of(branch["id"])
-    data = _data(
+    data = data_of(
         await _create(
             neon_settings(reveal_role_passwords=True),
             Human(),
@@ -139,7 +117,7 @@ async def test_an_owner_role_can_run_migrations_in_its_schemas(
 ) -> None:
     branch = project.create_branch("rl-owner")
     owner = project.uri_of(branch["id"])
-    data = _data(
+    data = data_of(
         await _create(
             neon_settings(reveal_role_passwords=True),
             Human(),
@@ -162,9 +140,9 @@ async def test_without_the_setting_the_password_is_never_returned(
 ) -> None:
     project.create_branch("rl-quiet")
     human = Human()
-    data = _data(await _create(neon_settings(), human, name="quiet", privileges="read", branch="rl-quiet"))
+    data = data_of(await _create(neon_settings(), human, name="quiet", privileges="read", branch="rl-quiet"))
     declined = Human(yes=False)
-    refused = _data(
+    refused = data_of(
         await _create(
             neon_settings(reveal_role_passwords=True), declined, name="quiet2", privileges="read", branch="rl-quiet"
         )
@@ -183,12 +161,12 @@ async def test_a_protected_branch_goes_through_migrate_in_branches_mode_and_is_c
     refused = await _create(neon_settings(), None, name="guest", privileges="read", branch="rl-guarded")
     assert refused.is_error and "migrate" in text_of(refused) and "is protected" in text_of(refused)
     async with mcp_client(neon_settings(access_mode="full")) as client:
-        asked = _data(
+        asked = data_of(
             await client.call_tool("create_role", {"name": "guest", "privileges": "read", "branch": "rl-guarded"})
         )
         assert asked["status"] == "confirmation_required" and "Create login role guest" in asked["summary"]
         assert not await sql(project.uri_of(branch["id"]), "SELECT 1 FROM pg_roles WHERE rolname = 'guest'")
-        done = _data(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
+        done = data_of(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
     assert done["status"] == "ok" and done["role"] == "guest"
     assert await sql(project.uri_of(branch["id"]), "SELECT 1 FROM pg_roles WHERE rolname = 'guest'")
 
