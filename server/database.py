@@ -591,10 +591,9 @@ class Databases:
         timeout = self.guards.statement_timeout + 5
         pool, conn = await self._begin(database, self.guards.preamble(read_only=True))
         try:
-            results = []
-            for sql, args in queries:
-                stmt = await conn.prepare(sql)
-                results.append(await stmt.fetch(*args, timeout=timeout))
+            # conn.fetch, not conn.prepare: prepare() bypasses asyncpg's statement cache, so every call parsed and
+            # planned each query again in a round trip of its own.
+            results = [await conn.fetch(sql, *args, timeout=timeout) for sql, args in queries]
             await conn.execute("ROLLBACK")
             conn.mark_dirty(False)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
