@@ -6,7 +6,8 @@ One ``NeonClient`` per server. The HTTP transport is injectable (``httpx2.MockTr
 Retries: 423, 429 and 503 are retried for every method, 502 and 504 for GET, with jittered exponential backoff that
 waits at least what ``Retry-After`` asks. A network error or timeout is retried for GET, and for other methods only when
 the request cannot have been sent (the connection was never made); a POST that may have reached Neon is never
-resent blindly. Every request, retries included, passes the client-side ``RateLimiter`` first.
+resent blindly. Network failures get a budget of their own (``max_network_retries``, 2): an API that cannot be reached
+is reported within seconds, while Neon's own "wait" answers (423, 429, 503) are waited out longer. Every request, retries included, passes the client-side ``RateLimiter`` first.
 
 httpx2 exceptions are translated once, in ``_transport_failure``, and non-2xx answers in ``_answer_failure``; both
 give a ``NeonAPIFailure`` whose message names the method and path. The API key is sent in a header and otherwise
@@ -76,6 +77,7 @@ class NeonClient:
         transport: httpx2.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         max_retries: int = 8,
+        max_network_retries: int = 2,
         limiter: RateLimiter | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -86,6 +88,7 @@ class NeonClient:
             raise InvalidInput(f"the Neon API base URL must start with http:// or https://, not {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
+        self.max_network_retries = max_network_retries
         self.request_count = 0
         self._key = SecretStr(api_key)
         self._clock = clock
@@ -141,6 +144,7 @@ class NeonClient:
         route = route_of(method, path)
         query = _query(params)
         attempt = 0
+        network_failures = 0
         failure: NeonAPIFailure
         while True:
             await self._limiter.acquire(route)
@@ -149,7 +153,9 @@ class NeonClient:
                 response = await self._http.request(method, path, params=query, json=json)
             except httpx2.HTTPError as exc:
                 failure = self._transport_failure(exc, method, path, attempt + 1)
-                if attempt >= self.max_retries or not _may_resend(exc, method):
+                network_failures += 1
+                too_many = network_failures > self.max_network_retries or attempt >= self.max_retries
+                if too_many or not _may_resend(exc, method):
                     raise failure from exc
                 delay = backoff(attempt)
             else:
