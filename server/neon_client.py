@@ -7,7 +7,8 @@ Retries: 423, 429 and 503 are retried for every method, 502 and 504 for GET, wit
 waits at least what ``Retry-After`` asks. A network error or timeout is retried for GET, and for other methods only when
 the request cannot have been sent (the connection was never made); a POST that may have reached Neon is never
 resent blindly. Network failures get a budget of their own (``max_network_retries``, 2): an API that cannot be reached
-is reported within seconds, while Neon's own "wait" answers (423, 429, 503) are waited out longer. Every request, retries included, passes the client-side ``RateLimiter`` first.
+is reported within seconds, while Neon's own "wait" answers (423, 429, 503) are waited out longer. Every request,
+retries included, passes the client-side ``RateLimiter`` first.
 
 httpx2 exceptions are translated once, in ``_transport_failure``, and non-2xx answers in ``_answer_failure``; both
 give a ``NeonAPIFailure`` whose message names the method and path. The API key is sent in a header and otherwise
