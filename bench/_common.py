@@ -147,21 +147,27 @@ async def prepare_database(url: str) -> None:
             "CREATE TABLE sample AS SELECT g AS id, 'name ' || g AS name, (g * 1.25)::numeric(12, 2) AS amount, "
             "now() - g * interval '1 hour' AS created, g % 2 = 0 AS active FROM generate_series(1, 100) g"
         )
-        await conn.execute("CREATE SCHEMA many")
-        for start in range(0, TABLES, 200):
-            await conn.execute(
-                " ".join(
-                    f"CREATE TABLE many.table_{i:04d} (id bigint PRIMARY KEY, name text NOT NULL, created timestamptz "
-                    f"DEFAULT now(), amount numeric CHECK (amount >= 0)); CREATE INDEX ON many.table_{i:04d} (name); "
-                    f"COMMENT ON TABLE many.table_{i:04d} IS 'table number {i}';"
-                    for i in range(start, start + 200)
-                )
-            )
+        await create_tables(conn, "many", TABLES)
         await conn.execute("ANALYZE")
         await conn.execute("CREATE TABLE bench_ready ()")
         log(f"prepared in {time.perf_counter() - started:.0f} s")
     finally:
         await conn.close()
+
+
+async def create_tables(conn: asyncpg.Connection, schema: str, count: int) -> None:
+    """Schema ``schema`` with ``count`` tables ``table_0000``…, each with a primary key, an index, a check, a default
+    and a comment."""
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    for start in range(0, count, 200):
+        await conn.execute(
+            " ".join(
+                f"CREATE TABLE {schema}.table_{i:04d} (id bigint PRIMARY KEY, name text NOT NULL, created timestamptz "
+                f"DEFAULT now(), amount numeric CHECK (amount >= 0)); CREATE INDEX ON {schema}.table_{i:04d} (name); "
+                f"COMMENT ON TABLE {schema}.table_{i:04d} IS 'table number {i}';"
+                for i in range(start, min(count, start + 200))
+            )
+        )
 
 
 # --- processes -----------------------------------------------------------------------------------------------

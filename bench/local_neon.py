@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
-from _common import Stats, bench_cluster, log, mb, ms, of_target, ratio, section
+from _common import Stats, bench_cluster, create_tables, log, mb, ms, of_target, ratio, section
 from _local_neon import with_local_neon
 from mcp import Client
 
@@ -170,22 +170,16 @@ async def compare_schemas(host: str, key: str, home: Path, project: str, base: C
         client_uri = await connectable(client, project, base.branch.id)
         conn = await asyncpg.connect(client_uri)
         try:
-            await conn.execute("CREATE SCHEMA app")
-            for start in range(0, SCHEMA_TABLES, 100):
-                await conn.execute(
-                    " ".join(
-                        f"CREATE TABLE app.t{i:03d} (id bigint PRIMARY KEY, name text NOT NULL, created timestamptz "
-                        f"DEFAULT now(), amount numeric CHECK (amount >= 0)); CREATE INDEX ON app.t{i:03d} (name);"
-                        for i in range(start, start + 100)
-                    )
-                )
+            await create_tables(conn, "app", SCHEMA_TABLES)
         finally:
             await conn.close()
         child, _ = await create_branch(client, project, "compare", base.branch.id)
         child_uri = await connectable(client, project, child.branch.id)
         conn = await asyncpg.connect(child_uri)
         try:
-            await conn.execute(" ".join(f"ALTER TABLE app.t{i:03d} ADD COLUMN note text;" for i in range(0, 500, 50)))
+            await conn.execute(
+                " ".join(f"ALTER TABLE app.table_{i:04d} ADD COLUMN note text;" for i in range(0, 500, 50))
+            )
         finally:
             await conn.close()
 

@@ -69,6 +69,16 @@ def machine() -> list[tuple[str, str]]:
     ]
 
 
+def _tables_apart(markdown: str) -> str:
+    """A blank line before every table that follows a line of text (Markdown renders it as text otherwise)."""
+    lines: list[str] = []
+    for line in markdown.splitlines():
+        if line.startswith("|") and lines and lines[-1].strip() and not lines[-1].startswith("|"):
+            lines.append("")
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def run_script(name: str, env: dict[str, str]) -> tuple[str, float]:
     """Run ``bench/<name>``: its Markdown (with a heading), and seconds taken; its stderr is passed on as it comes."""
     log(f"== bench/{name}")
@@ -90,7 +100,7 @@ def run_script(name: str, env: dict[str, str]) -> tuple[str, float]:
     stdout, _ = process.communicate()
     forwarding.join()
     elapsed = time.perf_counter() - started
-    text = stdout.strip()
+    text = _tables_apart(stdout.strip())
     if not text.startswith("## "):
         text = f"## {TITLES.get(name, name)}\n\n{text}"
     if process.returncode != 0:
