@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from . import progress
+from .errors import NeonAPIFailure
 from .neon_client import NeonClient
 from .targets import Directory
 
@@ -38,11 +39,19 @@ class Backups:
         if not self.enabled:
             return None
         now = datetime.now(UTC)
-        name = backup_name(branch_name, now)
-        await progress.report(0, None, f"taking backup branch {name}")
-        created = await self.client.create_branch(
-            project_id, name=name, parent_id=branch_id, expires_at=now + self.lifetime, with_compute=False
-        )
+        base = backup_name(branch_name, now)
+        await progress.report(0, None, f"taking backup branch {base}")
+        for attempt in range(1, 6):
+            # Two backups of a branch within the same second: the later one gets a suffix, never an error.
+            name = base if attempt == 1 else f"{base}-{attempt}"
+            try:
+                created = await self.client.create_branch(
+                    project_id, name=name, parent_id=branch_id, expires_at=now + self.lifetime, with_compute=False
+                )
+                break
+            except NeonAPIFailure as exc:
+                if exc.status != 409 or attempt == 5:
+                    raise
         await self.client.wait_for_operations(project_id, created.operations, progress=progress.report)
         self.directory.forget(project_id)
         logger.info("backup branch %s (%s) taken of %s", name, created.branch.id, branch_name)

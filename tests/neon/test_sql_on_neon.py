@@ -258,3 +258,22 @@ async def test_statements_outside_a_transaction_go_direct_and_leave_no_session_s
     assert timeout.structured_content is not None and timeout.structured_content["rows"] == [["30s"]]
     pooled = project.uri_of(project.branch("upkeep")["id"], pooled=True)  # type: ignore[index]
     assert (await sql(pooled, "SHOW statement_timeout"))[0][0] == "0"
+
+
+async def test_two_backups_in_the_same_second_both_succeed(
+    neon_settings: Callable[..., Settings], project: NeonTestProject
+) -> None:
+    from server.backups import Backups
+    from server.neon_client import NeonClient
+    from server.targets import Directory
+
+    branch = project.create_branch("twice")
+    settings = neon_settings()
+    assert settings.neon_api_key is not None
+    async with NeonClient(settings.neon_api_key.get_secret_value(), base_url=settings.neon_api_host) as client:
+        backups = Backups(client, Directory(client, project_id=project.id))
+        first, second = await asyncio.gather(
+            backups.take(project.id, branch["id"], "twice"), backups.take(project.id, branch["id"], "twice")
+        )
+    assert first and second and first != second
+    assert {first, second} <= {b["name"] for b in project.branches()}
