@@ -186,6 +186,11 @@ class Migrations:
         version: str | None = None,
         description: str | None = None,
     ) -> MigrationReport:
+        if self.app.settings.effective_access_mode == "read-only":
+            raise PolicyViolation(
+                "the server is in read-only mode: migrations are neither planned (planning creates a branch) nor "
+                "applied; migrate(action='history') still works"
+            )
         await self._purge()
         place = await self._place(branch, database)
         target = place.target
@@ -280,7 +285,7 @@ class Migrations:
                 f"migration {plan.id} expired at {plan.expires_at:%H:%M:%S} UTC with its plan branch; plan it again"
             )
         if self.app.settings.effective_access_mode == "read-only":
-            raise PolicyViolation("the server is in read-only mode: migrations can be planned, not applied")
+            raise PolicyViolation("the server is in read-only mode: migrations are not applied")
         return plan
 
     def needs_confirmation(self, plan: MigrationPlan) -> bool:

@@ -332,3 +332,17 @@ async def test_migrate_is_not_offered_with_a_database_url(make_settings: Callabl
     async with mcp_client(make_settings()) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
     assert "migrate" not in tools
+
+
+async def test_read_only_mode_neither_plans_nor_applies_but_shows_history(
+    neon_settings: Callable[..., Settings], project: NeonTestProject, target: dict[str, Any]
+) -> None:
+    before = {b["name"] for b in project.branches()}
+    async with mcp_client(neon_settings(neon_branch="mig-prod", access_mode="read-only")) as client:
+        plan = await client.call_tool("migrate", {"action": "plan", "sql": "CREATE TABLE auslex.ro (id int)"})
+        apply = await client.call_tool("migrate", {"action": "apply", "migration_id": "mig_whatever"})
+        history = await client.call_tool("migrate", {"action": "history"})
+    assert plan.is_error and "read-only mode" in text_of(plan)
+    assert apply.is_error
+    assert not history.is_error, text_of(history)
+    assert {b["name"] for b in project.branches()} == before
