@@ -57,7 +57,11 @@ def machine() -> list[tuple[str, str]]:
     pretty = next((line.split("=", 1)[1].strip('"') for line in os_release.splitlines() if "PRETTY_NAME" in line), "")
     versions = f"MCP SDK {metadata.version('mcp')}, asyncpg {metadata.version('asyncpg')}"
     commit = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True).stdout
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/benchmarks.md"],
+        capture_output=True,
+        text=True,
+    ).stdout
     return [
         ("CPU", f"{model}, {os.cpu_count()} cores (shared with other work: absolute times are noisy, ratios less so)"),
         ("memory", f"{memory_kb / 1024 / 1024:.1f} GiB"),
