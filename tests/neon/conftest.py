@@ -110,6 +110,26 @@ def project(neon_test_project: NeonTestProject) -> Iterator[NeonTestProject]:
 
 
 @pytest.fixture
+def protected_branch(project: NeonTestProject) -> Iterator[Callable[[str], dict[str, Any]]]:
+    """Makes branches Neon marks protected. Afterwards every protected branch the test left (those it made, and any a
+    tool renamed or marked) is unprotected, so that the ``project`` fixture can delete it."""
+    made: list[str] = []
+
+    def make(name: str) -> dict[str, Any]:
+        branch = project.create_branch(name, protected=True)
+        made.append(branch["id"])
+        return branch
+
+    yield make
+    for branch in project.branches():
+        if branch["id"] in made or (branch.get("protected") and not branch.get("default")):
+            body = project.api.call(
+                "PATCH", f"/projects/{project.id}/branches/{branch['id']}", json={"branch": {"protected": False}}
+            )
+            project.api.wait(project.id, body["operations"])
+
+
+@pytest.fixture
 def neon_settings(neon_api: API, neon_test_project: NeonTestProject, tmp_path: Path) -> Callable[..., Settings]:
     """Settings of a server on the test project through local Neon's HTTP API; keywords override."""
 

@@ -38,21 +38,17 @@ async def test_the_production_branch_refuses_writes_in_branches_mode(
 
 
 async def test_a_protection_by_neon_or_by_default_holds_too(
-    neon_settings: Callable[..., Settings], project: NeonTestProject
+    neon_settings: Callable[..., Settings],
+    project: NeonTestProject,
+    protected_branch: Callable[[str], dict[str, Any]],
 ) -> None:
-    marked = project.create_branch("marked", protected=True)
-    try:
-        # With another production name, the default branch is still protected for being the default.
-        async with mcp_client(neon_settings(production_branch="prod")) as client:
-            on_default = await client.call_tool("run_sql", {"sql": "DELETE FROM auslex.users WHERE id = 1"})
-            on_marked = await client.call_tool(
-                "run_sql", {"sql": "DELETE FROM auslex.users WHERE id = 1", "branch": "marked"}
-            )
-    finally:  # a protected branch cannot be deleted: unprotect it for the fixture's clean-up
-        body = project.api.call(
-            "PATCH", f"/projects/{project.id}/branches/{marked['id']}", json={"branch": {"protected": False}}
+    marked = protected_branch("marked")
+    # With another production name, the default branch is still protected for being the default.
+    async with mcp_client(neon_settings(production_branch="prod")) as client:
+        on_default = await client.call_tool("run_sql", {"sql": "DELETE FROM auslex.users WHERE id = 1"})
+        on_marked = await client.call_tool(
+            "run_sql", {"sql": "DELETE FROM auslex.users WHERE id = 1", "branch": "marked"}
         )
-        project.api.wait(project.id, body["operations"])
     assert on_default.is_error and "default branch" in text_of(on_default)
     assert on_marked.is_error and "Neon marks it protected" in text_of(on_marked)
     assert (await sql(project.uri_of(marked["id"]), "SELECT count(*) FROM auslex.users"))[0][0] == 3

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,25 +58,6 @@ def _give_compute(project: NeonTestProject, branch_id: str) -> str:
     )
     project.api.wait(project.id, body["operations"])
     return project.uri_of(branch_id)
-
-
-@pytest.fixture
-def neon_protected(project: NeonTestProject) -> Iterator[Callable[[str], dict[str, Any]]]:
-    """Makes branches Neon marks protected, and unprotects those still there afterwards (so cleanup can delete
-    them)."""
-    made: list[str] = []
-
-    def make(name: str) -> dict[str, Any]:
-        branch = project.create_branch(name, protected=True)
-        made.append(branch["id"])
-        return branch
-
-    yield make
-    for branch in project.branches():
-        if branch["id"] in made or branch.get("protected"):
-            project.api.call(
-                "PATCH", f"/projects/{project.id}/branches/{branch['id']}", json={"branch": {"protected": False}}
-            )
 
 
 @pytest.fixture
@@ -279,10 +260,10 @@ async def test_delete_refuses_what_neon_would_refuse_before_asking(
 async def test_branches_mode_refuses_changes_to_protected_branches(
     neon_settings: Callable[..., Settings],
     project: NeonTestProject,
-    neon_protected: Callable[[str], dict[str, Any]],
+    protected_branch: Callable[[str], dict[str, Any]],
 ) -> None:
     project.create_branch("bt-prod")
-    marked = neon_protected("bt-marked")
+    marked = protected_branch("bt-marked")
     moment = datetime.now(UTC).isoformat()
     settings = neon_settings(production_branch="bt-prod")
     async with mcp_client(settings) as client:
@@ -330,12 +311,12 @@ async def test_full_mode_deletes_a_protected_branch_by_keeping_it_as_its_backup(
     assert await _count(project.uri_of(kept["id"])) == 3
 
 
-async def test_full_mode_deletes_a_neon_protected_branch_without_backup_when_backups_are_off(
+async def test_full_mode_deletes_a_protected_branch_branch_without_backup_when_backups_are_off(
     neon_settings: Callable[..., Settings],
     project: NeonTestProject,
-    neon_protected: Callable[[str], dict[str, Any]],
+    protected_branch: Callable[[str], dict[str, Any]],
 ) -> None:
-    neon_protected("bt-marked")
+    protected_branch("bt-marked")
     before = _names(project)
     async with mcp_client(neon_settings(access_mode="full", backups=False)) as client:
         done = await _confirmed(client, "delete_branch", {"branch": "bt-marked"})
@@ -469,12 +450,12 @@ async def test_restore_from_another_branch(neon_settings: Callable[..., Settings
     assert await _count(project.uri_of(target["id"])) == 4
 
 
-async def test_full_mode_restores_a_neon_protected_branch_after_a_backup(
+async def test_full_mode_restores_a_protected_branch_branch_after_a_backup(
     neon_settings: Callable[..., Settings],
     project: NeonTestProject,
-    neon_protected: Callable[[str], dict[str, Any]],
+    protected_branch: Callable[[str], dict[str, Any]],
 ) -> None:
-    marked = neon_protected("bt-marked")
+    marked = protected_branch("bt-marked")
     await sql(project.uri_of(marked["id"]), "DELETE FROM auslex.users WHERE id > 1")
     async with mcp_client(neon_settings(access_mode="full")) as client:
         done = await _confirmed(client, "restore_branch", {"branch": "bt-marked", "from_branch": "production"})

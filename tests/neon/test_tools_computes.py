@@ -9,7 +9,7 @@ never suspended here (other tests reach it directly).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -33,24 +33,6 @@ CHANGING = {"configure_compute", "manage_compute", "create_read_replica"}
 def _endpoint(project: NeonTestProject, branch_id: str, kind: str = "read_write") -> dict[str, Any]:
     endpoints = project.api.call("GET", f"/projects/{project.id}/branches/{branch_id}/endpoints")["endpoints"]
     return next(e for e in endpoints if e["type"] == kind)
-
-
-@pytest.fixture
-def protected_branch(project: NeonTestProject) -> Iterator[Callable[[str], dict[str, Any]]]:
-    """Makes branches Neon marks protected; unprotects them afterwards so that clean-up can delete them."""
-    made: list[str] = []
-
-    def make(name: str) -> dict[str, Any]:
-        branch = project.create_branch(name, protected=True)
-        made.append(branch["id"])
-        return branch
-
-    yield make
-    for branch_id in made:
-        if any(b["id"] == branch_id for b in project.branches()):
-            project.api.call(
-                "PATCH", f"/projects/{project.id}/branches/{branch_id}", json={"branch": {"protected": False}}
-            )
 
 
 # --- registration and listing ----------------------------------------------------------------------------------------

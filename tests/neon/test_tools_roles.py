@@ -4,7 +4,7 @@ and sees tables made later), protection per access mode, the password revealed o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -24,23 +24,6 @@ def _as(uri: str, role: str, password: str) -> str:
     parts = urlsplit(uri)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{quote(role, safe='')}:{quote(password, safe='')}@{host}"))
-
-
-@pytest.fixture
-def protected_branch(project: NeonTestProject) -> Iterator[Callable[[str], dict[str, Any]]]:
-    made: list[str] = []
-
-    def make(name: str) -> dict[str, Any]:
-        branch = project.create_branch(name, protected=True)
-        made.append(branch["id"])
-        return branch
-
-    yield make
-    for branch_id in made:
-        if any(b["id"] == branch_id for b in project.branches()):
-            project.api.call(
-                "PATCH", f"/projects/{project.id}/branches/{branch_id}", json={"branch": {"protected": False}}
-            )
 
 
 async def _create(settings: Settings, human: Human | None, **arguments: Any) -> CallToolResult:
