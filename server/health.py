@@ -29,7 +29,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from .database import Caps, Statement
 from .places import Place
 
 __all__ = ["CHECKS", "Finding", "HealthReport", "check", "estimate_bloat", "report", "sequence_used"]
@@ -269,7 +268,7 @@ def queries() -> list[tuple[str, Sequence[Any]]]:
     ]
 
 
-_CAPS = Caps(max_rows=1_000_000, max_bytes=50_000_000)
+_CAP_ROWS, _CAP_BYTES = 1_000_000, 50_000_000
 """The queries return only what crosses a threshold; the caps are there so that nothing is cut in practice."""
 
 
@@ -280,8 +279,11 @@ async def check(place: Place) -> HealthReport:
     check does not plan eleven catalog queries again (about 1 ms each). Every value the queries return is JSON-safe
     as is (integers, floats, text, arrays; times formatted in SQL).
     """
+    from .database import Caps, Statement  # here, not at import: registering the tools must not load asyncpg
+
     statements = [Statement(sql, tuple(args)) for sql, args in queries()]
-    outcomes = await place.databases.run(statements, read_only=True, caps=_CAPS, database=place.database)
+    caps = Caps(max_rows=_CAP_ROWS, max_bytes=_CAP_BYTES)
+    outcomes = await place.databases.run(statements, read_only=True, caps=caps, database=place.database)
     results = [[dict(zip([c.name for c in o.columns], row, strict=True)) for row in o.rows] for o in outcomes]
     return report(*results)
 

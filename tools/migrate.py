@@ -17,7 +17,7 @@ from server.confirmations import ConfirmAnswer, NotAsked, ask
 from server.context import Ctx, app
 from server.errors import NeonMCPError
 from server.fence import fence
-from server.migrations import AppliedMigration, MigrationReport
+from server.migration_models import AppliedMigration, MigrationReport
 from server.settings import Settings
 from server.tooling import add_tool
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from server.context import Ctx, app
 from server.fence import fence
 from server.health import Finding
-from server.performance import Explanation, HealthCheck, IndexAdvice, IndexSuggestion, SlowQueryList
+from server.performance_models import Explanation, HealthCheck, IndexAdvice, IndexSuggestion, SlowQueryList
 from server.plan_summary import PlanSummary
 from server.settings import Settings
 from server.slow_queries import OrderBy
