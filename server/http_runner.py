@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .http import HTTPApp
+from .listening import bind
 
 if TYPE_CHECKING:
     from uvicorn import Server
@@ -33,22 +34,6 @@ GRACE_SECONDS = 60
 
 _SETTLE_SECONDS = 0.2
 """After the last call returned, time for its answer to be written to its stream before streams end."""
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host``:``port`` (0: any free port); raises ``OSError``."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and accepted sockets
-    # inherit the listener's. With proto 0 a run_sql answer waited ~40 ms (Nagle against delayed ACK).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host.strip("[]"), port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def serve(app: HTTPApp, sock: socket.socket, *, on_ready: Callable[[], None]) -> None:

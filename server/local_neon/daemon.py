@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -103,6 +102,8 @@ def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir:
     import anyio
     import uvicorn
 
+    from server.listening import bind
+
     from .http import Faults, create_app
     from .service import LocalNeon
 
@@ -112,13 +113,7 @@ def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir:
     service = LocalNeon(paths.root, clusters_root=clusters_root, bindir=bindir, history_seconds=history)
     app = create_app(service, token=token, faults=Faults.parse(os.environ.get("NEON_MCP_LOCAL_FAULTS")))
 
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and accepted sockets
-    # inherit the listener's. With proto 0, every answer on a kept-alive connection waited 40 ms (Nagle against
-    # delayed ACK) after the first.
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", port))  # loopback only
-    listener.listen(128)
+    listener = bind("127.0.0.1", port)  # loopback only
     bound = listener.getsockname()[1]
 
     async def main() -> None:
