@@ -101,7 +101,10 @@ def run_script(name: str, env: dict[str, str]) -> tuple[str, float]:
 
     forwarding = threading.Thread(target=forward, daemon=True)
     forwarding.start()
-    stdout, _ = process.communicate()
+    # Not communicate(): it would read (and close) stderr too, under the forwarding thread.
+    assert process.stdout is not None
+    stdout = process.stdout.read()
+    process.wait()
     forwarding.join()
     elapsed = time.perf_counter() - started
     text = _tables_apart(stdout.strip())
