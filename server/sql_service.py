@@ -79,8 +79,9 @@ def protected_refusal(place: Place, reason: str) -> str:
     """Why a change to a protected branch is refused in access mode ``branches``, and what to do instead."""
     return (
         f"branch {place.branch_name} is protected ({place.protected_because}): in access mode branches only reads run "
-        "on it. Make the change on an unprotected branch (create_branch, then branch=<name>), and ship schema "
-        f"changes to protected branches through a migration. (Refused statement: {reason})"
+        "on it. Try the change on an unprotected branch (create_branch, then branch=<name>), and ship schema "
+        "changes to a protected branch with migrate (action='plan', then 'apply'). "
+        f"(Refused statement: {reason})"
     )
 
 
