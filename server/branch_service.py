@@ -37,6 +37,7 @@ from . import progress
 from .audit import AuditRecord, ConfirmationPath
 from .backups import backup_name
 from .errors import ConfirmationError, InvalidInput, NeonAPIFailure, NeonMCPError, PolicyViolation
+from .points import is_lsn, parse_lsn, parse_moment
 
 if TYPE_CHECKING:
     from .context import AppContext
@@ -51,7 +52,6 @@ Keep = Literal["discard", "named", "old", "backup"]
 """How a change keeps the branch's previous state: not at all, under the caller's name, as ``<name>_old_<UTC>``,
 or as an expiring backup branch."""
 
-_LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _LISTED = 10
@@ -148,25 +148,9 @@ def parse_duration(value: str | float) -> timedelta:
 
 
 def _moment(text: str, field: str) -> datetime:
-    value = text.strip()
-    if _LSN.match(value):
+    if is_lsn(text):
         raise InvalidInput(f"{field} {text!r} is an LSN; pass it as {field.replace('time', 'lsn')}")
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{field} {text!r} is not an ISO 8601 timestamp such as 2026-11-26T09:30:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if moment > datetime.now(UTC):
-        raise InvalidInput(f"{field} {text!r} is in the future")
-    return moment.astimezone(UTC)
-
-
-def _lsn(text: str, field: str) -> str:
-    value = text.strip()
-    if not _LSN.match(value):
-        raise InvalidInput(f"{field} {text!r} is not an LSN such as 0/1A2B3C")
-    return value.upper()
+    return parse_moment(text, field)
 
 
 def _iso(moment: datetime) -> str:
@@ -213,7 +197,7 @@ class BranchService:
         if at_time is not None and at_lsn is not None:
             raise InvalidInput("pass at_time or at_lsn, not both")
         moment = _moment(at_time, "at_time") if at_time is not None else None
-        lsn = _lsn(at_lsn, "at_lsn") if at_lsn is not None else None
+        lsn = parse_lsn(at_lsn, "at_lsn") if at_lsn is not None else None
         expires_at = datetime.now(UTC) + parse_duration(expires_in) if expires_in is not None else None
         directory = self.app.directory
         neon = self.app.neon
@@ -378,7 +362,7 @@ class BranchService:
                 "head), or from_branch with to_time or to_lsn"
             )
         moment = _moment(request.to_time, "to_time") if request.to_time is not None else None
-        lsn = _lsn(request.to_lsn, "to_lsn") if request.to_lsn is not None else None
+        lsn = parse_lsn(request.to_lsn, "to_lsn") if request.to_lsn is not None else None
         source = branch if request.from_branch is None else await self.app.directory.branch(request.from_branch)
         if source.id == branch.id and moment is None and lsn is None:
             raise InvalidInput(

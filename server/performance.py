@@ -122,13 +122,6 @@ def _unprotected(place: Place) -> Place:
     return replace(place, target=replace(place.target, protected_because=None))
 
 
-def _audit_target(place: Place) -> str:
-    target = place.target
-    if target is None:
-        return f"database={place.database}"
-    return f"project={target.project_id} branch={target.branch_id} database={place.database} role={target.role}"
-
-
 def _summary(found: Any, how: Probe, table_rows: dict[tuple[str | None, str], int] | None = None) -> PlanSummary:
     summary = summarise(found, table_rows=table_rows)
     if not how.simple:
@@ -255,7 +248,7 @@ class Performance:
     async def _roll_back(self, place: Place, how: Probe, plan: Plan) -> Any:
         """Run a write's EXPLAIN ANALYZE in a transaction that is rolled back; audited as rolled back."""
         record = AuditRecord(
-            target=_audit_target(place),
+            target=place.audit_target,
             sql=plan.facts[0].sql,
             classification=plan.verdict.statements[0].category,
             confirmation="not-needed",

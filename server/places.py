@@ -44,6 +44,14 @@ class Place:
         return f"{self.target.project_id}/{self.target.branch_id}/{self.database}/{self.target.role}"
 
     @property
+    def audit_target(self) -> str:
+        """How the audit log names the place."""
+        if self.target is None:
+            return f"database={self.database}"
+        target = self.target
+        return f"project={target.project_id} branch={target.branch_id} database={self.database} role={target.role}"
+
+    @property
     def label(self) -> str:
         if self.target is None:
             return f"database {self.database!r}"

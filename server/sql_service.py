@@ -347,7 +347,7 @@ class SQLService:
             outcome = outcomes[index] if outcomes is not None else None
             self.audit.append(
                 AuditRecord(
-                    target=_audit_target(plan.place),
+                    target=plan.place.audit_target,
                     sql=fact.sql,
                     classification=classification.category,
                     confirmation=confirmation,
@@ -357,13 +357,6 @@ class SQLService:
                     operation_id=operation_id,
                 )
             )
-
-
-def _audit_target(place: Place) -> str:
-    if place.target is None:
-        return f"database={place.database}"
-    target = place.target
-    return f"project={target.project_id} branch={target.branch_id} database={place.database} role={target.role}"
 
 
 def _params_key(params: Sequence[Sequence[Any]] | None) -> str | None:

@@ -8,35 +8,14 @@ dies before it could.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from .errors import InvalidInput, NeonAPIFailure
+from .points import parse_point
 from .scratch import ScratchBranches
 from .sql_service import Execution, Plan, SQLService
 
-__all__ = ["TimeTravel", "parse_point"]
-
-_LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
-
-
-def parse_point(as_of: str) -> tuple[str | None, datetime | None]:
-    """``(lsn, None)`` for an LSN such as ``0/1A2B3C``, ``(None, moment)`` for an ISO 8601 timestamp (UTC if naive)."""
-    text = as_of.strip()
-    if _LSN.match(text):
-        return text.upper(), None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"as_of {as_of!r} is neither an ISO 8601 timestamp (2026-11-26T09:30:00Z) nor an LSN (0/1A2B3C)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if moment > datetime.now(UTC):
-        raise InvalidInput(f"as_of {as_of!r} is in the future")
-    return None, moment
+__all__ = ["TimeTravel"]
 
 
 class TimeTravel:
@@ -53,7 +32,7 @@ class TimeTravel:
             raise InvalidInput("as_of needs Neon: a plain PostgreSQL URL has no history to branch from")
         if not plan.verdict.read_only:
             raise InvalidInput("as_of answers reads only; this statement changes data")
-        lsn, moment = parse_point(as_of)
+        lsn, moment = parse_point(as_of, "as_of")
         try:
             scratch = self.scratch.use(target, purpose="time-travel", lsn=lsn, moment=moment)
             async with scratch as branch:
