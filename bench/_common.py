@@ -27,7 +27,7 @@ import asyncpg
 from mcp import Client, StdioServerParameters
 
 if TYPE_CHECKING:
-    from server.clusters import Cluster
+    from server.local_neon.clusters import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = str(Path(sys.executable).parent / "neon-mcp")
@@ -102,7 +102,7 @@ FAST = {"fsync": "off", "synchronous_commit": "off", "shared_buffers": "256MB", 
 @contextmanager
 def bench_cluster(prefix: str = "neon-mcp-bench-", settings: dict[str, str] | None = None) -> Iterator[Cluster]:
     """A fresh, running PostgreSQL cluster (``FAST`` settings unless others are given), removed afterwards."""
-    from server.clusters import Cluster
+    from server.local_neon.clusters import Cluster
 
     base = Path(tempfile.mkdtemp(prefix=prefix))
     if os.geteuid() == 0:

@@ -2,9 +2,9 @@
 any of neon-mcp's work: the SDK's floor on the same server and transport) and ``memory``.
 
 Run: ``python bench/bench_server.py [serve [--transport http …]]`` with the usual ``NEON_MCP_*`` / ``DATABASE_URL``
-environment (no arguments: ``serve`` over stdio). The tools are added by wrapping ``server.app.build_server`` before
-the command line (and the HTTP app, which imports it) is loaded: the server has no hook for extra tools, and a
-benchmark must not need one.
+environment (no arguments: ``serve`` over stdio). The tools are added by wrapping
+``server.mcp.assembly.build_server`` before the command line (and the HTTP app, which imports it) is loaded: the server
+has no hook for extra tools, and a benchmark must not need one.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import _common
 
-import server.app
+import server.mcp.assembly
 
 
 def _with_bench_tools(build: Any) -> Any:
@@ -37,7 +37,7 @@ def _with_bench_tools(build: Any) -> Any:
 
 
 if __name__ == "__main__":
-    server.app.build_server = _with_bench_tools(server.app.build_server)  # type: ignore[method-assign]
+    server.mcp.assembly.build_server = _with_bench_tools(server.mcp.assembly.build_server)  # type: ignore[method-assign]
 
     from server.cli import main
 

@@ -29,9 +29,9 @@ from _common import Stats, bench_cluster, create_tables, log, mb, ms, of_target,
 from _local_neon import with_local_neon
 from mcp import Client
 
-from server.app import build_server
-from server.clusters import find_pg_bindir
-from server.neon_client import CreatedBranch, NeonClient
+from server.local_neon.clusters import find_pg_bindir
+from server.mcp.assembly import build_server
+from server.neon.client import CreatedBranch, NeonClient
 from server.settings import Settings
 
 SIZES = [int(size) for size in os.environ.get("BENCH_BRANCH_MB", "10,100,1000").split(",")]

@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 from _local_neon import with_local_neon  # noqa: E402
 from mcp import Client  # noqa: E402
 
-from server.app import build_server  # noqa: E402
-from server.neon_client import NeonClient  # noqa: E402
+from server.mcp.assembly import build_server  # noqa: E402
+from server.neon.client import NeonClient  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
 MEGABYTES = 100

@@ -28,9 +28,9 @@ from mcp import Client, StdioServerParameters
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server import health  # noqa: E402
-from server.clusters import Cluster  # noqa: E402
-from server.explain import EXPLAIN_OPTIONS  # noqa: E402
+from server.local_neon.clusters import Cluster  # noqa: E402
+from server.performance import health  # noqa: E402
+from server.performance.explain import EXPLAIN_OPTIONS  # noqa: E402
 
 CALLS = int(os.environ.get("BENCH_CALLS", "200"))
 TABLES = 2_000

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _common import NODE_SERVER, ROOT, bench_cluster, log, prepare_database
 
-from server.clusters import find_pg_bindir
+from server.local_neon.clusters import find_pg_bindir
 
 OUTPUT = ROOT / "docs" / "benchmarks.md"
 ON_DATABASE = ["sql_core.py", "concurrency.py", "cold_start.py"]

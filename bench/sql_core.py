@@ -51,7 +51,7 @@ from _common import (
 )
 from mcp import Client
 
-from server import schema_catalog
+from server.sql import catalog as schema_catalog
 
 CALLS = int(os.environ.get("BENCH_CALLS", "500"))
 SELECT_1 = "select 1"

@@ -13,9 +13,8 @@ import sys
 
 from pydantic import SecretStr
 
+from prompts import render
 from server.settings import Settings
-
-from . import render
 
 __all__ = ["agent_md", "neon_tool_names"]
 
@@ -35,7 +34,7 @@ DESCRIPTION = (
 
 def neon_tool_names() -> list[str]:
     """The tools a server on Neon offers in its default access mode, in registration order."""
-    from server.app import build_server
+    from server.mcp.assembly import build_server
 
     server = build_server(_neon_settings())
     return [tool.name for tool in asyncio.run(server.list_tools())]

@@ -142,7 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _transport_refusal(settings: Settings) -> str | None:
     """Why the transport settings cannot be served, or None."""
-    from .http import is_loopback
+    from .transport.http import is_loopback
 
     if settings.transport == "stdio":
         if settings.neon_key_from_header:
@@ -158,7 +158,7 @@ def _transport_refusal(settings: Settings) -> str | None:
 
 
 def _serve_stdio(settings: Settings) -> int:
-    from .app import build_server
+    from .mcp.assembly import build_server
 
     build_server(settings).run("stdio")
     return 0
@@ -167,8 +167,8 @@ def _serve_stdio(settings: Settings) -> int:
 def _serve_http(settings: Settings) -> int:
     import secrets
 
-    from .http import create_app
-    from .http_runner import bind, serve
+    from .transport.http import create_app
+    from .transport.runner import bind, serve
 
     assert settings.transport != "stdio"
     token = settings.http_token.get_secret_value() if settings.http_token is not None else secrets.token_urlsafe(32)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
-from server.clusters import Cluster, find_pg_bindir
+from server.local_neon.clusters import Cluster, find_pg_bindir
 from server.settings import Settings
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import asyncpg
 from mcp import Client
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
 
-from server.app import build_server
+from server.mcp.assembly import build_server
 from server.settings import Settings
 
 

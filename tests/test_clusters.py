@@ -1,4 +1,4 @@
-"""server.clusters on real PostgreSQL: binaries lookup, a cluster's life cycle, authentication, errors."""
+"""server.local_neon.clusters on real PostgreSQL: binaries lookup, a cluster's life cycle, authentication, errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server.clusters import (
+from server.errors import ClusterError
+from server.local_neon.clusters import (
     Cluster,
     ensure_traversable,
     find_pg_bindir,
@@ -21,7 +22,6 @@ from server.clusters import (
     run_as_server_user,
     run_as_user,
 )
-from server.errors import ClusterError
 
 
 @pytest.fixture

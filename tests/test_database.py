@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from server.database import Caps, Databases, Guards, Statement, redact_dsn
 from server.errors import ConnectionFailed, DatabaseError, InvalidInput, UnknownDatabase
+from server.sql.database import Caps, Databases, Guards, Statement, redact_dsn
 from tests.helpers import script, sql
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +41,7 @@ async def _read(dbs: Databases, query: str, *params: object) -> list[list[object
 @pytest.fixture(scope="module")
 async def million(pg_cluster: object) -> AsyncIterator[str]:
     """A database holding a 1,000,000-row table (built once for this module)."""
-    from server.clusters import Cluster
+    from server.local_neon.clusters import Cluster
 
     assert isinstance(pg_cluster, Cluster)
     await script(pg_cluster.dsn(), "DROP DATABASE IF EXISTS million")

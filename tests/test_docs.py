@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from server.app import build_server
 from server.cli import _SERVE_OPTIONS
+from server.mcp.assembly import build_server
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from server.errors import InvalidInput, SQLParseError
-from server.explain import GenericPlan, explainable, probe
-from server.hypothetical import parse_definition
-from server.sql_analysis import analyze
+from server.performance.explain import GenericPlan, explainable, probe
+from server.performance.hypothetical import parse_definition
+from server.sql.analysis import analyze
 
 
 @pytest.mark.parametrize(

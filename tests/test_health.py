@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from server.health import CHECKS, estimate_bloat, report, sequence_used
+from server.performance.health import CHECKS, estimate_bloat, report, sequence_used
 
 
 @pytest.mark.parametrize(

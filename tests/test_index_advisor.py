@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from server.index_advisor import (
+from server.performance.index_advisor import (
     Candidate,
     ExistingIndex,
     TableInfo,
@@ -15,7 +15,7 @@ from server.index_advisor import (
     covering_index,
     index_statement,
 )
-from server.sql_analysis import analyze
+from server.sql.analysis import analyze
 
 ORDERS = TableInfo("shop", "orders", frozenset({"id", "customer_id", "status", "created", "total"}), 200_000)
 CUSTOMERS = TableInfo("shop", "customers", frozenset({"id", "name", "country"}), 50_000)

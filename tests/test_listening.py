@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from server.listening import bind
+from server.transport.listening import bind
 
 pytestmark = pytest.mark.anyio
 

@@ -18,9 +18,9 @@ import httpx2
 import pytest
 
 from server.errors import NeonAPIFailure, NeonMCPError, NeonUnreachable, OperationFailed, OperationTimeout
-from server.neon_client import NeonClient
-from server.neon_models import Branch, Role
-from server.rate_limit import RateLimiter, backoff, parse_retry_after, route_of
+from server.neon.client import NeonClient
+from server.neon.models import Branch, Role
+from server.neon.rate_limit import RateLimiter, backoff, parse_retry_after, route_of
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from server.plan_summary import plan_of, scanned_tables, summarise, total_cost, used_indexes
+from server.performance.plan_summary import plan_of, scanned_tables, summarise, total_cost, used_indexes
 
 
 def node(kind: str, cost: float, rows: float = 1, *children: dict[str, Any], **fields: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from prompts.agent_md import agent_md, neon_tool_names
-from server.app import build_server
+from server.mcp.assembly import build_server
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -1,4 +1,4 @@
-"""Facts read from SQL by ``server.sql_analysis``: pure, no database."""
+"""Facts read from SQL by ``server.sql.analysis``: pure, no database."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from server.errors import InvalidInput, SQLParseError
-from server.sql_analysis import FunctionCall, Modification, Relation, StatementFacts, analyze
+from server.sql.analysis import FunctionCall, Modification, Relation, StatementFacts, analyze
 
 
 def _only(sql: str) -> StatementFacts:

@@ -1,4 +1,4 @@
-"""The SQL policy (``server.sql_policy``) over facts from ``server.sql_analysis``: pure, no database.
+"""The SQL policy (``server.sql.policy``) over facts from ``server.sql.analysis``: pure, no database.
 
 Each row names the attack or the mistake it stops.
 """
@@ -11,8 +11,8 @@ import pytest
 
 from server.errors import InvalidInput
 from server.settings import AccessMode
-from server.sql_analysis import analyze
-from server.sql_policy import Classification, Verdict, classify, decide, functions_needing_volatility
+from server.sql.analysis import analyze
+from server.sql.policy import Classification, Verdict, classify, decide, functions_needing_volatility
 
 Volatility = Mapping[tuple[str | None, str], str]
 

@@ -11,8 +11,8 @@ import anyio
 import pytest
 
 from server.errors import InvalidInput
+from server.mcp.tenants import KEY_HEADER, Tenants, tenant_id
 from server.settings import Settings
-from server.tenants import KEY_HEADER, Tenants, tenant_id
 
 pytestmark = pytest.mark.anyio
 

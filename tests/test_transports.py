@@ -27,7 +27,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from server.tenants import KEY_HEADER, tenant_id
+from server.mcp.tenants import KEY_HEADER, tenant_id
 from tests.helpers import script, sql, text_of
 from tests.local_neon.helpers import API
 from tests.neon import conftest as neon_fixtures

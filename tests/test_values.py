@@ -11,7 +11,7 @@ import pytest
 
 from server.errors import InvalidInput
 from server.settings import Settings
-from server.values import BYTEA_PREVIEW_BYTES, coerce_param, to_json
+from server.sql.values import BYTEA_PREVIEW_BYTES, coerce_param, to_json
 from tests.helpers import mcp_client, script, text_of
 
 pytestmark = pytest.mark.anyio

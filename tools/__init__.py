@@ -7,8 +7,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 
 from server.settings import Settings
-
-from . import branches, computes, confirm, migrate, neon_info, performance, roles, schema, sql
+from tools import branches, computes, confirm, migrate, neon_info, performance, roles, schema, sql
 
 __all__ = ["register_all"]
 

@@ -3,7 +3,7 @@
 A tool plans its operation twice: in its confirmation resolver (``question``), to word what the human is asked, and
 in its body, to act on the answer (``confirmed``). The plan's ``summary`` must be the same text both times (the
 2026-07-28 protocol matches an answer to its question by the exact text), so plans build it deterministically from
-what they resolved, never from the clock. The two paths are those of ``server.confirmations``: the human accepts by
+what they resolved, never from the clock. The two paths are those of ``server.mcp.confirmations``: the human accepts by
 elicitation and the operation runs at once, or it is stored and ``confirm_operation`` runs it later, once.
 """
 
@@ -18,10 +18,10 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from server.audit import ConfirmationPath
-from server.confirmations import ConfirmAnswer, NotAsked, ask, decide
-from server.context import Ctx, app
 from server.errors import NeonMCPError
-from server.fence import fence
+from server.mcp.confirmations import ConfirmAnswer, NotAsked, ask, decide
+from server.mcp.context import Ctx, app
+from server.mcp.fence import fence
 
 __all__ = ["Confirmation", "Planned", "confirmed", "question"]
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from server.fence import fence
+from server.mcp.fence import fence
 
 if TYPE_CHECKING:
-    from server.confirmations import PendingOperation
-    from server.database import Outcome
-    from server.sql_service import Execution, Plan
+    from server.mcp.confirmations import PendingOperation
+    from server.sql.database import Outcome
+    from server.sql.service import Execution, Plan
 
 __all__ = [
     "ColumnModel",

@@ -2,7 +2,7 @@
 
 Not offered in access mode read-only. create_branch runs from any parent (it only reads it); the other three are
 always confirmed by the human, refuse protected branches in access mode branches, and on a protected branch in
-access mode full keep its previous state as an expiring backup branch (``server.branch_service`` has the rules).
+access mode full keep its previous state as an expiring backup branch (``server.neon.branches`` has the rules).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
 from server.audit import ConfirmationPath
-from server.branch_service import BranchChange, BranchChanged, BranchCreated
-from server.confirmations import ConfirmAnswer, NotAsked
-from server.context import Ctx, app
+from server.mcp.confirmations import ConfirmAnswer, NotAsked
+from server.mcp.context import Ctx, app
+from server.mcp.tooling import add_tool
+from server.neon.branches import BranchChange, BranchChanged, BranchCreated
 from server.settings import Settings
-from server.tooling import add_tool
 
 from ._confirmed import Confirmation, confirmed, question
 

@@ -3,7 +3,7 @@ connection_check.
 
 In access mode read-only only the three that change nothing are offered (list_computes, list_operations,
 connection_check). Changes to a protected branch's compute (configure, suspend, restart) are confirmed by the human;
-on other branches they run at once (``server.computes`` has the rules, ``server.compute_limits`` Neon's limits).
+on other branches they run at once (``server.computes`` has the rules, ``server.computes.limits`` Neon's limits).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from server.audit import ConfirmationPath
-from server.computes import ComputeChange, ComputeChanged, ComputeList, ReplicaCreated, suspend_text
-from server.confirmations import ConfirmAnswer, NotAsked
-from server.connection_check import ConnectionReport
-from server.context import Ctx, app
-from server.fence import fence
-from server.operation_history import OperationList
-from server.protected_confirmation import ask_if_needed
+from server.computes.connection_check import ConnectionReport
+from server.computes.service import ComputeChange, ComputeChanged, ComputeList, ReplicaCreated, suspend_text
+from server.mcp.confirmations import ConfirmAnswer, NotAsked
+from server.mcp.context import Ctx, app
+from server.mcp.fence import fence
+from server.mcp.protected_confirmation import ask_if_needed
+from server.mcp.tooling import add_tool
+from server.neon.operations import OperationList
 from server.settings import Settings
-from server.tooling import add_tool
 
 from ._confirmed import Confirmation, confirmed
 from ._params import Branch, Database

@@ -8,8 +8,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.context import Ctx, app
-from server.tooling import add_tool
+from server.mcp.context import Ctx, app
+from server.mcp.tooling import add_tool
 
 __all__ = ["register"]
 

@@ -13,13 +13,13 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
 from server.audit import ConfirmationPath
-from server.confirmations import ConfirmAnswer, NotAsked, ask
-from server.context import Ctx, app
 from server.errors import NeonMCPError
-from server.fence import fence
-from server.migration_models import AppliedMigration, MigrationReport
+from server.mcp.confirmations import ConfirmAnswer, NotAsked, ask
+from server.mcp.context import Ctx, app
+from server.mcp.fence import fence
+from server.mcp.tooling import add_tool
+from server.migrate.models import AppliedMigration, MigrationReport
 from server.settings import Settings
-from server.tooling import add_tool
 
 from ._confirmed import Confirmation, confirmed
 from ._params import Branch, Database

@@ -14,9 +14,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.context import Ctx, app
-from server.fence import fence
-from server.neon_views import (
+from server.mcp.context import Ctx, app
+from server.mcp.fence import fence
+from server.mcp.tooling import add_tool
+from server.neon.views import (
     BranchDescription,
     BranchList,
     BranchSummary,
@@ -26,7 +27,6 @@ from server.neon_views import (
     SchemaComparison,
 )
 from server.settings import Settings
-from server.tooling import add_tool
 
 from ._params import Branch, Database
 

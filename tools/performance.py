@@ -12,14 +12,14 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.context import Ctx, app
-from server.fence import fence
-from server.health import Finding
-from server.performance_models import Explanation, HealthCheck, IndexAdvice, IndexSuggestion, SlowQueryList
-from server.plan_summary import PlanSummary
+from server.mcp.context import Ctx, app
+from server.mcp.fence import fence
+from server.mcp.tooling import add_tool
+from server.performance.health import Finding
+from server.performance.models import Explanation, HealthCheck, IndexAdvice, IndexSuggestion, SlowQueryList
+from server.performance.plan_summary import PlanSummary
+from server.performance.slow_queries import OrderBy
 from server.settings import Settings
-from server.slow_queries import OrderBy
-from server.tooling import add_tool
 
 from ._params import Branch, Database
 

@@ -1,4 +1,4 @@
-"""create_role: a least-privilege login role made with SQL (``server.roles`` has the privileges and the rules).
+"""create_role: a least-privilege login role made with SQL (``server.computes.roles`` has the privileges and the rules).
 
 Not offered in access mode read-only. In access mode branches a protected branch is refused (role changes there go
 through migrate); in full the human confirms it. The password is returned once, only when the operator allows it
@@ -14,12 +14,12 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
 from server.audit import ConfirmationPath
-from server.confirmations import ConfirmAnswer, NotAsked
-from server.context import Ctx, app
-from server.protected_confirmation import ask_if_needed
-from server.roles import Privileges, RevealAnswer, RoleCreated, reveal_question, revealed
+from server.computes.roles import Privileges, RevealAnswer, RoleCreated, reveal_question, revealed
+from server.mcp.confirmations import ConfirmAnswer, NotAsked
+from server.mcp.context import Ctx, app
+from server.mcp.protected_confirmation import ask_if_needed
+from server.mcp.tooling import add_tool
 from server.settings import Settings
-from server.tooling import add_tool
 
 from ._confirmed import Confirmation, confirmed
 from ._params import Branch, Database

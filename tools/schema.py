@@ -8,15 +8,15 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from server.context import Ctx, app
-from server.fence import fence
-from server.schema_catalog import TableDetail
-from server.tooling import add_tool
+from server.mcp.context import Ctx, app
+from server.mcp.fence import fence
+from server.mcp.tooling import add_tool
+from server.sql.catalog import TableDetail
 
 from ._params import Branch, Database
 
 if TYPE_CHECKING:
-    from server.schema_catalog import Relation
+    from server.sql.catalog import Relation
 
 __all__ = ["register"]
 

@@ -14,16 +14,16 @@ from mcp_types import CallToolResult
 from pydantic import Field
 
 from server.audit import ConfirmationPath
-from server.confirmations import ConfirmAnswer, NotAsked, ask, decide
-from server.context import Ctx, app
 from server.errors import NeonMCPError
-from server.tooling import add_tool
+from server.mcp.confirmations import ConfirmAnswer, NotAsked, ask, decide
+from server.mcp.context import Ctx, app
+from server.mcp.tooling import add_tool
 
 from ._params import Branch, Database
 from ._results import SQLResult, TransactionResult, confirmation_required, declined, sql_result, transaction_result
 
 if TYPE_CHECKING:
-    from server.sql_service import Execution, Plan
+    from server.sql.service import Execution, Plan
 
 __all__ = ["register"]
 

@@ -21,7 +21,7 @@ DEFAULT_PROJECT = "neon-mcp"
 
 async def attach(home: Path, project_id: str | None = None) -> tuple[str, str, str]:
     """``(api host, api key, project id)``; raises ``LocalNeonDidNotStart`` or a ``NeonMCPError`` with the reason."""
-    from server.neon_client import NeonClient
+    from ..neon.client import NeonClient
 
     host, key = ensure_running(home)
     async with NeonClient(key, base_url=host) as client:

@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from server.clusters import Cluster
-from server.errors import ClusterError
-
+from ..errors import ClusterError
 from . import catalog, ids
+from .clusters import Cluster
 from .errors import bad_request
 from .records import Branch, Project
 from .runtime import Runtime

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from server.clusters import Cluster
+from .clusters import Cluster
 
 __all__ = [
     "bootstrap",

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import asyncpg
 
-from server.clusters import Cluster
-from server.errors import ClusterError
-
+from ..errors import ClusterError
+from .clusters import Cluster
 from .timelines import Timeline
 
 __all__ = ["SUPERUSER", "Computes"]

@@ -79,8 +79,8 @@ def default_clusters_root(data_dir: Path) -> Path | None:
     """None (the service's default, under the data directory) unless PostgreSQL, run as ``nobody`` because we are
     root, could not reach it (the default XDG data dir lives under /root): then a directory of our own in /var/tmp,
     named after the data directory so two homes never share one."""
-    from server.clusters import ensure_traversable
-    from server.errors import ClusterError
+    from ..errors import ClusterError
+    from .clusters import ensure_traversable
 
     try:
         ensure_traversable(data_dir)
@@ -102,8 +102,7 @@ def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir:
     import anyio
     import uvicorn
 
-    from server.listening import bind
-
+    from ..transport.listening import bind
     from .http import Faults, create_app
     from .service import LocalNeon
 

@@ -4,7 +4,7 @@ A ``read_write`` endpoint runs the branch's own server (one per branch); a ``rea
 a hot standby of it (see ``replicas``), and needs the branch's read-write endpoint to stream from. ``start`` runs the
 endpoint's server on its port, and its PgBouncer on its pooler port when local Neon has one (see ``pooler``);
 ``suspend`` stops both, ``restart`` does both; each is an operation (``start_compute``/``suspend_compute``). An update
-is checked against Neon's limits (``server.compute_limits``: sizes, autoscaling range, suspend timeout) and refused
+is checked against Neon's limits (``server.computes.limits``: sizes, autoscaling range, suspend timeout) and refused
 with their reason; a change to a running endpoint is an ``apply_config`` operation (autoscaling values are stored and
 reported; nothing scales here). ``suspend_timeout_seconds`` > 0 lets the housekeeping loop suspend an endpoint idle
 that long; 0 (Neon's default, 300 s on Neon) and -1 keep it running.
@@ -16,10 +16,9 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from server.clusters import free_port
-from server.compute_limits import limits_problem, suspend_problem
-
+from ..computes.limits import limits_problem, suspend_problem
 from . import ids, replicas, views
+from .clusters import free_port
 from .errors import bad_request
 from .operations import Step
 from .records import Branch, Endpoint, Operation, Project

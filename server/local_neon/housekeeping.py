@@ -17,8 +17,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from server.errors import NeonMCPError
-
+from ..errors import NeonMCPError
 from . import ids
 from .branches import Branches
 from .endpoints import Endpoints

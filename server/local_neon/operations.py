@@ -16,8 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from server.errors import NeonMCPError
-
+from ..errors import NeonMCPError
 from . import ids
 from .errors import NeonAPIError, locked
 from .records import Operation

@@ -31,8 +31,8 @@ import socket
 import time
 from pathlib import Path
 
-from server.clusters import free_port, run_as_server_user, run_as_user
-from server.errors import ClusterError
+from ..errors import ClusterError
+from .clusters import free_port, run_as_server_user, run_as_user
 
 __all__ = ["POOL_MODE", "Poolers", "find_pgbouncer"]
 

@@ -12,8 +12,7 @@ import asyncio
 import secrets
 from typing import Any
 
-from server.compute_limits import limits_problem, suspend_problem
-
+from ..computes.limits import limits_problem, suspend_problem
 from . import catalog, ids, replicas, views
 from .branches import Branches
 from .endpoints import Endpoints

@@ -19,9 +19,8 @@ import os
 import shlex
 from pathlib import Path
 
-from server.clusters import run_as_user
-from server.errors import ClusterError
-
+from ..errors import ClusterError
+from .clusters import run_as_user
 from .computes import SUPERUSER
 from .records import Branch, Endpoint
 from .runtime import Runtime

@@ -12,9 +12,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server.clusters import Cluster
-from server.compute_limits import SUSPEND_MIN_SECONDS
-
+from ..computes.limits import SUSPEND_MIN_SECONDS
+from .clusters import Cluster
 from .computes import Computes
 from .errors import conflict, not_found
 from .operations import Operations

@@ -8,9 +8,8 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from server.clusters import Cluster, run_as_server_user
-
 from .branching import check_window, copy_data, parse_point
+from .clusters import Cluster, run_as_server_user
 from .errors import bad_request
 from .runtime import Runtime
 

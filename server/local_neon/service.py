@@ -22,12 +22,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from server.clusters import Cluster, ensure_traversable, find_pg_bindir
-from server.compute_limits import SUSPEND_MIN_SECONDS
-from server.errors import ClusterError
-
+from ..computes.limits import SUSPEND_MIN_SECONDS
+from ..errors import ClusterError
 from .access import Access
 from .branches import Branches
+from .clusters import Cluster, ensure_traversable, find_pg_bindir
 from .computes import SUPERUSER, Computes
 from .endpoints import Endpoints
 from .errors import NeonAPIError
@@ -78,8 +77,8 @@ class LocalNeon:
 
     ``clusters_root`` (default ``home/clusters``) holds the branches' data; when this process is root the servers run
     as ``nobody``, which must be able to traverse every directory above it. ``bindir`` picks the PostgreSQL binaries
-    (default: found as ``server.clusters.find_pg_bindir`` finds them). ``history_seconds`` is the longest window
-    branches can be created or restored back into; ``host`` is the loopback address endpoints listen on. With
+    (default: found as ``server.local_neon.clusters.find_pg_bindir`` finds them). ``history_seconds`` is the longest
+    window branches can be created or restored back into; ``host`` is the loopback address endpoints listen on. With
     ``pooler`` (the default) each running endpoint gets a PgBouncer in transaction mode when a ``pgbouncer`` binary is
     found (see ``pooler``); without one, or with ``pooler=False``, pooled URIs reach the endpoints directly.
     ``min_suspend_seconds`` is the shortest suspend timeout accepted: Neon's 60 s unless lowered (tests lower it to

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from server.clusters import Cluster, run_as_server_user, run_as_user
-from server.errors import ClusterError
+from ..errors import ClusterError
+from .clusters import Cluster, run_as_server_user, run_as_user
 
 __all__ = ["SERVER_SETTINGS", "Base", "Timeline"]
 

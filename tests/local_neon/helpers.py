@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from server.local_neon import LocalNeon, NeonAPIError
 from server.local_neon.http import route_table
-from server.neon_models import Branch, Database, Endpoint, Operation, Project, Role
+from server.neon.models import Branch, Database, Endpoint, Operation, Project, Role
 from tests.local_neon.spec import SPEC_PATH, response_validator
 
 P = "/projects/{project_id}"

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from server.errors import NeonAPIFailure
-from server.neon_client import NeonClient
+from server.neon.client import NeonClient
 from tests.local_neon.helpers import API
 
 pytestmark = pytest.mark.anyio

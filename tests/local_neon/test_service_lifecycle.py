@@ -13,9 +13,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server.clusters import find_pg_bindir
 from server.errors import ClusterError
 from server.local_neon import LocalNeon, NeonAPIError
+from server.local_neon.clusters import find_pg_bindir
 from tests.local_neon.helpers import (
     ServiceAPI,
     connect,

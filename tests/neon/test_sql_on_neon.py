@@ -259,9 +259,9 @@ async def test_statements_outside_a_transaction_go_direct_and_leave_no_session_s
 async def test_two_backups_in_the_same_second_both_succeed(
     neon_settings: Callable[..., Settings], project: NeonTestProject
 ) -> None:
-    from server.backups import Backups
-    from server.neon_client import NeonClient
-    from server.targets import Directory
+    from server.neon.backups import Backups
+    from server.neon.client import NeonClient
+    from server.neon.targets import Directory
 
     branch = project.create_branch("twice")
     settings = neon_settings()

@@ -15,12 +15,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from server.connections import Connections
-from server.database import Caps, Guards, Statement
 from server.errors import DatabaseError
-from server.neon_client import NeonClient
+from server.neon.client import NeonClient
+from server.neon.connections import Connections
+from server.neon.targets import Directory
 from server.settings import Settings
-from server.targets import Directory
+from server.sql.database import Caps, Guards, Statement
 from tests.helpers import Human, data_of, mcp_client, sql, text_of
 from tests.neon.conftest import NeonTestProject, injected_faults
 

@@ -1,0 +1,81 @@
+"""Registering tools, and the one place where errors become MCP tool results.
+
+``add_tool`` wraps each tool so that a ``NeonMCPError`` reaches the model as a ``ToolError`` with its message, and
+anything unexpected is logged with its traceback and answered with a short message and a reference (never driver
+text or secrets). Annotations are set explicitly for every tool.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+
+from .. import progress
+from ..errors import NeonMCPError
+
+__all__ = ["add_tool", "boundary"]
+
+logger = logging.getLogger("neon_mcp.tools")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def boundary(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Map errors raised by ``fn`` to ``ToolError`` (see the module docstring)."""
+
+    @functools.wraps(fn)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        ctx = kwargs.get("ctx")
+        token = progress.current.set(ctx.report_progress if isinstance(ctx, Context) else None)
+        try:
+            return await fn(*args, **kwargs)
+        except ToolError:
+            raise
+        except NeonMCPError as exc:
+            raise ToolError(str(exc)) from exc
+        except Exception as exc:
+            ref = secrets.token_hex(4)
+            logger.exception("tool %s failed unexpectedly (ref %s)", fn.__name__, ref)
+            raise ToolError(
+                f"internal error in {fn.__name__} (ref {ref}); nothing more is known to the model, "
+                "the server's log has the details"
+            ) from exc
+        finally:
+            progress.current.reset(token)
+
+    return guarded
+
+
+def add_tool(
+    server: MCPServer[Any],
+    fn: Callable[..., Awaitable[Any]],
+    *,
+    title: str,
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+    open_world: bool = False,
+) -> None:
+    """Register ``fn`` under its own name, its docstring as description, with truthful annotations."""
+    server.add_tool(
+        boundary(fn),
+        name=fn.__name__,
+        title=title,
+        description=inspect.getdoc(fn),
+        annotations=ToolAnnotations(
+            title=title,
+            read_only_hint=read_only,
+            destructive_hint=destructive,
+            idempotent_hint=idempotent,
+            open_world_hint=open_world,
+        ),
+    )

@@ -1,0 +1,407 @@
+"""The SQL core's service: check the input, plan (analysis + policy), summarise for confirmation, run, audit.
+
+Tools call ``SQLService.plan`` and ``SQLService.execute``; nothing here knows about MCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..audit import AuditLog, AuditRecord, ConfirmationPath
+from ..errors import DatabaseError, InvalidInput, NeonMCPError, PolicyViolation
+from ..neon.backups import Backups
+from ..settings import AccessMode
+from .analysis import StatementFacts, analyze
+from .database import Caps, Outcome, Statement
+from .places import Place
+from .policy import Verdict, decide, functions_needing_volatility
+
+__all__ = ["Execution", "Plan", "SQLService", "protected_refusal"]
+
+_FunctionKey = tuple[str | None, str]
+_VERBS = {"InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE"}
+_SUMMARY_SQL_CHARS = 2_000
+_PLAN_TTL = 10.0
+"""Seconds a plan is reused: a tool's confirmation resolver and its body plan the same call twice."""
+_PLAN_MEMORY = 256
+_VOLATILITY_TTL = 60.0
+"""Seconds function volatilities looked up in pg_proc are trusted (DDL run through this server clears them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a call will run, and what the policy said about it."""
+
+    place: Place
+    facts: tuple[StatementFacts, ...]
+    params: tuple[tuple[Any, ...], ...]
+    verdict: Verdict
+    warnings: tuple[str, ...]
+
+    @property
+    def database(self) -> str:
+        return self.place.database
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.verdict.action == "confirm"
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of exactly what would run where: part of every confirmation question."""
+        payload = json.dumps(
+            [self.place.key, [f.sql for f in self.facts], [list(p) for p in self.params]], default=str
+        ).encode()
+        return hashlib.sha256(payload).hexdigest()[:12]
+
+    def statements(self) -> list[Statement]:
+        return [
+            Statement(sql=f.sql, params=p, autocommit=c.needs_autocommit, verb=_VERBS.get(f.tag))
+            for f, p, c in zip(self.facts, self.params, self.verdict.statements, strict=True)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """What running a plan gave: each statement's outcome, and the backup branch taken first, if any."""
+
+    outcomes: list[Outcome]
+    backup: str | None = None
+
+
+def protected_refusal(place: Place, reason: str) -> str:
+    """Why a change to a protected branch is refused in access mode ``branches``, and what to do instead."""
+    return (
+        f"branch {place.branch_name} is protected ({place.protected_because}): in access mode branches only reads run "
+        "on it. Try the change on an unprotected branch (create_branch, then branch=<name>), and ship schema "
+        "changes to a protected branch with migrate (action='plan', then 'apply'). "
+        f"(Refused statement: {reason})"
+    )
+
+
+def _check_text(sql: object, *, limit: int, what: str = "sql") -> str:
+    if not isinstance(sql, str):
+        raise InvalidInput(f"{what} must be a string")
+    if "\x00" in sql:
+        raise InvalidInput(f"{what} contains a NUL byte, which PostgreSQL cannot accept")
+    size = len(sql.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise InvalidInput(f"{what} is {size:,} bytes; the limit is {limit:,} bytes (NEON_MCP_MAX_SQL_BYTES)")
+    if not sql.strip():
+        raise InvalidInput(f"{what} is empty")
+    return sql
+
+
+class SQLService:
+    """Plans and runs SQL for the tools, under one access mode and one set of limits."""
+
+    def __init__(
+        self,
+        audit: AuditLog,
+        *,
+        access_mode: AccessMode,
+        caps: Caps,
+        max_sql_bytes: int,
+        default_schema: str | None = None,
+        summary_ttl: float = 300.0,
+        backups: Backups | None = None,
+    ) -> None:
+        self.audit = audit
+        self.backups = backups
+        self.access_mode: AccessMode = access_mode
+        self.caps = caps
+        self.max_sql_bytes = max_sql_bytes
+        self.default_schema = default_schema
+        self._volatility: dict[str, tuple[float, dict[_FunctionKey, str]]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[float, Plan]] = {}
+        self._summaries: dict[str, tuple[float, str]] = {}
+        self.summary_ttl = summary_ttl
+
+    # --- planning -------------------------------------------------------------------------------------------------
+
+    async def plan(
+        self,
+        sql: str | Sequence[str],
+        *,
+        place: Place,
+        params: Sequence[Sequence[Any]] | None = None,
+        single: bool = False,
+    ) -> Plan:
+        """Analyse and classify; raises ``PolicyViolation`` when the policy rejects, ``InvalidInput`` on bad input.
+
+        ``single``: ``sql`` must hold exactly one statement (``run_sql``). Otherwise ``sql`` is a list whose items
+        are one statement each (``run_sql_transaction``).
+        """
+        key = (sql if isinstance(sql, str) else tuple(sql), place, _params_key(params), single)
+        cached = self._plans.get(key) if key[2] is not None else None
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        plan = await self._plan(sql, place=place, params=params, single=single)
+        if key[2] is not None:
+            if len(self._plans) >= _PLAN_MEMORY:
+                self._plans.clear()
+            self._plans[key] = (time.monotonic() + _PLAN_TTL, plan)
+        return plan
+
+    async def _plan(
+        self, sql: str | Sequence[str], *, place: Place, params: Sequence[Sequence[Any]] | None, single: bool
+    ) -> Plan:
+        texts = [sql] if isinstance(sql, str) else list(sql)
+        if not texts:
+            raise InvalidInput("statements is empty: pass at least one SQL statement")
+        facts: list[StatementFacts] = []
+        for number, text in enumerate(texts, start=1):
+            what = "sql" if single else f"statement {number}"
+            checked = _check_text(text, limit=self.max_sql_bytes, what=what)
+            # Long scripts can take pglast seconds to parse: keep the event loop serving meanwhile.
+            parsed = analyze(checked) if len(checked) <= 4096 else await asyncio.to_thread(analyze, checked)
+            if len(parsed) > 1:
+                raise InvalidInput(
+                    f"{what} holds {len(parsed)} statements; pass exactly one"
+                    + (" (use run_sql_transaction for several)" if single else " per list item")
+                )
+            facts.append(_renumbered(parsed[0], len(facts)))
+        bound = _bind_params(params, len(facts))
+        volatility = await self._volatility_for(place, facts)
+        verdict = decide(facts, self._mode_at(place), volatility)
+        if verdict.action == "reject":
+            if self.access_mode == "branches" and verdict.category != "forbidden":
+                raise PolicyViolation(protected_refusal(place, verdict.reason))
+            raise PolicyViolation(verdict.reason)
+        if len(facts) > 1 and any(c.needs_autocommit for c in verdict.statements):
+            raise PolicyViolation(
+                "a statement here cannot run inside a transaction block (VACUUM, CREATE INDEX CONCURRENTLY, "
+                "CREATE/DROP DATABASE …); run it alone with run_sql"
+            )
+        return Plan(place, tuple(facts), bound, verdict, tuple(self._warnings(facts)))
+
+    def _mode_at(self, place: Place) -> AccessMode:
+        """The policy's mode for ``place``: ``branches`` is full on unprotected branches and read-only elsewhere."""
+        if self.access_mode != "branches":
+            return self.access_mode
+        return "full" if place.target is not None and place.protected_because is None else "read-only"
+
+    async def _volatility_for(self, place: Place, facts: Sequence[StatementFacts]) -> Mapping[_FunctionKey, str]:
+        wanted = functions_needing_volatility(facts)
+        if not wanted:
+            return {}
+        expires, known = self._volatility.get(place.key, (0.0, {}))
+        if expires <= time.monotonic():
+            known = {}
+            self._volatility[place.key] = (time.monotonic() + _VOLATILITY_TTL, known)
+        missing = [key for key in wanted if key not in known]
+        if missing:
+            names = sorted({name for _, name in missing})
+            async with place.databases.connection(place.database) as conn:
+                rows = await conn.fetch(_VOLATILITY_SQL, names)
+            for key in missing:
+                schema, name = key
+                codes = [r["provolatile"] for r in rows if r["proname"] == name and schema in (None, r["nspname"])]
+                # 'v' > 's' > 'i': the most volatile overload decides. Unknown functions are left to PostgreSQL.
+                known[key] = max(codes) if codes else "i"
+        return {key: known[key] for key in wanted}
+
+    def _warnings(self, facts: Sequence[StatementFacts]) -> list[str]:
+        if not self.default_schema:
+            return []
+        seen: set[str] = set()
+        warnings = []
+        for fact in facts:
+            for relation in fact.relations:
+                # pg_* names are PostgreSQL's own catalogs and views, found through pg_catalog.
+                if relation.schema is None and relation.name not in seen and not relation.name.startswith("pg_"):
+                    seen.add(relation.name)
+                    warnings.append(
+                        f"table {relation.name} is not schema-qualified; "
+                        f"write {_ident(self.default_schema)}.{_ident(relation.name)}"
+                    )
+        return warnings
+
+    def forget_cached_plans(self) -> None:
+        """Drop memoised plans and function volatilities (after DDL that ran elsewhere, e.g. a migration)."""
+        self._plans.clear()
+        self._volatility.clear()
+
+    # --- confirmation ---------------------------------------------------------------------------------------------
+
+    async def summary(self, plan: Plan) -> str:
+        """A human summary of a plan that needs confirmation: statements, target, objects, estimated rows.
+
+        Cached by the plan's fingerprint for ``summary_ttl`` (the confirmation's lifetime), so asking again for the
+        same operation gives the same text: the 2026-07-28 protocol matches an answer to its question by the
+        question's exact text, and a human may take minutes to answer.
+        """
+        key = plan.fingerprint
+        cached = self._summaries.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        lines = [
+            f"Destructive operation on {plan.place.label} (operation {key}).",
+            f"Why confirmation is needed: {plan.verdict.reason}",
+        ]
+        if plan.place.protected_because is not None:
+            lines.append(
+                f"Branch {plan.place.branch_name} is protected ({plan.place.protected_because}); "
+                + (
+                    f"a backup branch backup/{plan.place.branch_name}/<UTC time> is taken before it runs."
+                    if self.backups is not None and self.backups.enabled
+                    else "backups are switched off (NEON_MCP_BACKUPS=false): nothing is kept."
+                )
+            )
+        estimates = await self._estimates(plan)
+        for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
+            text = fact.sql if len(fact.sql) <= _SUMMARY_SQL_CHARS else fact.sql[:_SUMMARY_SQL_CHARS] + " …"
+            lines.append(f"{fact.index + 1}. [{classification.category}] {text}")
+            targets = ", ".join(
+                _qualified(r.schema, r.name)
+                + (f" ({estimates[(r.schema, r.name)]})" if (r.schema, r.name) in estimates else "")
+                for r in fact.targets
+            )
+            if targets:
+                lines.append(f"   affects: {targets}")
+        if any(plan.params):
+            lines.append(f"Parameters: {json.dumps([list(p) for p in plan.params], default=str)[:500]}")
+        text = "\n".join(lines)
+        if len(self._summaries) > 1_000:
+            self._summaries.clear()
+        self._summaries[key] = (time.monotonic() + self.summary_ttl, text)
+        return text
+
+    async def _estimates(self, plan: Plan) -> dict[tuple[str | None, str], str]:
+        """Planner row estimates (or the size on disk) of the tables a plan changes; catalog only, cheap."""
+        wanted = {(r.schema, r.name) for f in plan.facts for r in f.targets}
+        if not wanted:
+            return {}
+        try:
+            async with plan.place.databases.connection(plan.database) as conn:
+                rows = await conn.fetch(_ESTIMATE_SQL, [n for _, n in wanted], [s or "" for s, _ in wanted])
+        except NeonMCPError:
+            return {}
+        out: dict[tuple[str | None, str], str] = {}
+        for row in rows:
+            key = (row["schema"] or None, row["name"])
+            if row["estimate"] >= 0:
+                out[key] = f"≈{int(row['estimate']):,} rows"
+            else:
+                out[key] = f"{int(row['bytes']) // 1024:,} kB on disk, not analyzed yet"
+        return out
+
+    # --- running --------------------------------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        plan: Plan,
+        *,
+        confirmation: ConfirmationPath,
+        max_rows: int | None = None,
+        operation_id: str | None = None,
+    ) -> Execution:
+        """Run a plan the policy allowed (and a human confirmed, if it needed that); audit what changes data.
+
+        A confirmed plan on a protected branch runs only after its backup branch has been taken.
+        """
+        if plan.needs_confirmation and confirmation == "not-needed":
+            raise AssertionError("a plan that needs confirmation ran without one")
+        caps = self.caps if max_rows is None else Caps(min(max_rows, self.caps.max_rows), self.caps.max_bytes)
+        read_only = plan.verdict.read_only
+        backup = None
+        target = plan.place.target
+        if plan.needs_confirmation and target is not None and target.protected_because and self.backups is not None:
+            backup = await self.backups.take(target.project_id, target.branch_id, target.branch_name)
+        try:
+            outcomes = await plan.place.databases.run(
+                plan.statements(), read_only=read_only, caps=caps, database=plan.database
+            )
+        except NeonMCPError as exc:
+            if not read_only:
+                self._audit(plan, confirmation, None, error=str(exc), operation_id=operation_id)
+            if isinstance(exc, DatabaseError) and exc.sqlstate == "42P01" and plan.warnings:
+                exc.hint = "; ".join(filter(None, [exc.hint, *plan.warnings]))
+            raise
+        if not read_only:
+            self._audit(plan, confirmation, outcomes, operation_id=operation_id)
+        if plan.verdict.category in ("ddl", "destructive"):
+            # Functions may have been created, replaced or dropped: plans and volatilities are stale.
+            self._volatility.pop(plan.place.key, None)
+            self._plans.clear()
+        return Execution(outcomes, backup)
+
+    def _audit(
+        self,
+        plan: Plan,
+        confirmation: ConfirmationPath,
+        outcomes: list[Outcome] | None,
+        *,
+        error: str | None = None,
+        operation_id: str | None = None,
+    ) -> None:
+        for index, (fact, classification) in enumerate(zip(plan.facts, plan.verdict.statements, strict=True)):
+            if classification.category == "read":
+                continue
+            outcome = outcomes[index] if outcomes is not None else None
+            self.audit.append(
+                AuditRecord(
+                    target=plan.place.audit_target,
+                    sql=fact.sql,
+                    classification=classification.category,
+                    confirmation=confirmation,
+                    outcome="ok" if outcome is not None else ("error" if error else "rolled-back"),
+                    rows_affected=outcome.rows_affected if outcome is not None else None,
+                    error=error,
+                    operation_id=operation_id,
+                )
+            )
+
+
+def _params_key(params: Sequence[Sequence[Any]] | None) -> str | None:
+    """A hashable form of the parameters, or None when they cannot be keyed (then the plan is not memoised)."""
+    if params is None:
+        return ""
+    try:
+        return json.dumps(params, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+
+
+def _renumbered(fact: StatementFacts, index: int) -> StatementFacts:
+    return fact if fact.index == index else replace(fact, index=index)
+
+
+def _bind_params(params: Sequence[Sequence[Any]] | None, count: int) -> tuple[tuple[Any, ...], ...]:
+    if params is None:
+        return tuple(() for _ in range(count))
+    if len(params) != count:
+        raise InvalidInput(f"params has {len(params)} lists for {count} statements; give one list per statement")
+    return tuple(tuple(p) for p in params)
+
+
+def _ident(name: str) -> str:
+    if name.isidentifier() and name == name.lower() and name.isascii():
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _qualified(schema: str | None, name: str) -> str:
+    return f"{_ident(schema)}.{_ident(name)}" if schema else _ident(name)
+
+
+_VOLATILITY_SQL = """
+SELECT n.nspname, p.proname, p.provolatile::text AS provolatile
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE p.proname = ANY($1::text[])
+"""
+
+_ESTIMATE_SQL = """
+SELECT CASE WHEN w.schema = '' THEN '' ELSE n.nspname END AS schema, c.relname AS name,
+       c.reltuples::bigint AS estimate, pg_catalog.pg_total_relation_size(c.oid) AS bytes
+FROM unnest($1::text[], $2::text[]) AS w(name, schema)
+JOIN pg_catalog.pg_class c ON c.relname = w.name
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE (w.schema = '' AND pg_catalog.pg_table_is_visible(c.oid)) OR n.nspname = w.schema
+"""

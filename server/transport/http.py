@@ -1,0 +1,188 @@
+"""The server as an ASGI app, for the streamable HTTP transport (MCP at ``/mcp``) and the legacy SSE one (``/sse``,
+posts to ``/messages/``).
+
+Composed from three pieces around the SDK's own app:
+
+- ``BearerGate``: every request but ``/healthz`` must carry ``Authorization: Bearer <token>``; the token is compared in
+  constant time (digests of equal length), and a request without it, or with another, gets 401.
+- ``/healthz``: ``{"status": "ok"}``, without a token, for load balancers and supervisors.
+- ``OpenStreams``: the event streams (GET requests: streamable HTTP's standalone stream, an SSE session) never end by
+  themselves; a stopping server ends them, cleanly, once the calls in flight are answered (``server.transport.runner``).
+
+The app's lifespan owns the tenants (``server.mcp.tenants``): they outlive every MCP session, and are closed after them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import anyio
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..mcp.assembly import build_server
+from ..mcp.tenants import Tenants
+from ..settings import Settings
+
+__all__ = ["HTTPApp", "create_app", "is_loopback"]
+
+logger = logging.getLogger("neon_mcp.http")
+
+MCP_PATHS = {"http": "/mcp", "sse": "/sse"}
+"""Where each HTTP transport serves MCP."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``localhost``, ``127.0.0.0/8``, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _digest(value: bytes) -> bytes:
+    return hashlib.sha256(value).digest()
+
+
+class BearerGate:
+    """ASGI middleware: HTTP requests without ``Authorization: Bearer <token>`` are answered 401."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = _digest(token.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._authorized(Headers(scope=scope).get("authorization", "")):
+            response = JSONResponse(
+                {
+                    "error": "unauthorized",
+                    "error_description": "send Authorization: Bearer <token> (NEON_MCP_HTTP_TOKEN, or the token "
+                    "neon-mcp printed when it started)",
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="neon-mcp"'},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _authorized(self, header: str) -> bool:
+        scheme, _, credentials = header.partition(" ")
+        given = _digest(credentials.strip().encode())
+        # Both sides are digests of one length, so the comparison takes the same time whatever was sent.
+        return hmac.compare_digest(given, self._expected) and scheme.lower() == "bearer"
+
+
+class OpenStreams:
+    """ASGI middleware that can end every open GET exchange (event streams) with a complete response.
+
+    ``close_all`` cancels them; a stream whose response had started gets its final empty chunk, one that had not gets
+    503. GET requests arriving afterwards get 503 at once.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._open: set[anyio.CancelScope] = set()
+        self._closing = False
+
+    @property
+    def count(self) -> int:
+        """GET exchanges open now."""
+        return len(self._open)
+
+    def close_all(self) -> None:
+        """End every open GET exchange, and refuse new ones."""
+        self._closing = True
+        for scope in list(self._open):
+            scope.cancel()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        if self._closing:
+            await _stopping(scope, receive, send)
+            return
+        started = finished = False
+
+        async def watching(message: Message) -> None:
+            nonlocal started, finished
+            if finished:
+                return  # the SDK's SSE endpoint answers once more after its stream ended
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            await send(message)
+
+        with anyio.CancelScope() as cancel:
+            self._open.add(cancel)
+            try:
+                await self.app(scope, receive, watching)
+            finally:
+                self._open.discard(cancel)
+        if cancel.cancel_called and not finished:
+            if started:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                await _stopping(scope, receive, send)
+
+
+async def _stopping(scope: Scope, receive: Receive, send: Send) -> None:
+    await JSONResponse({"error": "the server is stopping"}, status_code=503)(scope, receive, send)
+
+
+async def _healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@dataclass(frozen=True)
+class HTTPApp:
+    """The ASGI app of one server, and what a graceful stop needs from it."""
+
+    asgi: ASGIApp
+    tenants: Tenants
+    streams: OpenStreams
+    path: str
+    """Where MCP is served (``/mcp`` or ``/sse``)."""
+
+
+def create_app(settings: Settings, *, transport: Literal["http", "sse"], token: str) -> HTTPApp:
+    """The app serving MCP over ``transport`` for ``settings``, behind ``token``. Raises ``InvalidInput`` as
+    ``build_server`` does."""
+    tenants = Tenants(settings)
+    server = build_server(settings, tenants=tenants)
+    if transport == "http":
+        mcp_app = server.streamable_http_app(streamable_http_path=MCP_PATHS["http"], host=settings.host)
+    else:
+        mcp_app = server.sse_app(sse_path=MCP_PATHS["sse"], host=settings.host)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(tenants)  # closed last: after every session
+            if transport == "http":
+                # The SDK's app runs its session manager in its own lifespan, which a mounted app does not get.
+                await stack.enter_async_context(server.session_manager.run())
+            yield
+        logger.info("stopped: sessions ended, pools closed")
+
+    app = Starlette(
+        routes=[Route("/healthz", _healthz, methods=["GET"]), Mount("", app=BearerGate(mcp_app, token))],
+        lifespan=lifespan,
+    )
+    streams = OpenStreams(app)
+    return HTTPApp(streams, tenants, streams, MCP_PATHS[transport])
