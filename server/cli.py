@@ -202,13 +202,13 @@ def _with_local_neon(settings: Settings) -> tuple[Settings, int | None]:
 
     from .errors import NeonMCPError
     from .local_neon.attach import attach
-    from .local_neon.daemon import LocalNeonDidNotStart, LocalNeonPaths
+    from .local_neon.daemon import LocalNeonPaths
 
     paths = LocalNeonPaths(settings.home / "local-neon")
     was_running = paths.running() is not None
     try:
         host, key, project_id = anyio.run(attach, settings.home, settings.neon_project_id)
-    except (LocalNeonDidNotStart, NeonMCPError) as exc:
+    except NeonMCPError as exc:
         print(f"neon-mcp: no --database-url or NEON_API_KEY, and local Neon could not be used: {exc}", file=sys.stderr)
         return settings, None
     from pydantic import SecretStr

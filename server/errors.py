@@ -2,7 +2,8 @@
 
 Every failure the server anticipates is a ``NeonMCPError``; its ``str()`` is a message written for the model and a
 human, safe to show (no passwords, no tracebacks). Foreign exceptions (asyncpg, httpx2) are translated once, at the
-seam that calls them, and re-raised ``from`` the original.
+seam that calls them, and re-raised ``from`` the original. Local Neon's answers to its own HTTP clients are
+``server.local_neon.errors.NeonAPIError`` (Neon's status and message, for the emulated API), not part of this tree.
 
     NeonMCPError
     ├── InvalidInput            bad arguments: empty SQL, several statements where one is expected, NUL bytes, …
@@ -10,6 +11,8 @@ seam that calls them, and re-raised ``from`` the original.
     ├── PolicyViolation         the SQL policy refuses the statement in every mode, or in the current access mode
     ├── ConfirmationError       unknown, expired or already used confirmation id
     ├── ClusterError            a local PostgreSQL cluster could not be created, started or stopped
+    ├── LocalNeonDidNotStart    local Neon, started in the background, exited or did not answer in time
+    ├── MigrationFailed         a migration failed on its plan branch or on its target (what stayed is said)
     ├── NeonAPIFailure          Neon's API refused a request (HTTP status, Neon's code, message, request_id)
     │   └── NeonUnreachable     Neon's API could not be reached: network error or timeout, retries used up
     ├── OperationFailed         an operation Neon ran for a change ended failed, error or cancelled
@@ -27,6 +30,8 @@ __all__ = [
     "ConnectionFailed",
     "DatabaseError",
     "InvalidInput",
+    "LocalNeonDidNotStart",
+    "MigrationFailed",
     "NeonAPIFailure",
     "NeonMCPError",
     "NeonUnreachable",
@@ -65,6 +70,14 @@ class ConfirmationError(NeonMCPError):
 
 class ClusterError(NeonMCPError):
     """A local PostgreSQL cluster operation failed."""
+
+
+class LocalNeonDidNotStart(NeonMCPError):
+    """The background local Neon exited or did not answer in time; the message holds its log's tail."""
+
+
+class MigrationFailed(NeonMCPError):
+    """The migration failed on its plan branch or on the target; the message says where and what stayed."""
 
 
 class NeonAPIFailure(NeonMCPError):

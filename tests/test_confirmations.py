@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from mcp_types import ElicitRequestParams, ElicitResult
 
-from server.audit import AuditLog
 from server.settings import Settings
+from server.state.audit import AuditLog
 from tests.helpers import mcp_client, script, sql, text_of
 
 pytestmark = pytest.mark.anyio

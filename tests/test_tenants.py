@@ -1,4 +1,4 @@
-"""Tenants: one AppContext per Neon API key, picked from the request's headers; idle ones closed, a bounded number
+"""Tenants: one set of Services per Neon API key, picked from the request's headers; idle ones closed, a bounded number
 open, calls in flight counted; keys never in logs. (End to end over HTTP: tests/test_transports.py.)"""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from server.errors import InvalidInput
 from server.mcp.tenants import KEY_HEADER, Tenants, tenant_id
+from server.root import NeonServices
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +40,8 @@ async def test_each_key_has_its_own_services_and_data_directory(tmp_path: Path) 
     async with Tenants(_settings(tmp_path)) as tenants:
         a, b = tenants.resolve(_key("a")), tenants.resolve(_key("b"))
         assert tenants.resolve(_key("a")) is a and tenants.resolve({KEY_HEADER: " napi_a_0123456789 "}) is a
-        assert a is not b and a.confirmations is not b.confirmations
+        assert a is not b and a.pending is not b.pending
+        assert isinstance(a, NeonServices) and isinstance(b, NeonServices)
         assert a.neon is not b.neon
         assert a.settings.home == tmp_path / "home" / "tenants" / tenant_id("napi_a_0123456789")
         assert a.settings.neon_api_key is not None and a.settings.neon_api_key.get_secret_value() == "napi_a_0123456789"

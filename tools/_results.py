@@ -6,27 +6,22 @@ rows as one JSON array per line inside an untrusted-data fence, then truncation 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from server.mcp.fence import fence
+from server.mcp import fence
 
 if TYPE_CHECKING:
-    from server.mcp.confirmations import PendingOperation
-    from server.sql.database import Outcome
-    from server.sql.service import Execution, Plan
+    from server.sql import Execution, Outcome, Plan
 
 __all__ = [
     "ColumnModel",
     "SQLResult",
     "StatementResult",
     "TransactionResult",
-    "confirmation_required",
-    "declined",
     "sql_result",
     "transaction_result",
 ]
@@ -141,13 +136,14 @@ def _backup_lines(execution: Execution, data: dict[str, Any]) -> list[str]:
     return [f"backup branch taken first: {execution.backup} (restore_branch from_branch= it to undo)"]
 
 
-def sql_result(plan: Plan, execution: Execution, *, as_of: str | None = None) -> CallToolResult:
+def sql_result(plan: Plan, execution: Execution) -> CallToolResult:
     outcome = execution.outcomes[0]
     data = _statement(outcome, plan.verdict.statements[0].category)
     data.update(status="ok", **_where(plan), warnings=list(plan.warnings))
     if outcome.truncated:
         data["hint"] = _TRUNCATED_HINT
     lines = _backup_lines(execution, data)
+    as_of = plan.as_of
     if as_of is not None:
         data["as_of"] = as_of
         lines.append(
@@ -181,32 +177,3 @@ def transaction_result(plan: Plan, execution: Execution) -> CallToolResult:
         lines += _statement_text(statement, number=number)
     lines += [f"warning: {w}" for w in plan.warnings]
     return _tool_result(data, lines)
-
-
-def _expiry(operation: PendingOperation) -> str:
-    return dt.datetime.fromtimestamp(operation.expires_at, dt.UTC).isoformat(timespec="seconds")
-
-
-def confirmation_required(plan: Plan, operation: PendingOperation, summary: str) -> CallToolResult:
-    expires = _expiry(operation)
-    lines = [
-        "CONFIRMATION REQUIRED: nothing has run yet.",
-        fence(summary),
-        f"Show this to the user and ask them. If they agree, call confirm_operation with operation_id="
-        f"{operation.id} before {expires}; it runs exactly the operation above, once.",
-    ]
-    data = {
-        "status": "confirmation_required",
-        **_where(plan),
-        "kind": plan.verdict.category,
-        "operation_id": operation.id,
-        "summary": summary,
-        "expires_at": expires,
-        "warnings": list(plan.warnings),
-    }
-    return _tool_result(data, lines)
-
-
-def declined(plan: Plan, how: str) -> CallToolResult:
-    text = f"The user {how} the confirmation: nothing ran on {plan.place.label}."
-    return _tool_result({"status": "declined", **_where(plan), "kind": plan.verdict.category}, [text])

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
 from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
-from server.audit import ConfirmationPath
-from server.mcp.confirmations import ConfirmAnswer, NotAsked
-from server.mcp.context import Ctx, app
-from server.mcp.tooling import add_tool
-from server.neon.branches import BranchChange, BranchChanged, BranchCreated
+from server.mcp import ConfirmAnswer, Confirmation, Ctx, Question, add_tool, neon_services, question, run_or_store
+from server.neon import BranchChange, BranchChanged, BranchCreated
 from server.settings import Settings
-
-from ._confirmed import Confirmation, confirmed, question
+from server.state import Confirmed
 
 __all__ = ["BranchChangeResult", "register"]
 
@@ -68,7 +64,7 @@ async def create_branch(
     never on production. Returns once the branch is ready and a connection to it has run SELECT 1. If anything fails
     after Neon made the branch, it is deleted again.
     """
-    created = await app(ctx).branches.create(
+    created = await neon_services(ctx).branches.create(
         name, parent=parent, at_time=at_time, at_lsn=at_lsn, expires_in=expires_in, with_compute=with_compute
     )
     start = ""
@@ -92,12 +88,12 @@ async def create_branch(
 # --- delete, reset, restore ------------------------------------------------------------------------------------------
 
 
-async def _ask_delete(branch: str, ctx: Ctx) -> Elicit[ConfirmAnswer] | NotAsked:
-    return await question(ctx, app(ctx).branches.plan_delete(branch))
+async def _ask_delete(branch: str, ctx: Ctx) -> Question:
+    return await question(ctx, neon_services(ctx).branches.plan_delete(branch))
 
 
-async def _ask_reset(branch: str, preserve_under_name: str | None, ctx: Ctx) -> Elicit[ConfirmAnswer] | NotAsked:
-    return await question(ctx, app(ctx).branches.plan_reset(branch, preserve_under_name=preserve_under_name))
+async def _ask_reset(branch: str, preserve_under_name: str | None, ctx: Ctx) -> Question:
+    return await question(ctx, neon_services(ctx).branches.plan_reset(branch, preserve_under_name=preserve_under_name))
 
 
 async def _ask_restore(
@@ -107,8 +103,8 @@ async def _ask_restore(
     to_lsn: str | None,
     preserve_under_name: str | None,
     ctx: Ctx,
-) -> Elicit[ConfirmAnswer] | NotAsked:
-    planning = app(ctx).branches.plan_restore(
+) -> Question:
+    planning = neon_services(ctx).branches.plan_restore(
         branch, from_branch=from_branch, to_time=to_time, to_lsn=to_lsn, preserve_under_name=preserve_under_name
     )
     return await question(ctx, planning)
@@ -125,7 +121,7 @@ async def delete_branch(
     Protected branches are refused in the default access mode; in access mode full a protected branch is kept as an
     expiring backup branch instead of being removed at once.
     """
-    change = await app(ctx).branches.plan_delete(branch)
+    change = await neon_services(ctx).branches.plan_delete(branch)
     return await _change(ctx, confirmation, "delete_branch", change)
 
 
@@ -140,7 +136,7 @@ async def reset_branch(
     Use it to refresh a work branch with production's latest data. Its computes restart (same connection strings).
     Protected branches are refused in the default access mode.
     """
-    change = await app(ctx).branches.plan_reset(branch, preserve_under_name=preserve_under_name)
+    change = await neon_services(ctx).branches.plan_reset(branch, preserve_under_name=preserve_under_name)
     return await _change(ctx, confirmation, "reset_branch", change)
 
 
@@ -165,7 +161,7 @@ async def restore_branch(
     to copy another branch (e.g. a backup branch) at its head, or from_branch with to_time/to_lsn. Its computes
     restart (same connection strings). Protected branches are refused in the default access mode.
     """
-    change = await app(ctx).branches.plan_restore(
+    change = await neon_services(ctx).branches.plan_restore(
         branch, from_branch=from_branch, to_time=to_time, to_lsn=to_lsn, preserve_under_name=preserve_under_name
     )
     return await _change(ctx, confirmation, "restore_branch", change)
@@ -174,13 +170,12 @@ async def restore_branch(
 async def _change(
     ctx: Ctx, confirmation: ElicitationResult[ConfirmAnswer], tool: str, change: BranchChange
 ) -> CallToolResult:
-    service = app(ctx).branches
+    service = neon_services(ctx).branches
 
-    async def run(path: ConfirmationPath) -> CallToolResult:
-        return _changed(await service.apply(change, recheck=path == "confirm_operation", confirmation=path))
+    async def apply(confirmed: Confirmed) -> CallToolResult:
+        return _changed(await service.apply(change, confirmed))
 
-    about = change.preview().model_dump(mode="json", exclude_none=True)
-    return await confirmed(ctx, confirmation, tool=tool, plan=change, about=about, run=run)
+    return await run_or_store(ctx, confirmation, tool=tool, change=change, apply=apply)
 
 
 def _changed(result: BranchChanged) -> CallToolResult:

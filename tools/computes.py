@@ -11,22 +11,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.audit import ConfirmationPath
-from server.computes.connection_check import ConnectionReport
-from server.computes.service import ComputeChange, ComputeChanged, ComputeList, ReplicaCreated, suspend_text
-from server.mcp.confirmations import ConfirmAnswer, NotAsked
-from server.mcp.context import Ctx, app
-from server.mcp.fence import fence
-from server.mcp.protected_confirmation import ask_if_needed
-from server.mcp.tooling import add_tool
-from server.neon.operations import OperationList
+from server.computes import ComputeChange, ComputeChanged, ComputeList, ConnectionReport, ReplicaCreated, suspend_text
+from server.mcp import (
+    ConfirmAnswer,
+    Confirmation,
+    Ctx,
+    Question,
+    add_tool,
+    fence,
+    neon_services,
+    question,
+    run_or_store,
+)
+from server.neon import OperationList
 from server.settings import Settings
+from server.state import Confirmed
 
-from ._confirmed import Confirmation, confirmed
 from ._params import Branch, Database
 
 __all__ = ["ComputeChangeResult", "register"]
@@ -77,7 +81,7 @@ def _cu(low: float | None, high: float | None) -> str:
 async def list_computes(ctx: Ctx, branch: Branch = None) -> Annotated[CallToolResult, ComputeList]:
     """List compute endpoints (of one branch, or the whole project): type (read_write, or read_only for a read
     replica), state (active, idle = suspended), autoscaling range, suspend timeout, pooler, host, last activity."""
-    found = await app(ctx).computes.list(branch)
+    found = await neon_services(ctx).computes.list(branch)
     where = f"branch {found.branch}" if found.branch else f"project {found.project_id}"
     lines = [f"{len(found.computes)} compute(s) in {where}"]
     for c in found.computes:
@@ -102,7 +106,7 @@ async def list_operations(
 ) -> Annotated[CallToolResult, OperationList]:
     """List recent Neon operations of the project (or one branch), newest first: action (create_timeline,
     start_compute, suspend_compute, apply_config, …), status, branch, compute, duration and error."""
-    found = await app(ctx).computes.history.recent(limit, branch)
+    found = await neon_services(ctx).operations.recent(limit, branch)
     where = f"branch {found.branch}" if found.branch else f"project {found.project_id}"
     lines = [
         f"{len(found.operations)} operation(s) of {where}, newest first · {found.running} not finished · "
@@ -131,7 +135,7 @@ async def connection_check(
     log in), reachability and time to connect on the pooled and direct URIs, TLS, connections in use against the
     limits, and the pooler's transaction-mode caveats. Each finding comes with a suggested fix. Never shows a
     password."""
-    report = await app(ctx).computes.connection_check.check(branch, database, role)
+    report = await neon_services(ctx).connection_check.check(branch, database, role)
     verdict = "no problem found" if report.ok else "problems found"
     lines = [
         f"connection check of branch {report.branch} ({report.branch_id}), database {report.database}, role "
@@ -159,17 +163,15 @@ async def _ask_configure(
     max_cu: float | None,
     suspend_timeout_seconds: int | None,
     ctx: Ctx,
-) -> Elicit[ConfirmAnswer] | NotAsked:
-    planning = app(ctx).computes.plan_configure(
+) -> Question:
+    planning = neon_services(ctx).computes.plan_configure(
         branch=branch, endpoint=endpoint, min_cu=min_cu, max_cu=max_cu, suspend_timeout_seconds=suspend_timeout_seconds
     )
-    return await ask_if_needed(ctx, planning)
+    return await question(ctx, planning)
 
 
-async def _ask_manage(
-    endpoint: str, action: Literal["start", "suspend", "restart"], ctx: Ctx
-) -> Elicit[ConfirmAnswer] | NotAsked:
-    return await ask_if_needed(ctx, app(ctx).computes.plan_action(endpoint, action))
+async def _ask_manage(endpoint: str, action: Literal["start", "suspend", "restart"], ctx: Ctx) -> Question:
+    return await question(ctx, neon_services(ctx).computes.plan_action(endpoint, action))
 
 
 async def configure_compute(
@@ -188,7 +190,7 @@ async def configure_compute(
     Values are checked against Neon's limits first and refused with Neon's reason. On a protected branch the human
     confirms the change. Default compute: the default branch's read-write compute.
     """
-    change = await app(ctx).computes.plan_configure(
+    change = await neon_services(ctx).computes.plan_configure(
         branch=branch, endpoint=endpoint, min_cu=min_cu, max_cu=max_cu, suspend_timeout_seconds=suspend_timeout_seconds
     )
     return await _change(ctx, confirmation, "configure_compute", change)
@@ -205,22 +207,19 @@ async def manage_compute(
     """Start, suspend (scale to zero now) or restart a compute. Suspending or restarting cuts its open connections
     and loses in-memory statistics (pg_stat_statements): on a protected branch the human confirms it. A suspended
     compute also starts by itself on the next connection."""
-    change = await app(ctx).computes.plan_action(endpoint, action)
+    change = await neon_services(ctx).computes.plan_action(endpoint, action)
     return await _change(ctx, confirmation, "manage_compute", change)
 
 
 async def _change(
     ctx: Ctx, confirmation: ElicitationResult[ConfirmAnswer], tool: str, change: ComputeChange
 ) -> CallToolResult:
-    service = app(ctx).computes
+    service = neon_services(ctx).computes
 
-    async def run(path: ConfirmationPath) -> CallToolResult:
-        return _changed(await service.apply(change, recheck=path == "confirm_operation"))
+    async def apply(confirmed: Confirmed) -> CallToolResult:
+        return _changed(await service.apply(change, confirmed))
 
-    if not change.needs_confirmation:
-        return await run("not-needed")
-    about = change.preview().model_dump(mode="json", exclude_none=True)
-    return await confirmed(ctx, confirmation, tool=tool, plan=change, about=about, run=run)
+    return await run_or_store(ctx, confirmation, tool=tool, change=change, apply=apply)
 
 
 def _changed(result: ComputeChanged) -> CallToolResult:
@@ -250,7 +249,7 @@ def _whole(values: dict[str, float | int | None]) -> int | None:
 async def create_read_replica(ctx: Ctx, branch: Branch = None) -> Annotated[CallToolResult, ReplicaCreated]:
     """Add a read replica (a read-only compute) to a branch: reads scale out without touching the primary, and the
     database itself refuses writes on it. Returns once it answers; connect to it with its endpoint id."""
-    made = await app(ctx).computes.create_replica(branch)
+    made = await neon_services(ctx).computes.create_replica(branch)
     lines = [
         f"read replica {made.compute} of branch {made.branch} ({made.branch_id}) is {made.state} at {made.host} "
         f"after {made.elapsed_ms:g} ms; "

@@ -8,8 +8,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.mcp.context import Ctx, app
-from server.mcp.tooling import add_tool
+from server.mcp import Ctx, add_tool, services
 
 __all__ = ["register"]
 
@@ -24,7 +23,7 @@ async def confirm_operation(
     operation (never new SQL), once, before it expires (5 minutes by default). Unknown, expired or already used
     ids are refused.
     """
-    operation = app(ctx).confirmations.take(operation_id.strip())
+    operation = services(ctx).pending.take(operation_id.strip())
     result: CallToolResult = await operation.run(operation.id)
     return result
 

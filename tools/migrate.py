@@ -8,20 +8,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
 from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
-from server.audit import ConfirmationPath
-from server.errors import NeonMCPError
-from server.mcp.confirmations import ConfirmAnswer, NotAsked, ask
-from server.mcp.context import Ctx, app
-from server.mcp.fence import fence
-from server.mcp.tooling import add_tool
-from server.migrate.models import AppliedMigration, MigrationReport
+from server.errors import InvalidInput
+from server.mcp import (
+    ConfirmAnswer,
+    Confirmation,
+    Ctx,
+    NotAsked,
+    Question,
+    add_tool,
+    fence,
+    neon_services,
+    question,
+    run_or_store,
+)
+from server.migrate import AppliedMigration, MigrationReport
 from server.settings import Settings
+from server.state import Confirmed
 
-from ._confirmed import Confirmation, confirmed
 from ._params import Branch, Database
 
 __all__ = ["MigrateResult", "register"]
@@ -40,15 +47,10 @@ class MigrateResult(Confirmation):
     message: str | None = None
 
 
-async def _confirm_apply(action: str, migration_id: str | None, ctx: Ctx) -> Elicit[ConfirmAnswer] | NotAsked:
+async def _confirm_apply(action: str, migration_id: str | None, ctx: Ctx) -> Question:
     if action != "apply" or not migration_id:
         return NotAsked("not-needed")
-    service = app(ctx).migrations
-    try:
-        plan = service.pending(migration_id)
-    except NeonMCPError:
-        return NotAsked("not-planned")  # the tool body reports the error
-    return ask(ctx, needed=service.needs_confirmation(plan), message=service.summary(plan))
+    return await question(ctx, neon_services(ctx).migrations.plan_apply(migration_id))
 
 
 async def migrate(
@@ -83,7 +85,7 @@ async def migrate(
     confirmation for a protected branch or a destructive statement, with a backup branch of a protected target first;
     records it in neon_mcp.schema_migrations. Protected branches (production) are changed only this way.
     """
-    service = app(ctx).migrations
+    service = neon_services(ctx).migrations
     if action == "plan":
         if not sql:
             raise _missing("sql", action)
@@ -104,29 +106,17 @@ async def migrate(
         return _result(
             MigrateResult(status="ok", action="discard", migration_id=migration_id, message=message), [message]
         )
-    plan = service.pending(migration_id)
+    change = await service.plan_apply(migration_id)
 
-    async def run(path: ConfirmationPath) -> CallToolResult:
-        applied = await service.apply(migration_id, confirmation=path)
+    async def apply(confirmed: Confirmed) -> CallToolResult:
+        applied = await service.apply(change, confirmed)
         data = MigrateResult(status="ok", action="apply", migration_id=migration_id, applied=applied)
         return _result(data, _applied_text(applied))
 
-    if not service.needs_confirmation(plan):
-        return await run("not-needed")
-    about = {"action": "apply", "migration_id": migration_id}
-    return await confirmed(
-        ctx, confirmation, tool="migrate", plan=_Summary(service.summary(plan)), about=about, run=run
-    )
+    return await run_or_store(ctx, confirmation, tool="migrate", change=change, apply=apply)
 
 
-class _Summary:
-    def __init__(self, text: str) -> None:
-        self.summary = text
-
-
-def _missing(argument: str, action: str) -> NeonMCPError:
-    from server.errors import InvalidInput
-
+def _missing(argument: str, action: str) -> InvalidInput:
     return InvalidInput(f"action {action} needs {argument}")
 
 
@@ -186,6 +176,7 @@ def _applied_text(applied: AppliedMigration) -> list[str]:
 
 
 def register(server: MCPServer[Any], settings: Settings) -> None:
+    """Register migrate (with Neon only: every migration is tested on a branch first)."""
     if not settings.uses_neon:
         return
     add_tool(server, migrate, title="Plan and apply a migration", read_only=False, destructive=True, idempotent=False)

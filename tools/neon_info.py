@@ -14,10 +14,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.mcp.context import Ctx, app
-from server.mcp.fence import fence
-from server.mcp.tooling import add_tool
-from server.neon.views import (
+from server.mcp import Ctx, add_tool, fence, neon_services
+from server.neon import (
     BranchDescription,
     BranchList,
     BranchSummary,
@@ -80,7 +78,7 @@ async def list_projects(ctx: Ctx) -> Annotated[CallToolResult, ProjectList]:
 
     The project this server works on is marked with `*`.
     """
-    found = await app(ctx).neon_views.projects()
+    found = await neon_services(ctx).views.projects()
     lines = [f"{len(found.projects)} project(s); * marks the one this server serves"]
     for p in found.projects:
         mark = "*" if p.served else " "
@@ -95,7 +93,7 @@ async def list_projects(ctx: Ctx) -> Annotated[CallToolResult, ProjectList]:
 async def describe_project(ctx: Ctx, project: Project = None) -> Annotated[CallToolResult, ProjectDescription]:
     """Describe a Neon project: region, PostgreSQL version, history retention (how far back branches and time-travel
     reads can go), its default branch, the production branch (and whether it exists), branch and compute counts."""
-    p = await app(ctx).neon_views.project(project)
+    p = await neon_services(ctx).views.project(project)
     retention = "?" if p.history_retention_seconds is None else f"{p.history_retention_seconds / 3600:g} h"
     production = p.production_branch + ("" if p.production_branch_exists else " (no branch has this name)")
     lines = [
@@ -112,7 +110,7 @@ async def describe_project(ctx: Ctx, project: Project = None) -> Annotated[CallT
 async def list_branches(ctx: Ctx, project: Project = None) -> Annotated[CallToolResult, BranchList]:
     """List the project's branches as a tree (children under their parent): id, default, protection and why,
     compute state, logical size, creation and expiry times."""
-    found = await app(ctx).neon_views.branches(project)
+    found = await neon_services(ctx).views.branches(project)
     lines = [f"{len(found.branches)} branch(es) in project {found.project_id}"]
     lines += ["  " * b.depth + f"{b.name} · " + " · ".join(_branch_facts(b)) for b in found.branches]
     return _result(found, lines)
@@ -123,7 +121,7 @@ async def describe_branch(
 ) -> Annotated[CallToolResult, BranchDescription]:
     """Describe one branch: its parent and children, protection and why, state, size, computes (type, state, host,
     autoscaling, suspend timeout), databases with their owners, and roles (never passwords)."""
-    b = await app(ctx).neon_views.branch(branch)
+    b = await neon_services(ctx).views.branch(branch)
     lines = [f"branch {b.name} · " + " · ".join(_branch_facts(b))]
     origin = f"parent {b.parent} ({b.parent_id})" if b.parent_id else "no parent (a root branch)"
     if b.parent_timestamp or b.parent_lsn:
@@ -158,7 +156,7 @@ async def get_connection_string(
 
     The password is redacted unless the operator allowed revealing it.
     """
-    c = await app(ctx).neon_views.connection_string(branch, database, role, pooled=pooled)
+    c = await neon_services(ctx).views.connection_string(branch, database, role, pooled=pooled)
     lines = [
         c.uri,
         f"branch {c.branch} ({c.branch_id}) · database {c.database} · role {c.role} · host {c.host} · "
@@ -182,7 +180,7 @@ async def compare_schemas(
 ) -> Annotated[CallToolResult, SchemaComparison]:
     """Compare a database's schema between two branches: a unified diff (Neon's) from the base branch's schema to the
     branch's, e.g. to review a migration made on a child branch before applying it to its parent."""
-    c = await app(ctx).neon_views.compare_schemas(branch, base_branch, database)
+    c = await neon_services(ctx).views.compare_schemas(branch, base_branch, database)
     where = f"schema of database {c.database}: {c.base_branch} → {c.branch}"
     if c.identical:
         return _result(c, [f"{where}: no differences"])

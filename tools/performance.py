@@ -12,13 +12,17 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.mcp.context import Ctx, app
-from server.mcp.fence import fence
-from server.mcp.tooling import add_tool
-from server.performance.health import Finding
-from server.performance.models import Explanation, HealthCheck, IndexAdvice, IndexSuggestion, SlowQueryList
-from server.performance.plan_summary import PlanSummary
-from server.performance.slow_queries import OrderBy
+from server.mcp import Ctx, add_tool, fence, services
+from server.performance import (
+    Explanation,
+    Finding,
+    HealthCheck,
+    IndexAdvice,
+    IndexSuggestion,
+    OrderBy,
+    PlanSummary,
+    SlowQueryList,
+)
 from server.settings import Settings
 
 from ._params import Branch, Database
@@ -149,7 +153,7 @@ async def explain_query(
     estimates off by more than 10×, sorts and hashes that spilled to disk, buffer hits and reads, JIT. With
     hypothetical_indexes (hypopg) it compares the plan with and without them. The raw plan only on request.
     """
-    e = await app(ctx).performance.explain(
+    e = await services(ctx).performance.explain(
         sql,
         branch=branch,
         database=database,
@@ -230,7 +234,7 @@ async def suggest_indexes(
     greedily (the best first, until the next saves under 10%), with the estimated gain and size of each. Answers
     CREATE INDEX CONCURRENTLY statements; it never creates an index (that is a migration).
     """
-    a = await app(ctx).performance.suggest_indexes(
+    a = await services(ctx).performance.suggest_indexes(
         [*([sql] if sql is not None else []), *(queries or [])], branch=branch, database=database
     )
     head = f"suggest_indexes: {a.queries} quer{'y' if a.queries == 1 else 'ies'} on {_where(a.database, a.branch)}"
@@ -278,7 +282,7 @@ async def list_slow_queries(
 ) -> Annotated[CallToolResult, SlowQueryList]:
     """List the statements that cost this database the most, from pg_stat_statements: total and mean time, calls,
     rows, shared blocks hit and read. If the extension is missing, says how to enable it."""
-    q = await app(ctx).performance.slow_queries(branch=branch, database=database, limit=limit, order_by=order_by)
+    q = await services(ctx).performance.slow_queries(branch=branch, database=database, limit=limit, order_by=order_by)
     where = _where(q.database, q.branch)
     if not q.available:
         return _result(q, [f"list_slow_queries on {where}: {q.message}", *[f"note: {n}" for n in q.notes]])
@@ -313,7 +317,7 @@ async def health_check(
     queries and idle-in-transaction sessions; blocking locks (who blocks whom); unused, duplicate and invalid
     indexes; table and index bloat (estimates); dead rows and last (auto)vacuum/analyze; transaction-id wraparound
     age; sequences near their maximum. Each finding has a severity and a suggested action."""
-    h = await app(ctx).performance.health(branch=branch, database=database)
+    h = await services(ctx).performance.health(branch=branch, database=database)
     figures = []
     if h.cache_hit_ratio is not None:
         figures.append(f"cache hit {h.cache_hit_ratio:.1%}")

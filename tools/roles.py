@@ -9,19 +9,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp_types import CallToolResult, TextContent
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from server.audit import ConfirmationPath
-from server.computes.roles import Privileges, RevealAnswer, RoleCreated, reveal_question, revealed
-from server.mcp.confirmations import ConfirmAnswer, NotAsked
-from server.mcp.context import Ctx, app
-from server.mcp.protected_confirmation import ask_if_needed
-from server.mcp.tooling import add_tool
+from server.computes import Privileges, RoleCreated
+from server.mcp import (
+    ConfirmAnswer,
+    Confirmation,
+    Ctx,
+    NotAsked,
+    Question,
+    add_tool,
+    can_elicit,
+    neon_services,
+    question,
+    run_or_store,
+)
 from server.settings import Settings
+from server.state import Confirmed
 
-from ._confirmed import Confirmation, confirmed
 from ._params import Branch, Database
 
 __all__ = ["RoleResult", "register"]
@@ -45,15 +52,41 @@ Schemas = Annotated[
 ]
 
 
+class RevealAnswer(BaseModel):
+    """The form the human answers before a role is created, when the operator allows revealing its password."""
+
+    reveal: bool = Field(
+        title="Show the password", description="Tick to let the agent see the new role's password, this once."
+    )
+
+
 async def _ask_confirm(
     name: str, privileges: Privileges, schemas: list[str] | None, branch: str | None, database: str | None, ctx: Ctx
-) -> Elicit[ConfirmAnswer] | NotAsked:
-    planning = app(ctx).computes.roles.plan(name, privileges, schemas=schemas, branch=branch, database=database)
-    return await ask_if_needed(ctx, planning)
+) -> Question:
+    planning = neon_services(ctx).roles.plan(name, privileges, schemas=schemas, branch=branch, database=database)
+    return await question(ctx, planning)
 
 
 async def _ask_reveal(name: str, ctx: Ctx) -> Elicit[RevealAnswer] | NotAsked:
-    return reveal_question(ctx, name, allowed=app(ctx).settings.reveal_role_passwords)
+    """Ask the human whether the agent may see the new role's password, when the operator allows revealing it and
+    the client can be asked; otherwise nobody is asked and the password is not returned."""
+    if not neon_services(ctx).settings.reveal_role_passwords:
+        return NotAsked("not-needed")
+    if not can_elicit(ctx):
+        return NotAsked("no-elicitation")
+    return Elicit(
+        f"create_role is about to create the role {name!r} with a generated password. Show that password to the "
+        "agent, this once? It is stored nowhere else; without it, set a password yourself (ALTER ROLE … PASSWORD).",
+        RevealAnswer,
+    )
+
+
+def _revealed(outcome: ElicitationResult[RevealAnswer]) -> bool:
+    """Whether the human accepted revealing the password (anything else, including not being asked, is a no)."""
+    match outcome:
+        case AcceptedElicitation(data=RevealAnswer(reveal=True)):
+            return True
+    return False
 
 
 async def create_role(
@@ -70,12 +103,12 @@ async def create_role(
     including tables created later. Made with SQL, so it is not a member of neon_superuser (roles made in Neon's
     console or API are). The password is generated; it is returned once only if the operator allows it and the user
     accepts, otherwise never."""
-    roles = app(ctx).computes.roles
+    roles = neon_services(ctx).roles
     plan = await roles.plan(name, privileges, schemas=schemas, branch=branch, database=database)
-    show = revealed(reveal)
+    show = _revealed(reveal)
 
-    async def run(path: ConfirmationPath) -> CallToolResult:
-        made = await roles.create(plan, reveal=show, confirmation=path, recheck=path == "confirm_operation")
+    async def apply(confirmed: Confirmed) -> CallToolResult:
+        made = await roles.create(plan, confirmed, reveal=show)
         lines = [
             f"created login role {made.role} in database {made.database}"
             + (f" on branch {made.branch}" if made.branch else "")
@@ -91,10 +124,7 @@ async def create_role(
             structured_content={"status": "ok", **made.model_dump(mode="json", exclude_none=True)},
         )
 
-    if not plan.needs_confirmation:
-        return await run("not-needed")
-    about = plan.preview().model_dump(mode="json", exclude_none=True)
-    return await confirmed(ctx, confirmation, tool="create_role", plan=plan, about=about, run=run)
+    return await run_or_store(ctx, confirmation, tool="create_role", change=plan, apply=apply)
 
 
 def register(server: MCPServer[Any], settings: Settings) -> None:

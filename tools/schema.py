@@ -8,15 +8,13 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from server.mcp.context import Ctx, app
-from server.mcp.fence import fence
-from server.mcp.tooling import add_tool
-from server.sql.catalog import TableDetail
+from server.mcp import Ctx, add_tool, fence, services
+from server.sql import TableDetail
 
 from ._params import Branch, Database
 
 if TYPE_CHECKING:
-    from server.sql.catalog import Relation
+    from server.sql import Relation
 
 __all__ = ["register"]
 
@@ -151,17 +149,17 @@ async def describe_schema(
     foreign, unique and check constraints, foreign keys pointing at it, indexes (definition, size, validity, scans),
     triggers, row-level security and policies, comment.
     """
-    services = app(ctx)
-    place = await services.places.place(branch, database)
+    found = services(ctx)
+    place = await found.places.place(branch, database)
     name = place.database
     where = {"database": name} | ({"branch": place.branch_name} if place.branch_name else {})
     if table is not None:
-        detail = await services.schema.table(place, table=table, schema=schema)
+        detail = await found.schema.table(place, table=table, schema=schema)
         structured = {"table": {**where, **detail.model_dump(mode="json", by_alias=True)}}
         text = f"{place.label}\n" + fence(_table_text(detail))
     else:
-        schemas, relations = await services.schema.overview(place, schema=schema)
-        body, shown = _overview_text(name, schemas, relations, services.settings.max_bytes)
+        schemas, relations = await found.schema.overview(place, schema=schema)
+        body, shown = _overview_text(name, schemas, relations, found.settings.max_bytes)
         truncated = shown < len(relations)
         overview = {
             **where,

@@ -9,53 +9,45 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.audit import ConfirmationPath
-from server.errors import NeonMCPError
-from server.mcp.confirmations import ConfirmAnswer, NotAsked, ask, decide
-from server.mcp.context import Ctx, app
-from server.mcp.tooling import add_tool
+from server.mcp import ConfirmAnswer, Ctx, Question, add_tool, neon_services, question, run_or_store, services
+from server.state import Confirmed
 
 from ._params import Branch, Database
-from ._results import SQLResult, TransactionResult, confirmation_required, declined, sql_result, transaction_result
+from ._results import SQLResult, TransactionResult, sql_result, transaction_result
 
 if TYPE_CHECKING:
-    from server.sql.service import Execution, Plan
+    from server.sql import Execution, Plan
 
 __all__ = ["register"]
 
 
-async def _question(ctx: Ctx, plan_call: Any) -> Elicit[ConfirmAnswer] | NotAsked:
-    try:
-        plan: Plan = await plan_call
-    except NeonMCPError:
-        return NotAsked("not-planned")  # the tool body plans again and reports the error
-    if not plan.needs_confirmation:
-        return NotAsked("not-needed")
-    return ask(ctx, needed=True, message=await app(ctx).sql.summary(plan))
-
-
 async def _plan(
-    ctx: Ctx, sql: str | list[str], branch: str | None, database: str | None, params: list[list[Any]] | None
+    ctx: Ctx,
+    sql: str | list[str],
+    branch: str | None,
+    database: str | None,
+    params: list[list[Any]] | None,
+    as_of: str | None = None,
 ) -> Plan:
-    services = app(ctx)
-    place = await services.places.place(branch, database)
-    return await services.sql.plan(sql, place=place, params=params, single=isinstance(sql, str))
+    found = services(ctx)
+    place = await found.places.place(branch, database)
+    return await found.sql.plan(sql, place=place, params=params, single=isinstance(sql, str), as_of=as_of)
 
 
 async def _confirm_statement(
-    sql: str, database: str | None, params: list[Any] | None, branch: str | None, ctx: Ctx
-) -> Elicit[ConfirmAnswer] | NotAsked:
-    return await _question(ctx, _plan(ctx, sql, branch, database, _one(params)))
+    sql: str, database: str | None, params: list[Any] | None, branch: str | None, as_of: str | None, ctx: Ctx
+) -> Question:
+    return await question(ctx, _plan(ctx, sql, branch, database, _one(params), as_of))
 
 
 async def _confirm_transaction(
     statements: list[str], database: str | None, params: list[list[Any]] | None, branch: str | None, ctx: Ctx
-) -> Elicit[ConfirmAnswer] | NotAsked:
-    return await _question(ctx, _plan(ctx, statements, branch, database, params))
+) -> Question:
+    return await question(ctx, _plan(ctx, statements, branch, database, params))
 
 
 def _one(params: list[Any] | None) -> list[list[Any]] | None:
@@ -91,10 +83,9 @@ async def run_sql(
     table names (e.g. auslex.users). On Neon, `branch` picks the branch (protected branches take reads only in the
     default access mode) and `as_of` reads the past.
     """
-    plan = await _plan(ctx, sql, branch, database, _one(params))
-    if as_of is not None:
-        execution = await app(ctx).time_travel.read(plan, as_of, max_rows=max_rows)
-        return sql_result(plan, execution, as_of=as_of)
+    plan = await _plan(ctx, sql, branch, database, _one(params), as_of)
+    if plan.as_of is not None:  # a read on a Neon branch: planning refused anything else
+        return sql_result(plan, await neon_services(ctx).time_travel.read(plan, max_rows=max_rows))
     return await _run(ctx, plan, confirmation, "run_sql", lambda execution: sql_result(plan, execution), max_rows)
 
 
@@ -130,25 +121,12 @@ async def _run(
     shape: Callable[[Execution], CallToolResult],
     max_rows: int | None = None,
 ) -> CallToolResult:
-    """Run a plan, or store it for confirm_operation, or report the human's refusal: as the resolver decided."""
-    service = app(ctx).sql
-    decision = decide(confirmation, needed=plan.needs_confirmation)
-    if decision in ("declined", "cancelled"):
-        return declined(plan, decision)
-    if decision == "store":
-        summary = await service.summary(plan)
+    sql = services(ctx).sql
 
-        async def run_confirmed(operation_id: str) -> CallToolResult:
-            return shape(
-                await service.execute(
-                    plan, confirmation="confirm_operation", max_rows=max_rows, operation_id=operation_id
-                )
-            )
+    async def apply(confirmed: Confirmed) -> CallToolResult:
+        return shape(await sql.execute(plan, confirmed, max_rows=max_rows))
 
-        operation = app(ctx).confirmations.add(tool=tool, summary=summary, run=run_confirmed)
-        return confirmation_required(plan, operation, summary)
-    path: ConfirmationPath = "elicitation" if decision == "run-confirmed" else "not-needed"
-    return shape(await service.execute(plan, confirmation=path, max_rows=max_rows))
+    return await run_or_store(ctx, confirmation, tool=tool, change=plan, apply=apply)
 
 
 def register(server: MCPServer[Any], *, writes_possible: bool) -> None:

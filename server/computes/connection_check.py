@@ -28,8 +28,11 @@ from pydantic import BaseModel, Field
 from ..errors import InvalidInput, NeonAPIFailure, NeonMCPError
 
 if TYPE_CHECKING:
-    from ..mcp.context import AppContext
+    from ..neon.client import NeonClient
     from ..neon.models import Branch, Endpoint
+    from ..neon.targets import Directory
+    from ..sql.database import Guards
+    from ..sql.places import Places
 
 __all__ = ["ConnectionCheck", "ConnectionReport", "Finding", "Route"]
 
@@ -101,8 +104,16 @@ class _Facts:
 
 
 class ConnectionCheck:
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
+    """Diagnoses connecting to a branch (see the module docstring); ``role`` is the configured role (NEON_ROLE)."""
+
+    def __init__(
+        self, neon: NeonClient, directory: Directory, places: Places, guards: Guards, *, role: str | None = None
+    ) -> None:
+        self.neon = neon
+        self.directory = directory
+        self.places = places
+        self.guards = guards
+        self.role = role
 
     async def check(
         self, branch: str | None = None, database: str | None = None, role: str | None = None
@@ -111,8 +122,8 @@ class ConnectionCheck:
 
         Raises ``InvalidInput`` only for an unknown branch or project; everything else is a finding.
         """
-        directory = self.app.directory
-        neon = self.app.neon
+        directory = self.directory
+        neon = self.neon
         project_id = await directory.project_id()
         found = await directory.branch(branch)
         databases = await neon.list_databases(project_id, found.id)
@@ -124,7 +135,7 @@ class ConnectionCheck:
         wanted_db = database or default_db
         checked = wanted_db if wanted_db in names else default_db
         owner = next((d.owner_name for d in databases if d.name == checked), "")
-        wanted_role = role or self.app.settings.neon_role or owner
+        wanted_role = role or self.role or owner
         api_roles = [r.name for r in await neon.list_roles(project_id, found.id)]
         facts = _Facts(
             project_id=project_id,
@@ -224,7 +235,7 @@ class ConnectionCheck:
     async def _routes(self, facts: _Facts, writer: Endpoint, report: ConnectionReport) -> None:
         from ..sql.database import Databases
 
-        neon = self.app.neon
+        neon = self.neon
         woke = writer.current_state != "active" or writer.pending_state is not None
         started = time.monotonic()
         for pooled in (True, False):
@@ -242,7 +253,7 @@ class ConnectionCheck:
             if report.tls is None:
                 report.tls = (parse_qs(parts.query).get("sslmode") or ["(not set)"])[0]
             databases = Databases(
-                uri, self.app.guards, pool_size=1, cache_statements=False, connect_timeout=_CONNECT_TIMEOUT
+                uri, self.guards, pool_size=1, cache_statements=False, connect_timeout=_CONNECT_TIMEOUT
             )
             begun = time.monotonic()
             try:
@@ -305,7 +316,7 @@ class ConnectionCheck:
     async def _inside(self, facts: _Facts, api_roles: list[str], report: ConnectionReport) -> None:
         """Role facts and connection counts, read as the server's own role (reads only)."""
         try:
-            place = await self.app.places.place(facts.branch.id, facts.checked_database)
+            place = await self.places.place(facts.branch.id, facts.checked_database)
             role_rows, count_rows, login_rows = await place.databases.read_catalog(
                 facts.checked_database,
                 [

@@ -27,28 +27,24 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult
 from pydantic import BaseModel, Field, SecretStr
 
-from ..audit import AuditLog, AuditRecord, ConfirmationPath
-from ..errors import ConfirmationError, InvalidInput, NeonMCPError, PolicyViolation
-from ..mcp.confirmations import NotAsked, ask
+from .. import access
+from ..errors import ConfirmationError, InvalidInput, NeonMCPError
+from ..settings import AccessMode
+from ..state.audit import AuditLog, AuditRecord, Confirmed
 
 if TYPE_CHECKING:
-    from ..mcp.context import AppContext
-    from ..sql.places import Place
+    from ..sql.places import Places
 
 __all__ = [
     "Privileges",
-    "RevealAnswer",
     "RoleCreated",
     "RolePlan",
     "Roles",
     "quote_ident",
-    "reveal_question",
-    "revealed",
     "scram_verifier",
 ]
 
@@ -90,33 +86,6 @@ def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int 
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
-class RevealAnswer(BaseModel):
-    """The form the human answers before a role is created, when the operator allows revealing its password."""
-
-    reveal: bool = Field(
-        title="Show the password", description="Tick to let the agent see the new role's password, this once."
-    )
-
-
-def reveal_question(ctx: Context[Any, Any], name: str, *, allowed: bool) -> Elicit[RevealAnswer] | NotAsked:
-    """What create_role's reveal resolver returns: ask the human when the operator allows revealing and the client
-    can be asked; otherwise nobody is asked and the password is not returned."""
-    message = (
-        f"create_role is about to create the role {name!r} with a generated password. Show that password to the "
-        "agent, this once? It is stored nowhere else; without it, set a password yourself (ALTER ROLE … PASSWORD)."
-    )
-    asked = ask(ctx, needed=allowed, message=message)
-    return asked if isinstance(asked, NotAsked) else Elicit(message, RevealAnswer)
-
-
-def revealed(outcome: ElicitationResult[Any]) -> bool:
-    """Whether the human accepted revealing the password (anything else, including not being asked, is a no)."""
-    match outcome:
-        case AcceptedElicitation(data=RevealAnswer(reveal=True)):
-            return True
-    return False
-
-
 class RoleCreated(BaseModel):
     """What create_role made (or, before confirmation, would make)."""
 
@@ -147,10 +116,7 @@ class RolePlan:
     protected_because: str | None
     grantor: str
     summary: str
-
-    @property
-    def needs_confirmation(self) -> bool:
-        return self.protected_because is not None
+    needs_confirmation: bool = False
 
     def statements(self, verifier: str) -> list[str]:
         """The SQL, in order; the first carries the SCRAM verifier (never the password)."""
@@ -179,7 +145,12 @@ class RolePlan:
                 sql.append(f"{defaults} EXECUTE ON FUNCTIONS TO {role}")
         return sql
 
-    def preview(self) -> RoleCreated:
+    def preview(self) -> dict[str, object]:
+        """The result's fields known before it runs, as JSON."""
+        return self.result().model_dump(mode="json", exclude_none=True)
+
+    def result(self) -> RoleCreated:
+        """The result, as far as it is known before it runs."""
         return RoleCreated(
             role=self.name,
             privileges=self.privileges,
@@ -195,9 +166,13 @@ class RolePlan:
 class Roles:
     """Creates login roles with exactly the privileges asked for (see the module docstring)."""
 
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
-        self.audit = AuditLog(app.settings.audit_log_path)
+    def __init__(
+        self, places: Places, audit: AuditLog, *, access_mode: AccessMode, default_schema: str | None = None
+    ) -> None:
+        self.places = places
+        self.audit = audit
+        self.access_mode: AccessMode = access_mode
+        self.default_schema = default_schema
 
     async def plan(
         self,
@@ -211,10 +186,12 @@ class Roles:
         """Check a role creation; raises ``InvalidInput`` (bad name, role exists, unknown schema) or
         ``PolicyViolation`` (access mode, protected branch) before anything is asked."""
         _check_name(name)
-        place = await self.app.places.place(branch, database)
+        place = await self.places.place(branch, database)
         protected_because = place.protected_because
-        self._check_access(place, protected_because)
-        wanted = list(dict.fromkeys(schemas or [self.app.settings.default_schema or "public"]))
+        verdict = access.check(
+            "create_role", self.access_mode, branch=place.branch_name, protected_because=protected_because
+        )
+        wanted = list(dict.fromkeys(schemas or [self.default_schema or "public"]))
         exists, found, me = await place.databases.read_catalog(
             place.database, [(_EXISTS_SQL, [name]), (_SCHEMAS_SQL, []), (_ME_SQL, [])]
         )
@@ -237,27 +214,14 @@ class Roles:
             protected_because=protected_because,
             grantor=str(me[0][0]),
             summary="",
+            needs_confirmation=verdict.needs_confirmation,
         )
         return replace(plan, summary=_summary(plan))
 
-    def _check_access(self, place: Place, protected_because: str | None) -> None:
-        mode = self.app.settings.effective_access_mode
-        if mode == "read-only":
-            raise PolicyViolation("access mode read-only: no role is created (create_role refused)")
-        if mode == "branches" and protected_because is not None:
-            raise PolicyViolation(
-                f"branch {place.branch_name} is protected ({protected_because}): in access mode branches, role "
-                "changes on it go through migrate (write the CREATE ROLE and GRANTs as a migration, review it on a "
-                f"branch, then apply it). To try the role now, create it on a branch of it (create_branch parent="
-                f"{place.branch_name})."
-            )
-
-    async def create(
-        self, plan: RolePlan, *, reveal: bool, confirmation: ConfirmationPath, recheck: bool = False
-    ) -> RoleCreated:
-        """Create the planned role. ``reveal``: return its password (once). With ``recheck`` (a plan stored for
-        confirm_operation) it is planned again and refused if the summary the human confirmed no longer holds."""
-        if recheck:
+    async def create(self, plan: RolePlan, confirmed: Confirmed, *, reveal: bool) -> RoleCreated:
+        """Create the planned role. ``reveal``: return its password (once). A plan stored for confirm_operation
+        (``confirmed.recheck``) is planned again and refused if the summary the human confirmed no longer holds."""
+        if confirmed.recheck:
             now = await self.plan(
                 plan.name, plan.privileges, schemas=list(plan.schemas), branch=plan.branch_id, database=plan.database
             )
@@ -268,12 +232,17 @@ class Roles:
                 )
         from ..sql.database import Caps, Statement
 
-        place = await self.app.places.place(plan.branch_id, plan.database)
+        place = await self.places.place(plan.branch_id, plan.database)
         password = SecretStr(secrets.token_urlsafe(_PASSWORD_BYTES))
         statements = plan.statements(scram_verifier(password.get_secret_value()))
         shown = [_without_secret(sql) for sql in statements]
         record = AuditRecord(
-            target=place.key, sql=";\n".join(shown), classification="ddl", confirmation=confirmation, outcome="ok"
+            target=place.key,
+            sql=";\n".join(shown),
+            classification="ddl",
+            confirmation=confirmed.path,
+            outcome="ok",
+            operation_id=confirmed.operation_id,
         )
         try:
             await place.databases.run(
@@ -284,7 +253,7 @@ class Roles:
             raise
         self.audit.append(record)
         logger.info("created role %s (%s) on %s", plan.name, plan.privileges, place.label)
-        result = plan.preview()
+        result = plan.result()
         result.grants = shown
         if reveal:
             result.password = password.get_secret_value()

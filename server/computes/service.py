@@ -4,11 +4,11 @@ A compute is one of a branch's endpoints: its read-write compute, or a read repl
 compute by its endpoint id (``ep-…``), or by a branch (name or id), which means that branch's read-write compute.
 
 Changes are planned first (``plan_configure``, ``plan_action``): the plan resolves the compute, checks the new values
-against Neon's limits (``compute_limits``, the same check local Neon makes) and carries the exact ``summary`` a human
-confirms. A change to a protected branch's compute (``Directory.protection``) needs confirmation: configuring it, and
-suspending or restarting it, which drop its connections. Starting a compute, and anything on an unprotected branch,
-runs at once. ``apply`` runs a plan and waits for Neon's operations; a plan stored for ``confirm_operation`` is
-planned again first and refused if the compute changed since the human read the summary.
+against Neon's limits (``limits``, the same check local Neon makes) and carries the exact ``summary`` a human confirms.
+A change to a protected branch's compute (``Directory.protection``; the verdict is ``server.access``'s) needs
+confirmation: configuring it, and suspending or restarting it, which drop its connections. Starting a compute, and
+anything on an unprotected branch, runs at once. ``apply`` runs a plan and waits for Neon's operations; a plan stored
+for ``confirm_operation`` is planned again first and refused if the compute changed since the human read the summary.
 
 ``create_replica`` adds a read-only compute to a branch and answers once it accepts connections (and is in recovery,
 i.e. refuses writes); if it never does, it is deleted again.
@@ -20,21 +20,22 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from .. import progress
+from .. import access, progress
 from ..errors import ConfirmationError, InvalidInput, NeonAPIFailure, NeonMCPError
+from ..settings import AccessMode
+from ..state.audit import Confirmed
 from .limits import limits_problem, suspend_problem
 
 if TYPE_CHECKING:
-    from ..mcp.context import AppContext
+    from ..neon.client import NeonClient
+    from ..neon.connections import Connections
     from ..neon.models import Branch, Endpoint
-    from ..neon.operations import OperationHistory
-    from .connection_check import ConnectionCheck
-    from .roles import Roles
+    from ..neon.targets import Directory
+    from ..sql.database import Guards
 
 __all__ = [
     "ComputeChange",
@@ -130,13 +131,20 @@ class ComputeChange:
     after: dict[str, float | int | None]
     changed: bool
     summary: str
+    confirm: bool = False
+    """The access verdict asks for a human's yes (a protected branch's compute)."""
 
     @property
     def needs_confirmation(self) -> bool:
-        """Protected branch, and it changes something (starting a compute never needs one)."""
-        return self.protected_because is not None and self.changed and self.request.action != "start"
+        """Confirmed on a protected branch when it changes something (starting a compute never needs it)."""
+        return self.confirm and self.changed and self.request.action != "start"
 
-    def preview(self) -> ComputeChanged:
+    def preview(self) -> dict[str, object]:
+        """The result's fields known before it runs, as JSON."""
+        return self.result().model_dump(mode="json", exclude_none=True)
+
+    def result(self) -> ComputeChanged:
+        """The result, as far as it is known before it runs."""
         return ComputeChanged(
             action=self.request.action,
             compute=self.endpoint.id,
@@ -188,44 +196,38 @@ def _what(endpoint: Endpoint, branch: Branch) -> str:
 
 
 class Computes:
-    """The compute tools' service, over the server's Neon client, directory and connections; it also holds the
-    family's other services (operations, connection checks, roles), built on first use."""
+    """The compute tools' service, over the server's Neon client, directory and connections (``guards`` for the
+    readiness check of a new read replica)."""
 
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
-
-    @cached_property
-    def history(self) -> OperationHistory:
-        from ..neon.operations import OperationHistory
-
-        return OperationHistory(self.app)
-
-    @cached_property
-    def connection_check(self) -> ConnectionCheck:
-        from .connection_check import ConnectionCheck
-
-        return ConnectionCheck(self.app)
-
-    @cached_property
-    def roles(self) -> Roles:
-        from .roles import Roles
-
-        return Roles(self.app)
+    def __init__(
+        self,
+        neon: NeonClient,
+        directory: Directory,
+        connections: Connections,
+        guards: Guards,
+        *,
+        access_mode: AccessMode,
+    ) -> None:
+        self.neon = neon
+        self.directory = directory
+        self.connections = connections
+        self.guards = guards
+        self.access_mode: AccessMode = access_mode
 
     # --- listing -------------------------------------------------------------------------------------------------
 
     async def list(self, branch: str | None = None) -> ComputeList:
         """The computes of one branch (one request), or of the whole project (one request, plus the branch list
         when a compute's branch is not cached)."""
-        directory = self.app.directory
+        directory = self.directory
         project_id = await directory.project_id()
         asked: Branch | None = None
         if branch is not None:
             asked = await directory.branch(branch)
-            endpoints = await self.app.neon.list_endpoints(project_id, asked.id)
+            endpoints = await self.neon.list_endpoints(project_id, asked.id)
             branches = {asked.id: asked}
         else:
-            endpoints = await self.app.neon.list_endpoints(project_id)
+            endpoints = await self.neon.list_endpoints(project_id)
             branches = {b.id: b for b in await directory.branches()}
             if any(e.branch_id not in branches for e in endpoints):
                 branches = {b.id: b for b in await directory.branches(refresh=True)}
@@ -258,7 +260,7 @@ class Computes:
             host=endpoint.host,
             last_active=endpoint.last_active,
             disabled=endpoint.disabled,
-            protected_because=self.app.directory.protection(branch) if branch is not None else None,
+            protected_because=self.directory.protection(branch) if branch is not None else None,
         )
 
     # --- planning ------------------------------------------------------------------------------------------------
@@ -284,8 +286,10 @@ class Computes:
         return await self._plan(_Request(action, endpoint=endpoint))
 
     async def _plan(self, request: _Request) -> ComputeChange:
-        self._check_access(request.action)
         project_id, found, branch = await self._resolve(request.branch, request.endpoint)
+        protected_because = self.directory.protection(branch)
+        operation: access.Operation = "configure_compute" if request.action == "configure" else "manage_compute"
+        verdict = access.check(operation, self.access_mode, branch=branch.name, protected_because=protected_because)
         before = _settings(found)
         after = dict(before)
         if request.action == "configure":
@@ -309,38 +313,35 @@ class Computes:
             project_id=project_id,
             endpoint=found,
             branch=branch,
-            protected_because=self.app.directory.protection(branch),
+            protected_because=protected_because,
             before=before,
             after=after,
             changed=changed,
             summary="",
+            confirm=verdict.needs_confirmation,
         )
         return replace(change, summary=_summary(change))
-
-    def _check_access(self, what: str) -> None:
-        if self.app.settings.effective_access_mode == "read-only":
-            raise InvalidInput(f"access mode read-only: computes are not changed ({what} refused)")
 
     async def _resolve(self, branch: str | None, endpoint: str | None) -> tuple[str, Endpoint, Branch]:
         """(project id, the compute, its branch) for an endpoint id, or a branch's read-write compute."""
         if branch is not None and endpoint is not None:
             raise InvalidInput("name the compute by branch or by endpoint, not both")
-        directory = self.app.directory
+        directory = self.directory
         project_id = await directory.project_id()
         if endpoint is not None and endpoint.startswith("ep-"):
             try:
-                found = await self.app.neon.get_endpoint(project_id, endpoint)
+                found = await self.neon.get_endpoint(project_id, endpoint)
             except NeonAPIFailure as exc:
                 if exc.status != 404:
                     raise
-                listed = await self.app.neon.list_endpoints(project_id)
+                listed = await self.neon.list_endpoints(project_id)
                 raise InvalidInput(
                     f"compute {endpoint!r} not found; computes: "
                     + (", ".join(e.id for e in listed[:_LISTED]) or "(none)")
                 ) from exc
             return project_id, found, await directory.branch(found.branch_id)
         owner = await directory.branch(endpoint if endpoint is not None else branch)
-        writers = [e for e in await self.app.neon.list_endpoints(project_id, owner.id) if e.type == "read_write"]
+        writers = [e for e in await self.neon.list_endpoints(project_id, owner.id) if e.type == "read_write"]
         if not writers:
             raise InvalidInput(
                 f"branch {owner.name} has no read-write compute; name a compute by its id (list_computes shows them)"
@@ -349,21 +350,22 @@ class Computes:
 
     # --- applying ------------------------------------------------------------------------------------------------
 
-    async def apply(self, change: ComputeChange, *, recheck: bool = False) -> ComputeChanged:
-        """Run a planned change and wait for its operations. With ``recheck`` (stored for confirm_operation) it is
-        planned again first and refused, with nothing done, if the summary the human confirmed no longer holds."""
-        if recheck:
+    async def apply(self, change: ComputeChange, confirmed: Confirmed) -> ComputeChanged:
+        """Run a planned change and wait for its operations. A change stored for confirm_operation
+        (``confirmed.recheck``) is planned again first and refused, with nothing done, if the summary the human
+        confirmed no longer holds."""
+        if confirmed.recheck:
             now = await self._plan(change.request)
             if now.summary != change.summary:
                 raise ConfirmationError(
                     f"compute {change.endpoint.id} changed since this was confirmed; nothing ran. Now it would be:\n"
                     f"{now.summary}\nRun the tool again to confirm that."
                 )
-        result = change.preview()
+        result = change.result()
         if not change.changed:
             result.notes.append(_unchanged(change))
             return result
-        neon = self.app.neon
+        neon = self.neon
         project_id = change.project_id
         endpoint_id = change.endpoint.id
         await progress.report(0, None, f"{change.request.action} compute {endpoint_id}")
@@ -384,7 +386,7 @@ class Computes:
             updated, operations = await neon.restart_endpoint(project_id, endpoint_id)
         await neon.wait_for_operations(project_id, operations, progress=progress.report, poll_interval=0.5)
         if change.request.action in ("suspend", "restart"):
-            await self.app.connections.forget_branch(change.branch.id)  # their sessions were cut
+            await self.connections.forget_branch(change.branch.id)  # their sessions were cut
         final = await neon.get_endpoint(project_id, endpoint_id)
         result.after = _settings(final) if change.request.action == "configure" else _settings(updated)
         result.state = final.current_state
@@ -400,12 +402,12 @@ class Computes:
         ``SELECT pg_is_in_recovery()``. Whatever fails after Neon made it, it is deleted again."""
         from ..sql.database import Databases
 
-        self._check_access("create_read_replica")
         started = time.monotonic()
-        directory = self.app.directory
+        directory = self.directory
         project_id = await directory.project_id()
         found = await directory.branch(branch)
-        neon = self.app.neon
+        access.check("create_read_replica", self.access_mode, branch=found.name)
+        neon = self.neon
         await progress.report(0, None, f"adding a read replica to branch {found.name}")
         endpoint, operations = await neon.create_endpoint(project_id, found.id, endpoint_type="read_only")
         try:
@@ -414,7 +416,7 @@ class Computes:
             uri = await neon.connection_uri(
                 project_id, found.id, target.database, target.role, pooled=False, endpoint_id=endpoint.id
             )
-            databases = Databases(uri.get_secret_value(), self.app.guards, pool_size=1, cache_statements=False)
+            databases = Databases(uri.get_secret_value(), self.guards, pool_size=1, cache_statements=False)
             try:
                 async with databases.connection() as conn:
                     in_recovery = bool(await conn.fetchval("SELECT pg_catalog.pg_is_in_recovery()"))

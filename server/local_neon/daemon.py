@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LocalNeonDidNotStart", "LocalNeonPaths", "ensure_running", "local_command"]
+from ..errors import LocalNeonDidNotStart
+
+__all__ = ["LocalNeonPaths", "ensure_running", "local_command"]
 
 _START_TIMEOUT = 60.0
 
@@ -134,10 +136,6 @@ def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir:
 
     anyio.run(main)
     return 0
-
-
-class LocalNeonDidNotStart(Exception):
-    """The background local Neon exited or did not answer in time; the message holds its log's tail."""
 
 
 def ensure_running(home: Path, argv_extra: Sequence[str] = ()) -> tuple[str, str]:

@@ -1,22 +1,26 @@
-"""Confirmation of destructive operations, by MCP elicitation or by ``confirm_operation``.
+"""The one confirmation path: every change that may need a human's yes goes through ``question`` and ``run_or_store``.
 
-Two paths, and no third:
+A service plans a change (a ``Change``: the exact summary a human confirms, whether it needs confirming, and the
+result fields known before it runs); the tool's confirmation resolver returns ``question(ctx, planning)``, and the
+tool's body hands the same change to ``run_or_store`` with the function that applies it. Then there are two paths,
+and no third:
 
-1. The client declared form elicitation: a tool's resolver (``ask``) returns an ``Elicit`` with a summary of the exact
-   operation, including a fingerprint of it; the SDK asks the human. On the 2026-07-28 protocol the question rides
-   the retried call and is matched by its exact text, so an answer cannot be reused for different SQL.
-2. Otherwise the tool stores the exact pending operation here (``Confirmations.add``) and answers
-   ``confirmation_required`` with its id; ``confirm_operation(id)`` takes it (once, before it expires) and runs the
-   stored operation, never SQL re-sent by the model.
+1. The client declared form elicitation: the resolver's ``Elicit`` carries the summary (which names the change
+   exactly, e.g. with a fingerprint of the SQL) and the SDK asks the human. On the 2026-07-28 protocol the question
+   rides the retried call and is matched by its exact text, so summaries are deterministic: an answer cannot be
+   reused for a different change.
+2. Otherwise ``run_or_store`` stores the change (``server.state.pending``) and answers ``confirmation_required`` with
+   an id; ``confirm_operation(id)`` takes it (once, before it expires) and applies the stored change, never anything
+   re-sent by the model. ``apply`` is told how the change was confirmed (``Confirmed``), so a stored change re-checks
+   its plan before it runs.
 """
 
 from __future__ import annotations
 
-import secrets
-import time
-from collections.abc import Awaitable, Callable
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from mcp.server.mcpserver import (
     AcceptedElicitation,
@@ -26,18 +30,24 @@ from mcp.server.mcpserver import (
     Elicit,
     ElicitationResult,
 )
+from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from ..errors import ConfirmationError
+from ..errors import NeonMCPError
+from ..state.audit import NOT_NEEDED, Confirmed
+from .context import Ctx, services
+from .fence import fence
 
 __all__ = [
+    "Apply",
+    "Change",
     "ConfirmAnswer",
-    "Confirmations",
-    "Decision",
+    "Confirmation",
     "NotAsked",
-    "PendingOperation",
-    "ask",
-    "decide",
+    "Question",
+    "can_elicit",
+    "question",
+    "run_or_store",
 ]
 
 
@@ -47,38 +57,74 @@ class ConfirmAnswer(BaseModel):
     confirm: bool = Field(title="Run it", description="Tick to run exactly the operation described above.")
 
 
+class Confirmation(BaseModel):
+    """The fields every confirmed tool's result has (a tool's output model adds its own)."""
+
+    status: Literal["ok", "confirmation_required", "declined"]
+    operation_id: str | None = Field(default=None, description="pass to confirm_operation to run it")
+    summary: str | None = Field(default=None, description="what would run, for the human to confirm")
+    expires_at: str | None = Field(default=None, description="when operation_id expires")
+
+
+class Change(Protocol):
+    """A checked change that has not run yet."""
+
+    @property
+    def summary(self) -> str:
+        """What the human confirms: the same text every time the same change is planned (no clock, no random)."""
+        ...
+
+    @property
+    def needs_confirmation(self) -> bool: ...
+
+    def preview(self) -> Mapping[str, Any]:
+        """The result's structured fields known before it runs (what the change is about)."""
+        ...
+
+
+Apply = Callable[[Confirmed], Awaitable[CallToolResult]]
+"""Applies a change; receives how it was confirmed (a stored change re-checks its plan first: ``Confirmed.recheck``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NotAsked:
-    """The resolver did not ask: no confirmation was needed, or the client cannot be asked."""
+    """The resolver did not ask: no confirmation was needed, the client cannot be asked, or planning failed."""
 
     reason: Literal["not-needed", "no-elicitation", "not-planned"]
 
 
-def _client_can_elicit(ctx: Context[Any, Any]) -> bool:
+Question = Elicit[ConfirmAnswer] | NotAsked
+
+
+def can_elicit(ctx: Context[Any, Any]) -> bool:
+    """Whether the client declared form elicitation (a human can be asked through it)."""
     capabilities = ctx.client_capabilities
     elicitation = capabilities.elicitation if capabilities is not None else None
     # A bare ``elicitation: {}`` (before modes existed) means form support; URL-only does not.
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
-def ask(ctx: Context[Any, Any], *, needed: bool, message: str) -> Elicit[ConfirmAnswer] | NotAsked:
-    """What a tool's confirmation resolver returns: ask the human when needed and possible."""
-    if not needed:
+async def question(ctx: Ctx, planning: Awaitable[Change]) -> Question:
+    """What every confirmed tool's resolver returns: the human is asked about the planned change when it needs it and
+    the client can be asked. A plan that fails is not asked about: the tool's body plans again and reports the error.
+    """
+    try:
+        change = await planning
+    except NeonMCPError:
+        return NotAsked("not-planned")
+    if not change.needs_confirmation:
         return NotAsked("not-needed")
-    if not _client_can_elicit(ctx):
+    if not can_elicit(ctx):
         return NotAsked("no-elicitation")
-    return Elicit(message, ConfirmAnswer)
+    return Elicit(change.summary, ConfirmAnswer)
 
 
 Decision = Literal["run", "run-confirmed", "store", "declined", "cancelled"]
 
 
-def decide(outcome: ElicitationResult[Any], *, needed: bool) -> Decision:
-    """Turn the resolver's outcome into what the tool does.
-
-    ``run``: nothing needed confirming. ``run-confirmed``: a human accepted by elicitation. ``store``: confirmation
-    is needed and nobody was asked, so the tool must store the operation for ``confirm_operation``.
-    """
+def _decide(outcome: ElicitationResult[Any], *, needed: bool) -> Decision:
+    """``run``: nothing needed confirming. ``run-confirmed``: a human accepted by elicitation. ``store``: confirmation
+    is needed and nobody was asked."""
     match outcome:
         case AcceptedElicitation(data=ConfirmAnswer(confirm=True)):
             return "run-confirmed" if needed else "run"
@@ -94,65 +140,46 @@ def decide(outcome: ElicitationResult[Any], *, needed: bool) -> Decision:
     return "store" if needed else "run"
 
 
-@dataclass(frozen=True, slots=True)
-class PendingOperation:
-    id: str
-    tool: str
-    summary: str
-    expires_at: float
-    """``time.time()`` when it expires."""
-    run: Callable[[str], Awaitable[Any]]
-    """Runs the stored operation; receives the operation id (for the audit log)."""
+async def run_or_store(
+    ctx: Ctx,
+    confirmation: ElicitationResult[ConfirmAnswer],
+    *,
+    tool: str,
+    change: Change,
+    apply: Apply,
+) -> CallToolResult:
+    """Apply ``change`` when nothing needs confirming or a human said yes, store it for confirm_operation when nobody
+    could be asked, or report the human's refusal (nothing runs). Every answer's structured content starts from
+    ``change.preview()``, so pending and declined answers validate against the tool's output model too."""
+    decision = _decide(confirmation, needed=change.needs_confirmation)
+    if decision == "run":
+        return await apply(NOT_NEEDED)
+    if decision == "run-confirmed":
+        return await apply(Confirmed("elicitation"))
+    about = dict(change.preview())
+    if decision in ("declined", "cancelled"):
+        return _result({**about, "status": "declined"}, [f"The user {decision} the confirmation: nothing ran."])
+
+    async def later(operation_id: str) -> CallToolResult:
+        return await apply(Confirmed("confirm_operation", operation_id))
+
+    operation = services(ctx).pending.add(tool=tool, summary=change.summary, run=later)
+    expires = dt.datetime.fromtimestamp(operation.expires_at, dt.UTC).isoformat(timespec="seconds")
+    lines = [
+        "CONFIRMATION REQUIRED: nothing has run yet.",
+        fence(change.summary),
+        f"Show this to the user and ask them. If they agree, call confirm_operation with operation_id="
+        f"{operation.id} before {expires}; it runs exactly the operation above, once.",
+    ]
+    data = {
+        **about,
+        "status": "confirmation_required",
+        "operation_id": operation.id,
+        "summary": change.summary,
+        "expires_at": expires,
+    }
+    return _result(data, lines)
 
 
-class Confirmations:
-    """Pending operations waiting for ``confirm_operation``; each runs at most once, before it expires."""
-
-    _USED_MEMORY = 10_000
-
-    def __init__(self, ttl: float, *, clock: Callable[[], float] = time.time) -> None:
-        self.ttl = ttl
-        self._clock = clock
-        self._pending: dict[str, PendingOperation] = {}
-        self._finished: dict[str, str] = {}
-
-    def add(self, *, tool: str, summary: str, run: Callable[[str], Awaitable[Any]]) -> PendingOperation:
-        self._purge()
-        operation = PendingOperation(
-            id="op_" + secrets.token_urlsafe(12),
-            tool=tool,
-            summary=summary,
-            expires_at=self._clock() + self.ttl,
-            run=run,
-        )
-        self._pending[operation.id] = operation
-        return operation
-
-    def take(self, operation_id: str) -> PendingOperation:
-        """Remove and return the pending operation; raises ``ConfirmationError`` if unknown, used or expired."""
-        operation = self._pending.pop(operation_id, None)
-        if operation is None:
-            why = self._finished.get(operation_id)
-            if why is not None:
-                raise ConfirmationError(f"operation {operation_id} {why}; it cannot run again")
-            raise ConfirmationError(
-                f"unknown operation id {operation_id!r}; ids come from a confirmation_required result"
-            )
-        if operation.expires_at <= self._clock():
-            self._remember(operation_id, "expired before it was confirmed")
-            raise ConfirmationError(
-                f"operation {operation_id} expired before it was confirmed; run the original tool again"
-            )
-        self._remember(operation_id, "was already confirmed and ran")
-        return operation
-
-    def _remember(self, operation_id: str, why: str) -> None:
-        self._finished[operation_id] = why
-        if len(self._finished) > self._USED_MEMORY:
-            self._finished.pop(next(iter(self._finished)))
-
-    def _purge(self) -> None:
-        now = self._clock()
-        for operation_id in [key for key, op in self._pending.items() if op.expires_at <= now]:
-            del self._pending[operation_id]
-            self._remember(operation_id, "expired before it was confirmed")
+def _result(structured: dict[str, Any], lines: list[str]) -> CallToolResult:
+    return CallToolResult(content=[TextContent(text="\n".join(lines))], structured_content=structured)

@@ -1,7 +1,7 @@
-"""Tenancy: which ``AppContext`` serves a request.
+"""Tenancy: which ``Services`` serve a request.
 
 A server has one tenant, its own settings. Started with ``--neon-key-from-header`` (HTTP and SSE), each request may
-bring its own Neon API key in the ``X-Neon-Api-Key`` header; every distinct key gets an ``AppContext`` of its own —
+bring its own Neon API key in the ``X-Neon-Api-Key`` header; every distinct key gets ``Services`` of its own —
 API client, directory cache, pools, pending confirmations, and a data directory ``$NEON_MCP_HOME/tenants/<id>`` (audit
 log, migration plans) — and nothing is shared between keys. A tenant is known by a hash of its key (``id``, 16 hex
 digits, the only form that reaches logs); the key itself is kept only inside its tenant's settings as a ``SecretStr``.
@@ -34,7 +34,7 @@ from ..settings import Settings
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
-    from .context import AppContext
+    from ..root import Services
 
 __all__ = ["KEY_HEADER", "Tenants", "tenant_id", "track_calls"]
 
@@ -55,12 +55,12 @@ def tenant_id(key: str) -> str:
 @dataclass
 class _Tenant:
     id: str
-    context: AppContext
+    context: Services
     last_used: float = 0.0
 
 
 class Tenants:
-    """The ``AppContext`` of each tenant of one server process; ``resolve`` picks the one a request belongs to.
+    """The ``Services`` of each tenant of one server process; ``resolve`` picks the one a request belongs to.
 
     Use it as an async context manager: leaving it closes every tenant (pools, API clients). With keys from requests
     it also runs the sweeper that closes idle tenants.
@@ -74,14 +74,16 @@ class Tenants:
         idle_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from .context import AppContext
+        from ..root import build_services
 
         self.settings = settings
         self.max_tenants = max_tenants
         self.idle_seconds = idle_seconds if idle_seconds is not None else max(3600.0, 2 * settings.confirmation_ttl)
         self._clock = clock
         own_key = settings.neon_api_key
-        self._default = _Tenant(tenant_id(own_key.get_secret_value()) if own_key else "default", AppContext(settings))
+        self._default = _Tenant(
+            tenant_id(own_key.get_secret_value()) if own_key else "default", build_services(settings)
+        )
         self._by_id: dict[str, _Tenant] = {}
         self._calls: dict[str, int] = {}
         self._no_calls: anyio.Event | None = None
@@ -115,7 +117,7 @@ class Tenants:
 
     # --- which tenant ----------------------------------------------------------------------------------------------
 
-    def resolve(self, headers: Mapping[str, str] | None) -> AppContext:
+    def resolve(self, headers: Mapping[str, str] | None) -> Services:
         """The services for a request with these HTTP headers (None: not HTTP). Raises ``InvalidInput`` when the
         request brings a key this server does not take, or brings none where one is needed."""
         key = self._key_of(headers)
@@ -146,7 +148,7 @@ class Tenants:
         return key
 
     def _open(self, ident: str, key: str) -> _Tenant:
-        from .context import AppContext
+        from ..root import build_services
 
         if len(self._by_id) >= self.max_tenants and not self._evict_one():
             raise InvalidInput(
@@ -155,7 +157,7 @@ class Tenants:
         settings = self.settings.model_copy(
             update={"neon_api_key": SecretStr(key), "home": self.settings.home / "tenants" / ident}
         )
-        tenant = _Tenant(ident, AppContext(settings))
+        tenant = _Tenant(ident, build_services(settings))
         self._by_id[ident] = tenant
         logger.info("tenant %s: opened (%d open)", ident, len(self._by_id))
         return tenant

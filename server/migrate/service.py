@@ -22,23 +22,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .. import progress
-from ..audit import AuditRecord, ConfirmationPath
-from ..errors import ConfirmationError, DatabaseError, InvalidInput, NeonMCPError, PolicyViolation
+from .. import access, progress
+from ..errors import ConfirmationError, DatabaseError, InvalidInput, MigrationFailed, NeonMCPError, PolicyViolation
 from ..neon.targets import Target
+from ..settings import AccessMode
 from ..sql.analysis import StatementFacts, analyze
 from ..sql.database import Caps, Outcome, Statement
 from ..sql.places import Place
 from ..sql.policy import classify, functions_needing_volatility
 from ..sql.snapshot import diff, fingerprint, snapshot
+from ..state.audit import AuditLog, AuditRecord, Confirmed
 from .lint import Finding, lint, lock_of, squawk_findings
 from .models import AppliedMigration, FindingModel, MigrationReport, StatementReport
 from .store import MigrationPlan, MigrationStore, checksum
 
 if TYPE_CHECKING:
-    from ..mcp.context import AppContext
+    from ..neon.backups import Backups
+    from ..neon.connections import Connections
+    from ..neon.scratch import ScratchBranches
+    from ..sql.service import SQLService
 
-__all__ = ["AppliedMigration", "MigrationFailed", "MigrationReport", "Migrations", "StatementReport"]
+__all__ = ["AppliedMigration", "ApplyChange", "MigrationReport", "Migrations", "StatementReport"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +91,6 @@ ORDER BY a.pid
 """
 
 
-class MigrationFailed(NeonMCPError):
-    """The migration failed on its plan branch or on the target; the message says where and what stayed."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Script:
     facts: tuple[StatementFacts, ...]
@@ -111,13 +111,49 @@ class _Run:
     total_ms: float = 0.0
 
 
-class Migrations:
-    """The migrate tool's service (one per server)."""
+@dataclass(frozen=True, slots=True)
+class ApplyChange:
+    """A stored plan checked to be applicable: the summary a human confirms, and the parsed script to run."""
 
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
-        self.store = MigrationStore(app.settings.home / "migrations")
+    plan: MigrationPlan
+    script: _Script
+    summary: str
+    needs_confirmation: bool
+
+    def preview(self) -> dict[str, object]:
+        return {"action": "apply", "migration_id": self.plan.id}
+
+
+class Migrations:
+    """The migrate tool's service (one per server): plans are kept in ``store``, tested on ``scratch`` branches and
+    applied over ``connections``; ``sql``'s cached plans are dropped after a migration changed a schema."""
+
+    def __init__(
+        self,
+        store: MigrationStore,
+        connections: Connections,
+        scratch: ScratchBranches,
+        backups: Backups,
+        sql: SQLService,
+        audit: AuditLog,
+        *,
+        access_mode: AccessMode,
+        default_schema: str | None = None,
+        lock_timeout: float = 5.0,
+        max_sql_bytes: int = 200_000,
+    ) -> None:
+        self.store = store
+        self.connections = connections
+        self.scratch = scratch
+        self.backups = backups
+        self.sql = sql
+        self.audit = audit
+        self.access_mode: AccessMode = access_mode
+        self.default_schema = default_schema
+        self.lock_timeout = lock_timeout
+        self.max_sql_bytes = max_sql_bytes
         self._purged = False
+        self._parsed: dict[str, _Script] = {}
 
     # --- plan --------------------------------------------------------------------------------------------------------
 
@@ -130,7 +166,7 @@ class Migrations:
         version: str | None = None,
         description: str | None = None,
     ) -> MigrationReport:
-        if self.app.settings.effective_access_mode == "read-only":
+        if self.access_mode == "read-only":
             raise PolicyViolation(
                 "the server is in read-only mode: migrations are neither planned (planning creates a branch) nor "
                 "applied; migrate(action='history') still works"
@@ -156,18 +192,18 @@ class Migrations:
         findings = lint(
             script.facts,
             sizes=await self._sizes(place, script.facts),
-            default_schema=self.app.settings.default_schema,
+            default_schema=self.default_schema,
             index_threshold=_INDEX_THRESHOLD,
-            server_lock_timeout=self.app.settings.lock_timeout,
+            server_lock_timeout=self.lock_timeout,
         )
         findings += await squawk_findings(sql, script.facts, pg_version=await self._pg_version(place))
-        scratch = await self.app.scratch.create(target, purpose="migrate", lifetime=_PLAN_LIFETIME)
+        scratch = await self.scratch.create(place, purpose="migrate", lifetime=_PLAN_LIFETIME)
         try:
             await progress.report(1, 3, f"applying the migration on {scratch.name}")
             run = await self._run(scratch.place, script, record=None)
             after = await snapshot(scratch.place)
         except BaseException as exc:
-            await asyncio.shield(self.app.scratch.remove(scratch.project_id, scratch.branch_id))
+            await asyncio.shield(self.scratch.remove(scratch.project_id, scratch.branch_id))
             if isinstance(exc, DatabaseError):
                 where = "its plan branch (now deleted); the target is untouched"
                 raise _failure(exc, script, findings, where=where) from exc
@@ -207,14 +243,20 @@ class Migrations:
             schema_diff=diff(before, after),
             rows_affected=sum(o.rows_affected or 0 for o in run.outcomes if o is not None),
             total_ms=round(run.total_ms, 1),
-            needs_confirmation=target.protected_because is not None or script.destructive,
+            needs_confirmation=access.decide(
+                "migrate_apply",
+                self.access_mode,
+                branch=target.branch_name,
+                protected_because=target.protected_because,
+                destructive=script.destructive,
+            ).needs_confirmation,
             protected_because=target.protected_because,
             already_applied=already is not None,
         )
 
     # --- apply -------------------------------------------------------------------------------------------------------
 
-    def pending(self, migration_id: str) -> MigrationPlan:
+    def _applicable(self, migration_id: str) -> MigrationPlan:
         """The stored plan, checked to be applicable (planned, not expired); raises ``ConfirmationError``."""
         plan = self.store.load(migration_id)
         if plan.state == "applied":
@@ -228,14 +270,26 @@ class Migrations:
             raise ConfirmationError(
                 f"migration {plan.id} expired at {plan.expires_at:%H:%M:%S} UTC with its plan branch; plan it again"
             )
-        if self.app.settings.effective_access_mode == "read-only":
-            raise PolicyViolation("the server is in read-only mode: migrations are not applied")
         return plan
 
-    def needs_confirmation(self, plan: MigrationPlan) -> bool:
-        return plan.protected_because is not None or plan.destructive
+    async def plan_apply(self, migration_id: str) -> ApplyChange:
+        """Check that a stored plan can be applied, by whom it must be confirmed, and what the human is asked.
 
-    def summary(self, plan: MigrationPlan) -> str:
+        Raises ``ConfirmationError`` (unknown, applied, discarded or expired plan) and ``PolicyViolation`` (access
+        mode) before anything is asked.
+        """
+        plan = self._applicable(migration_id)
+        verdict = access.check(
+            "migrate_apply",
+            self.access_mode,
+            branch=plan.branch_name,
+            protected_because=plan.protected_because,
+            destructive=plan.destructive,
+        )
+        script = await self._parse(plan.sql)
+        return ApplyChange(plan, script, self._summary(plan, script), verdict.needs_confirmation)
+
+    def _summary(self, plan: MigrationPlan, script: _Script) -> str:
         """The confirmation question: exactly what will run where (deterministic: built from the stored plan)."""
         lines = [
             f"Apply migration {plan.id} (version {plan.version}: {plan.description}) to branch {plan.branch_name} "
@@ -244,31 +298,32 @@ class Migrations:
             f"{plan.created_at:%Y-%m-%d %H:%M:%S} UTC.",
         ]
         if plan.protected_because is not None:
-            backups = self.app.backups
             lines.append(
                 f"Branch {plan.branch_name} is protected ({plan.protected_because}); "
                 + (
                     f"a backup branch backup/{plan.branch_name}/<UTC time> is taken first."
-                    if backups.enabled
+                    if self.backups.enabled
                     else "backups are switched off (NEON_MCP_BACKUPS=false)."
                 )
             )
         if plan.destructive:
             lines.append("It contains destructive statements (data or objects are removed).")
         lines.append("Statements:")
-        facts = analyze(plan.sql)
-        for fact in facts:
+        for fact in script.facts:
             lock = lock_of(fact).level
             text = fact.sql if len(fact.sql) <= 500 else fact.sql[:500] + " …"
             lines.append(f"{fact.index + 1}. [{lock or 'no table lock'}] {text}")
         return "\n".join(lines)
 
-    async def apply(self, migration_id: str, *, confirmation: ConfirmationPath) -> AppliedMigration:
-        plan = self.pending(migration_id)
+    async def apply(self, change: ApplyChange, confirmed: Confirmed) -> AppliedMigration:
+        """Apply a checked plan (once: its state is read again from the store, which another call may have changed
+        since it was checked)."""
+        plan = self._applicable(change.plan.id)
+        script = change.script
         target = Target(
             plan.project_id, plan.branch_id, plan.branch_name, plan.database, plan.role, plan.protected_because
         )
-        place = Place(await self.app.connections.databases(target), plan.database, target)
+        place = Place(await self.connections.databases(target), plan.database, target)
         applied = await self._applied_checksum(place, plan.version)
         if applied is not None:
             if applied != plan.checksum:
@@ -293,18 +348,17 @@ class Migrations:
             )
         backup = None
         if plan.protected_because is not None:
-            backup = await self.app.backups.take(plan.project_id, plan.branch_id, plan.branch_name)
-        script = await self._parse(plan.sql)
+            backup = await self.backups.take(plan.project_id, plan.branch_id, plan.branch_name)
         await progress.report(1, 2, f"applying migration {plan.id} to {place.label}")
         started = time.perf_counter()
         try:
             run = await self._run(place, script, record=plan, started=started)
         except DatabaseError as exc:
-            self._audit(plan, script, None, confirmation, error=str(exc))
+            self._audit(plan, script, None, confirmed, error=str(exc))
             raise await self._apply_failure(exc, place, script, plan, backup) from exc
         await self._finish(plan, "applied")
-        self.app.sql.forget_cached_plans()
-        self._audit(plan, script, run.outcomes, confirmation)
+        self.sql.forget_cached_plans()
+        self._audit(plan, script, run.outcomes, confirmed)
         return AppliedMigration(
             migration_id=plan.id,
             version=plan.version,
@@ -340,7 +394,7 @@ class Migrations:
                 for r in rows
             )
             failure = MigrationFailed(
-                f"{failure} Lock timeout ({self.app.settings.lock_timeout:g} s): "
+                f"{failure} Lock timeout ({self.lock_timeout:g} s): "
                 + (f"held by {holders}." if holders else "the holder had finished by the time it was looked up.")
                 + f" The plan is still valid: call migrate(action='apply', migration_id='{plan.id}') again later."
             )
@@ -382,15 +436,23 @@ class Migrations:
     # --- mechanisms --------------------------------------------------------------------------------------------------
 
     async def _place(self, branch: str | None, database: str | None) -> Place:
-        if not self.app.uses_neon:
-            raise InvalidInput("migrate needs Neon: it tests every migration on a branch before applying it")
-        return await self.app.places.place(branch, database)
+        return await self.connections.place(branch, database)
 
     async def _parse(self, sql: str) -> _Script:
         if not isinstance(sql, str) or not sql.strip():
             raise InvalidInput("sql is empty: pass the migration script")
-        if len(sql.encode()) > self.app.settings.max_sql_bytes:
-            raise InvalidInput(f"the script is over {self.app.settings.max_sql_bytes:,} bytes (NEON_MCP_MAX_SQL_BYTES)")
+        if len(sql.encode()) > self.max_sql_bytes:
+            raise InvalidInput(f"the script is over {self.max_sql_bytes:,} bytes (NEON_MCP_MAX_SQL_BYTES)")
+        parsed = self._parsed.get(sql)
+        if parsed is None:
+            parsed = await self._classify(sql)
+            if len(self._parsed) >= 16:
+                self._parsed.pop(next(iter(self._parsed)))
+            self._parsed[sql] = parsed
+        return parsed
+
+    @staticmethod
+    async def _classify(sql: str) -> _Script:
         facts = analyze(sql) if len(sql) <= 4096 else await asyncio.to_thread(analyze, sql)
         # Functions the policy cannot see into count as volatile here: a migration that calls them is confirmed.
         volatile = {key: "v" for key in functions_needing_volatility(facts)}
@@ -459,7 +521,7 @@ class Migrations:
         plan: MigrationPlan,
         script: _Script,
         outcomes: Sequence[Outcome | None] | None,
-        confirmation: ConfirmationPath,
+        confirmed: Confirmed,
         *,
         error: str | None = None,
     ) -> None:
@@ -469,12 +531,12 @@ class Migrations:
         )
         for index, fact in enumerate(script.facts):
             outcome = outcomes[index] if outcomes is not None and index < len(outcomes) else None
-            self.app.sql.audit.append(
+            self.audit.append(
                 AuditRecord(
                     target=target,
                     sql=fact.sql,
                     classification=script.kinds[index],
-                    confirmation=confirmation,
+                    confirmation=confirmed.path,
                     outcome="ok" if outcome is not None else ("error" if error else "rolled-back"),
                     rows_affected=outcome.rows_affected if outcome is not None else None,
                     error=error,
@@ -520,14 +582,14 @@ class Migrations:
         plan.state = state  # type: ignore[assignment]
         plan.finished_at = datetime.now(UTC)
         self.store.save(plan)
-        await self.app.scratch.remove(plan.project_id, plan.plan_branch_id)
+        await self.scratch.remove(plan.project_id, plan.plan_branch_id)
 
     async def _purge(self) -> None:
         if self._purged:
             return
         self._purged = True
         for plan in self.store.purge():
-            await self.app.scratch.remove(plan.project_id, plan.plan_branch_id)
+            await self.scratch.remove(plan.project_id, plan.plan_branch_id)
 
 
 def _is_guard(fact: StatementFacts) -> bool:

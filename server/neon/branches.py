@@ -33,15 +33,19 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from .. import progress
-from ..audit import AuditRecord, ConfirmationPath
-from ..errors import ConfirmationError, InvalidInput, NeonAPIFailure, NeonMCPError, PolicyViolation
+from .. import access, progress
+from ..errors import ConfirmationError, InvalidInput, NeonAPIFailure, NeonMCPError
+from ..settings import AccessMode
+from ..state.audit import AuditLog, AuditRecord, Confirmed
 from .backups import backup_name
 from .points import is_lsn, parse_lsn, parse_moment
 
 if TYPE_CHECKING:
-    from ..mcp.context import AppContext
+    from .backups import Backups
+    from .client import NeonClient
+    from .connections import Connections
     from .models import Branch
+    from .targets import Directory
 
 __all__ = ["BranchChange", "BranchChanged", "BranchCreated", "BranchService", "parse_duration"]
 
@@ -120,9 +124,14 @@ class BranchChange:
     keep: Keep
     unprotect: bool
     summary: str
+    needs_confirmation: bool = True
 
-    def preview(self) -> BranchChanged:
-        """The result's fields known before it runs."""
+    def preview(self) -> dict[str, object]:
+        """The result's fields known before it runs, as JSON."""
+        return self.changed().model_dump(mode="json", exclude_none=True)
+
+    def changed(self) -> BranchChanged:
+        """The result, as far as it is known before it runs."""
         return BranchChanged(
             action=self.request.action,
             branch=self.branch.name,
@@ -169,8 +178,22 @@ def _names(names: tuple[str, ...]) -> str:
 class BranchService:
     """Creates, deletes, resets and restores branches of the served project (see the module docstring)."""
 
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
+    def __init__(
+        self,
+        neon: NeonClient,
+        directory: Directory,
+        connections: Connections,
+        backups: Backups,
+        audit: AuditLog,
+        *,
+        access_mode: AccessMode,
+    ) -> None:
+        self.neon = neon
+        self.directory = directory
+        self.connections = connections
+        self.backups = backups
+        self.audit = audit
+        self.access_mode: AccessMode = access_mode
 
     # --- create ------------------------------------------------------------------------------------------------------
 
@@ -191,6 +214,7 @@ class BranchService:
         after Neon made the branch deletes it again and is raised with that said.
         """
         started = time.monotonic()
+        access.check("create_branch", self.access_mode)
         name = name.strip()
         if not name:
             raise InvalidInput("name is empty: give the new branch a name")
@@ -199,8 +223,8 @@ class BranchService:
         moment = _moment(at_time, "at_time") if at_time is not None else None
         lsn = parse_lsn(at_lsn, "at_lsn") if at_lsn is not None else None
         expires_at = datetime.now(UTC) + parse_duration(expires_in) if expires_in is not None else None
-        directory = self.app.directory
-        neon = self.app.neon
+        directory = self.directory
+        neon = self.neon
         project_id = await directory.project_id()
         if any(b.name == name for b in await directory.branches()):
             raise InvalidInput(_name_taken(name))
@@ -258,8 +282,8 @@ class BranchService:
     async def _until_connectable(self, branch: Branch) -> str:
         """Connect to the new branch and run ``SELECT 1`` (starting its compute if needed); the database's name."""
         await progress.report(0, None, f"connecting to branch {branch.name}")
-        target = await self.app.directory.target(branch.id)
-        databases = await self.app.connections.databases(target)
+        target = await self.directory.target(branch.id)
+        databases = await self.connections.databases(target)
         async with databases.connection(target.database) as conn:
             await conn.fetchval("SELECT 1")
         await progress.report(1, 1, f"branch {branch.name} is ready")
@@ -267,9 +291,9 @@ class BranchService:
 
     async def _discard(self, project_id: str, branch_id: str) -> bool:
         """Delete a branch this service just made; whether it is gone (a failure is logged, not raised)."""
-        neon = self.app.neon
+        neon = self.neon
         try:
-            await self.app.connections.forget_branch(branch_id)
+            await self.connections.forget_branch(branch_id)
             operations = await neon.delete_branch(project_id, branch_id)
             await neon.wait_for_operations(project_id, operations)
         except NeonAPIFailure as exc:
@@ -281,7 +305,7 @@ class BranchService:
             logger.warning("branch %s could not be deleted after a failed creation: %s", branch_id, exc)
             return False
         finally:
-            self.app.directory.forget(project_id)
+            self.directory.forget(project_id)
         return True
 
     # --- planning ----------------------------------------------------------------------------------------------------
@@ -307,7 +331,7 @@ class BranchService:
         return await self._plan(_Request("restore", branch, from_branch, to_time, to_lsn, preserve_under_name))
 
     async def _plan(self, request: _Request) -> BranchChange:
-        directory = self.app.directory
+        directory = self.directory
         project_id = await directory.project_id()
         await directory.branches(refresh=True)  # children and protection as they are now, not as cached
         branch = await directory.branch(request.branch)
@@ -316,13 +340,15 @@ class BranchService:
         source, lsn, moment = await self._source(request, branch)
         if request.action == "delete":
             _check_deletable(branch, children)
-        self._check_access(request.action, branch, protected_because)
+        verdict = access.check(
+            _OPERATIONS[request.action], self.access_mode, branch=branch.name, protected_because=protected_because
+        )
         preserve = (request.preserve_under_name or "").strip() or None
         if request.action == "delete":
-            keep: Keep = "backup" if protected_because and self.app.backups.enabled else "discard"
+            keep: Keep = "backup" if protected_because and self.backups.enabled else "discard"
         elif preserve is not None:
             keep = "named"
-        elif protected_because and self.app.backups.enabled and not children:
+        elif protected_because and self.backups.enabled and not children:
             keep = "backup"
         elif children or (source is not None and source.id == branch.id):
             keep = "old"
@@ -340,6 +366,7 @@ class BranchService:
             keep=keep,
             unprotect=branch.protected,
             summary="",
+            needs_confirmation=verdict.needs_confirmation,
         )
         return replace(change, summary=self._summary(change))
 
@@ -353,7 +380,7 @@ class BranchService:
                     f"branch {branch.name} has no parent (it is a root branch), so there is nothing to reset it to; "
                     "restore_branch with to_time or from_branch can bring back another state"
                 )
-            return await self.app.directory.branch(branch.parent_id), None, None
+            return await self.directory.branch(branch.parent_id), None, None
         if request.to_time is not None and request.to_lsn is not None:
             raise InvalidInput("pass to_time or to_lsn, not both")
         if request.from_branch is None and request.to_time is None and request.to_lsn is None:
@@ -363,23 +390,12 @@ class BranchService:
             )
         moment = _moment(request.to_time, "to_time") if request.to_time is not None else None
         lsn = parse_lsn(request.to_lsn, "to_lsn") if request.to_lsn is not None else None
-        source = branch if request.from_branch is None else await self.app.directory.branch(request.from_branch)
+        source = branch if request.from_branch is None else await self.directory.branch(request.from_branch)
         if source.id == branch.id and moment is None and lsn is None:
             raise InvalidInput(
                 f"restoring branch {branch.name} from itself needs to_time or to_lsn (a point in its past)"
             )
         return source, lsn, moment
-
-    def _check_access(self, action: Action, branch: Branch, protected_because: str | None) -> None:
-        mode = self.app.settings.effective_access_mode
-        if mode == "read-only":
-            raise PolicyViolation(f"access mode read-only: branches are not changed ({action}_branch refused)")
-        if mode == "branches" and protected_because is not None:
-            raise PolicyViolation(
-                f"branch {branch.name} is protected ({protected_because}): in access mode branches, {action}_branch "
-                "runs on unprotected branches only. Work on a branch of it instead (create_branch parent="
-                f"{branch.name}); changing a protected branch needs the operator to choose access mode full."
-            )
 
     def _summary(self, change: BranchChange) -> str:
         """The text the human confirms: deterministic for the same branch list (no clock, no random part)."""
@@ -414,7 +430,7 @@ class BranchService:
 
     def _keeping(self, change: BranchChange) -> str:
         b = change.branch
-        days = f"{self.app.settings.backup_days:g} days"
+        days = f"{self.backups.lifetime.total_seconds() / 86_400:g} days"
         backup = f"backup/{b.name}/<UTC time>"
         if change.request.action == "delete":
             if change.keep == "backup":
@@ -444,37 +460,36 @@ class BranchService:
 
     # --- applying ----------------------------------------------------------------------------------------------------
 
-    async def apply(
-        self, change: BranchChange, *, recheck: bool = False, confirmation: ConfirmationPath = "elicitation"
-    ) -> BranchChanged:
-        """Run a planned change. With ``recheck`` (a change stored for confirm_operation) it is planned again first
+    async def apply(self, change: BranchChange, confirmed: Confirmed) -> BranchChanged:
+        """Run a planned change. A change stored for confirm_operation (``confirmed.recheck``) is planned again first
         and refused, with nothing done, if the branches changed so that the confirmed summary no longer holds.
         The change is written to the audit log, whether it succeeded or failed."""
         try:
-            result = await self._apply(change, recheck=recheck)
+            result = await self._apply(change, recheck=confirmed.recheck)
         except NeonMCPError as exc:
-            self._audit(change, confirmation, error=str(exc))
+            self._audit(change, confirmed, error=str(exc))
             raise
-        self._audit(change, confirmation, backup=result.backup_branch)
+        self._audit(change, confirmed, backup=result.backup_branch)
         return result
 
     def _audit(
         self,
         change: BranchChange,
-        confirmation: ConfirmationPath,
+        confirmed: Confirmed,
         *,
         error: str | None = None,
         backup: str | None = None,
     ) -> None:
         action = f"{change.request.action}_branch {change.branch.name}"
-        self.app.sql.audit.append(
+        self.audit.append(
             AuditRecord(
                 target=f"project={change.branch.project_id} branch={change.branch.id}",
                 sql=action + (f" (backup {backup})" if backup else ""),
                 classification="branch",
-                confirmation=confirmation,
+                confirmation=confirmed.path,
                 outcome="error" if error else "ok",
                 error=error,
+                operation_id=confirmed.operation_id,
             )
         )
 
@@ -486,7 +501,7 @@ class BranchService:
                     f"branch {change.branch.name} changed since this was confirmed; nothing ran. Now it would be:\n"
                     f"{now.summary}\nRun {change.request.action}_branch again to confirm that."
                 )
-        result = change.preview()
+        result = change.changed()
         if change.request.action == "delete":
             await self._delete(change, result)
         else:
@@ -495,15 +510,15 @@ class BranchService:
         return result
 
     async def _delete(self, change: BranchChange, result: BranchChanged) -> None:
-        neon = self.app.neon
+        neon = self.neon
         b = change.branch
         project_id = change.project_id
-        await self.app.connections.forget_branch(b.id)
+        await self.connections.forget_branch(b.id)
         try:
             if change.keep == "backup":
                 now = datetime.now(UTC)
                 name = backup_name(b.name, now)
-                expires = now + self.app.backups.lifetime
+                expires = now + self.backups.lifetime
                 await progress.report(0, None, f"renaming protected branch {b.name} to backup branch {name}")
                 _, operations = await neon.update_branch(
                     project_id, b.id, name=name, protected=False if b.protected else None, expires_at=expires
@@ -523,10 +538,10 @@ class BranchService:
                 raise
             await neon.wait_for_operations(project_id, operations, progress=progress.report)
         finally:
-            self.app.directory.forget(project_id)
+            self.directory.forget(project_id)
 
     async def _restore(self, change: BranchChange, result: BranchChanged) -> None:
-        neon = self.app.neon
+        neon = self.neon
         b = change.branch
         src = change.source
         assert src is not None
@@ -558,12 +573,12 @@ class BranchService:
                 ) from exc
             raise
         finally:
-            self.app.directory.forget(project_id)
+            self.directory.forget(project_id)
         try:
             await neon.wait_for_operations(project_id, operations, progress=progress.report)
         finally:
-            self.app.directory.forget(project_id)
-            await self.app.connections.forget_branch(b.id)
+            self.directory.forget(project_id)
+            await self.connections.forget_branch(b.id)
         result.preserved_as = preserve
         match change.keep:
             case "discard":
@@ -583,10 +598,10 @@ class BranchService:
 
     async def _expire_backup(self, project_id: str, name: str, now: datetime, result: BranchChanged) -> None:
         """Give the kept previous state its backup lifetime; a failure leaves it kept for good, and says so."""
-        expires = now + self.app.backups.lifetime
+        expires = now + self.backups.lifetime
         try:
-            kept = await self.app.directory.branch(name)
-            await self.app.neon.update_branch(project_id, kept.id, expires_at=expires)
+            kept = await self.directory.branch(name)
+            await self.neon.update_branch(project_id, kept.id, expires_at=expires)
         except NeonMCPError as exc:
             logger.warning("backup branch %s kept without an expiry: %s", name, exc)
             result.notes.append(f"backup branch {name} could not be given an expiry ({exc}); delete it when done")
@@ -598,7 +613,14 @@ class BranchService:
                 f"(restore_branch from_branch={name} undoes this)"
             )
         finally:
-            self.app.directory.forget(project_id)
+            self.directory.forget(project_id)
+
+
+_OPERATIONS: dict[Action, access.Operation] = {
+    "delete": "delete_branch",
+    "reset": "reset_branch",
+    "restore": "restore_branch",
+}
 
 
 def _name_taken(name: str) -> str:

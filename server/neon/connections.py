@@ -1,4 +1,8 @@
-"""Connections to Neon branches: one ``Databases`` per (project, branch, role), its URI fetched once.
+"""Connections to Neon branches: where a call runs (``place``), and one ``Databases`` per (project, branch, role),
+its URI fetched once.
+
+``place(branch, database)`` resolves a call's optional arguments through the ``Directory`` (cached) into a ``Place``:
+``Connections`` are the ``Places`` of a server connected to Neon, as ``URLPlaces`` are those of a plain database.
 
 After the first call on a target, running SQL there needs no API request: the URI (with the role's password) is kept
 in memory for the life of the server, and the pools stay open. Pooled URIs are the default (Neon's PgBouncer in
@@ -19,8 +23,9 @@ import logging
 from .. import progress
 from ..errors import InvalidInput
 from ..sql.database import Databases, Guards
+from ..sql.places import Place
 from .client import NeonClient
-from .targets import Target
+from .targets import Directory, Target
 
 __all__ = ["Connections"]
 
@@ -31,11 +36,13 @@ _Key = tuple[str, str, str, bool]
 
 
 class Connections:
-    """The open ``Databases`` of each Neon target, and the waking of suspended computes."""
+    """The places of the served Neon project, the open ``Databases`` of each target, and the waking of suspended
+    computes."""
 
     def __init__(
         self,
         client: NeonClient,
+        directory: Directory,
         guards: Guards,
         *,
         pooled: bool = True,
@@ -44,6 +51,7 @@ class Connections:
         prefer_replicas: bool = False,
     ) -> None:
         self.client = client
+        self.directory = directory
         self.guards = guards
         self.pooled = pooled
         self.prefer_replicas = prefer_replicas
@@ -51,6 +59,11 @@ class Connections:
         self.wake_patience = wake_patience
         self._open: dict[_Key, Databases] = {}
         self._lock = asyncio.Lock()
+
+    async def place(self, branch: str | None = None, database: str | None = None) -> Place:
+        """Where a call on ``branch`` and ``database`` (each defaulted as the settings say) runs."""
+        target = await self.directory.target(branch, database)
+        return Place(await self.databases(target), target.database, target)
 
     async def databases(self, target: Target, *, pooled: bool | None = None) -> Databases:
         """The pools of ``target``'s branch as ``target``'s role (created, and its URI fetched, on first use)."""

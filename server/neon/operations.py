@@ -16,8 +16,9 @@ from pydantic import BaseModel, Field
 from ..errors import InvalidInput
 
 if TYPE_CHECKING:
-    from ..mcp.context import AppContext
+    from .client import NeonClient
     from .models import Operation
+    from .targets import Directory
 
 __all__ = ["OperationHistory", "OperationInfo", "OperationList"]
 
@@ -50,14 +51,17 @@ class OperationList(BaseModel):
 
 
 class OperationHistory:
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
+    """Reads the served project's operations (see the module docstring)."""
+
+    def __init__(self, neon: NeonClient, directory: Directory) -> None:
+        self.neon = neon
+        self.directory = directory
 
     async def recent(self, limit: int = 20, branch: str | None = None) -> OperationList:
         """The newest ``limit`` operations (1 to 100), of the project or of one branch (name or id)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput(f"limit must be from 1 to {MAX_LIMIT}")
-        directory = self.app.directory
+        directory = self.directory
         project_id = await directory.project_id()
         wanted = await directory.branch(branch) if branch is not None else None
         names = {b.id: b.name for b in await directory.branches()}
@@ -66,7 +70,7 @@ class OperationHistory:
         cursor: str | None = None
         page_size = limit if wanted is None else _PAGE
         while True:
-            page, cursor = await self.app.neon.list_operations(project_id, limit=page_size, cursor=cursor)
+            page, cursor = await self.neon.list_operations(project_id, limit=page_size, cursor=cursor)
             scanned += len(page)
             found += [op for op in page if wanted is None or op.branch_id == wanted.id]
             if len(found) >= limit or cursor is None or scanned >= _SCANNED:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .. import progress
-from ..errors import NeonAPIFailure, NeonMCPError
+from ..errors import InvalidInput, NeonAPIFailure, NeonMCPError
 from ..sql.places import Place
 from .client import NeonClient
 from .connections import Connections
@@ -52,17 +52,22 @@ class ScratchBranches:
 
     async def create(
         self,
-        target: Target,
+        of: Place,
         *,
         purpose: str,
         lsn: str | None = None,
         moment: datetime | None = None,
         lifetime: timedelta = timedelta(hours=1),
     ) -> Scratch:
-        """A new branch of ``target``'s branch (at ``lsn`` or ``moment``, else now), connectable when returned.
+        """A new branch of the branch ``of`` is on (at ``lsn`` or ``moment``, else now), connectable when returned,
+        with the same database and role.
 
-        Raises Neon's refusal as ``NeonAPIFailure`` (e.g. a moment outside the history window).
+        Raises ``InvalidInput`` when ``of`` is not on a Neon branch, Neon's refusal as ``NeonAPIFailure`` (e.g. a
+        moment outside the history window).
         """
+        target = of.target
+        if target is None:
+            raise InvalidInput("a short-lived branch needs Neon: a plain PostgreSQL URL has no branches")
         name = f"{purpose}/{target.branch_name}/{secrets.token_hex(3)}"
         expires_at = datetime.now(UTC) + lifetime
         await progress.report(0, None, f"creating branch {name}")
@@ -77,8 +82,8 @@ class ScratchBranches:
         branch_id = created.branch.id
         try:
             await self.client.wait_for_operations(target.project_id, created.operations, progress=progress.report)
-            at = Target(target.project_id, branch_id, name, target.database, target.role, None)
-            place = Place(await self.connections.databases(at, pooled=False), target.database, at)
+            at = Target(target.project_id, branch_id, name, of.database, target.role, None)
+            place = Place(await self.connections.databases(at, pooled=False), of.database, at)
         except BaseException:
             await asyncio.shield(self.remove(target.project_id, branch_id))
             raise
@@ -100,7 +105,7 @@ class ScratchBranches:
     @asynccontextmanager
     async def use(
         self,
-        target: Target,
+        of: Place,
         *,
         purpose: str,
         lsn: str | None = None,
@@ -108,7 +113,7 @@ class ScratchBranches:
         lifetime: timedelta = timedelta(hours=1),
     ) -> AsyncIterator[Scratch]:
         """A scratch branch for the duration of the block, deleted afterwards whatever happened."""
-        scratch = await self.create(target, purpose=purpose, lsn=lsn, moment=moment, lifetime=lifetime)
+        scratch = await self.create(of, purpose=purpose, lsn=lsn, moment=moment, lifetime=lifetime)
         try:
             yield scratch
         finally:

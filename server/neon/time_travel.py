@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from ..errors import InvalidInput, NeonAPIFailure
 from ..sql.service import Execution, Plan, SQLService
+from ..state.audit import NOT_NEEDED
 from .points import parse_point
 from .scratch import ScratchBranches
 
@@ -25,20 +26,16 @@ class TimeTravel:
         self.scratch = scratch
         self.sql = sql
 
-    async def read(self, plan: Plan, as_of: str, *, max_rows: int | None = None) -> Execution:
-        """Run ``plan`` (a read on a Neon branch) as of ``as_of``."""
-        target = plan.place.target
-        if target is None:
-            raise InvalidInput("as_of needs Neon: a plain PostgreSQL URL has no history to branch from")
-        if not plan.verdict.read_only:
-            raise InvalidInput("as_of answers reads only; this statement changes data")
+    async def read(self, plan: Plan, *, max_rows: int | None = None) -> Execution:
+        """Run ``plan`` (a read on a Neon branch, planned with ``as_of``) as of its moment."""
+        as_of = plan.as_of
+        if as_of is None or plan.place.target is None or not plan.verdict.read_only:
+            raise InvalidInput("time travel answers reads on a Neon branch planned with as_of")
         lsn, moment = parse_point(as_of, "as_of")
         try:
-            scratch = self.scratch.use(target, purpose="time-travel", lsn=lsn, moment=moment)
+            scratch = self.scratch.use(plan.place, purpose="time-travel", lsn=lsn, moment=moment)
             async with scratch as branch:
-                return await self.sql.execute(
-                    replace(plan, place=branch.place), confirmation="not-needed", max_rows=max_rows
-                )
+                return await self.sql.execute(replace(plan, place=branch.place), NOT_NEEDED, max_rows=max_rows)
         except NeonAPIFailure as exc:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (401, 403, 404):
                 exc.message = f"cannot read as of {as_of}: {exc.message} (is it inside the project's history window?)"

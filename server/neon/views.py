@@ -21,8 +21,9 @@ from pydantic import BaseModel, Field
 from ..errors import InvalidInput
 
 if TYPE_CHECKING:
-    from ..mcp.context import AppContext
+    from .client import NeonClient
     from .models import Branch, Endpoint, Project
+    from .targets import Directory
 
 __all__ = [
     "BranchDescription",
@@ -168,10 +169,28 @@ class SchemaComparison(BaseModel):
 
 
 class NeonViews:
-    """The read-only Neon views, over the server's client, directory and settings."""
+    """The read-only Neon views, over the server's client and directory.
 
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
+    ``project_id`` is the configured project (NEON_PROJECT_ID), ``production_branch`` the production branch's name,
+    ``reveal_passwords`` whether connection strings keep their password, ``max_bytes`` where a schema diff is cut.
+    """
+
+    def __init__(
+        self,
+        neon: NeonClient,
+        directory: Directory,
+        *,
+        production_branch: str,
+        project_id: str | None = None,
+        reveal_passwords: bool = False,
+        max_bytes: int = 100_000,
+    ) -> None:
+        self.neon = neon
+        self.directory = directory
+        self.production_branch = production_branch
+        self.project_id = project_id
+        self.reveal_passwords = reveal_passwords
+        self.max_bytes = max_bytes
 
     async def projects(self) -> ProjectList:
         """Every project the API key sees; ``served`` marks the configured one (or the only one).
@@ -179,8 +198,8 @@ class NeonViews:
         The served project is found in the same list (no second request); with several projects and no
         ``NEON_PROJECT_ID`` none is marked, and the note says so.
         """
-        projects = await self.app.neon.list_projects()
-        wanted = self.app.settings.neon_project_id
+        projects = await self.neon.list_projects()
+        wanted = self.project_id
         served: Project | None = None
         note = None
         if wanted is not None:
@@ -196,13 +215,13 @@ class NeonViews:
 
     async def project(self, project: str | None = None) -> ProjectDescription:
         """One project (id or name; default: the served one) with its branch and compute counts."""
-        directory = self.app.directory
+        directory = self.directory
         found = await directory.project(project)
-        detail = await self.app.neon.get_project(found.id)
+        detail = await self.neon.get_project(found.id)
         branches = await directory.branches(found.id, refresh=True)
-        endpoints = await self.app.neon.list_endpoints(found.id)
+        endpoints = await self.neon.list_endpoints(found.id)
         default = next((b for b in branches if b.default), None)
-        production = self.app.settings.production_branch
+        production = self.production_branch
         served = project is None or await self._is_served(detail.id)
         return ProjectDescription(
             **_project_summary(detail, served=served).model_dump(),
@@ -218,16 +237,16 @@ class NeonViews:
     async def _is_served(self, project_id: str) -> bool:
         """Whether the project the tools default to is ``project_id`` (``False`` when none is settled)."""
         try:
-            return await self.app.directory.project_id() == project_id
+            return await self.directory.project_id() == project_id
         except InvalidInput:
             return False
 
     async def branches(self, project: str | None = None) -> BranchList:
         """The current branch tree: one branches request and one endpoints request for the whole project."""
-        directory = self.app.directory
+        directory = self.directory
         project_id = await directory.project_id(project)
         branches = await directory.branches(project_id, refresh=True)
-        endpoints = await self.app.neon.list_endpoints(project_id)
+        endpoints = await self.neon.list_endpoints(project_id)
         names = {b.id: b.name for b in branches}
         ordered = _tree_order(branches)
         return BranchList(
@@ -237,8 +256,8 @@ class NeonViews:
 
     async def branch(self, ref: str) -> BranchDescription:
         """One branch (name or id) of the served project: its computes, databases, roles and children."""
-        directory = self.app.directory
-        client = self.app.neon
+        directory = self.directory
+        client = self.neon
         project_id = await directory.project_id()
         branches = await directory.branches(refresh=True)
         found = await directory.branch(ref)
@@ -263,12 +282,12 @@ class NeonViews:
         self, branch: str | None = None, database: str | None = None, role: str | None = None, *, pooled: bool = True
     ) -> ConnectionString:
         """The connection URI of a branch's read-write compute; its password redacted unless the operator allows."""
-        target = await self.app.directory.target(branch, database, role)
-        secret = await self.app.neon.connection_uri(
+        target = await self.directory.target(branch, database, role)
+        secret = await self.neon.connection_uri(
             target.project_id, target.branch_id, target.database, target.role, pooled=pooled
         )
         uri = secret.get_secret_value()
-        reveal = self.app.settings.reveal_passwords
+        reveal = self.reveal_passwords
         shown, had_password = (uri, False) if reveal else _redact(uri)
         return ConnectionString(
             uri=shown,
@@ -292,7 +311,7 @@ class NeonViews:
         The diff is cut at ``max_bytes`` (on a line boundary); raises ``InvalidInput`` when the branch has no parent
         and no base is named.
         """
-        directory = self.app.directory
+        directory = self.directory
         project_id = await directory.project_id()
         found = await directory.branch(branch)
         if base_branch is not None:
@@ -302,9 +321,9 @@ class NeonViews:
         else:
             raise InvalidInput(f"branch {found.name} has no parent: name base_branch= to compare it with")
         db = await directory.database(project_id, found, database)
-        diff = await self.app.neon.compare_schema(project_id, found.id, base_branch_id=base.id, database=db.name)
+        diff = await self.neon.compare_schema(project_id, found.id, base_branch_id=base.id, database=db.name)
         added, removed = _counts(diff)
-        shown = _cut(diff, self.app.settings.max_bytes)
+        shown = _cut(diff, self.max_bytes)
         omitted = len(diff.encode()) - len(shown.encode())
         return SchemaComparison(
             branch=found.name,
@@ -323,7 +342,7 @@ class NeonViews:
     def _summary(self, branch: Branch, depth: int, names: dict[str, str], endpoints: list[Endpoint]) -> BranchSummary:
         mine = [e for e in endpoints if e.branch_id == branch.id]
         writer = next((e for e in mine if e.type == "read_write"), None)
-        reason = self.app.directory.protection(branch)
+        reason = self.directory.protection(branch)
         parent = None if branch.parent_id is None else names.get(branch.parent_id, branch.parent_id)
         return BranchSummary(
             name=branch.name,

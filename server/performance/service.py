@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..audit import AuditRecord
 from ..errors import InvalidInput, PolicyViolation
 from ..sql.analysis import analyze
 from ..sql.database import Caps, Statement
 from ..sql.places import Place
 from ..sql.policy import classify
+from ..state.audit import AuditRecord
 from .explain import EXPLAIN_OPTIONS, PLAN_CAPS, Explainable, Probe, document, explainable, probe, run_probe
 from .health import check as check_health
 from .hypothetical import HYPOPG_SQL, Chosen, Hypopg, HypoSession, greedy, parse_definition
@@ -48,8 +48,10 @@ from .plan_summary import PlanSummary, scanned_tables, summarise, used_indexes
 from .slow_queries import OrderBy, slow_queries
 
 if TYPE_CHECKING:
-    from ..mcp.context import AppContext
-    from ..sql.service import Plan
+    from ..neon.scratch import ScratchBranches
+    from ..sql.places import Places
+    from ..sql.service import Plan, SQLService
+    from ..state.audit import AuditLog
 
 __all__ = [
     "Explanation",
@@ -115,13 +117,6 @@ JOIN pg_catalog.pg_am am ON am.oid = c.relam
 # --- the service -----------------------------------------------------------------------------------------------
 
 
-def _unprotected(place: Place) -> Place:
-    """``place`` as seen on an unprotected copy of its branch: what a scratch branch of it will be."""
-    if place.target is None or place.target.protected_because is None:
-        return place
-    return replace(place, target=replace(place.target, protected_because=None))
-
-
 def _summary(found: Any, how: Probe, table_rows: dict[tuple[str | None, str], int] | None = None) -> PlanSummary:
     summary = summarise(found, table_rows=table_rows)
     if not how.simple:
@@ -139,8 +134,22 @@ def _cut(text: str, limit: int) -> tuple[str, bool]:
 class Performance:
     """explain, suggest_indexes, slow_queries and health for the tools, over the app's places and SQL policy."""
 
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
+    def __init__(
+        self,
+        places: Places,
+        sql: SQLService,
+        audit: AuditLog,
+        *,
+        scratch: ScratchBranches | None = None,
+        max_sql_bytes: int = 200_000,
+        max_bytes: int = 100_000,
+    ) -> None:
+        self.places = places
+        self.sql = sql
+        self.audit = audit
+        self.scratch = scratch
+        self.max_sql_bytes = max_sql_bytes
+        self.max_bytes = max_bytes
 
     # --- explain_query ---------------------------------------------------------------------------------------
 
@@ -161,8 +170,7 @@ class Performance:
         ANALYZE or not a CREATE INDEX), ``PolicyViolation`` (the policy refuses the statement, or its ANALYZE), and
         database errors.
         """
-        settings = self.app.settings
-        target = explainable(sql, max_bytes=settings.max_sql_bytes)
+        target = explainable(sql, max_bytes=self.max_sql_bytes)
         definitions = [parse_definition(d) for d in hypothetical_indexes or ()]
         if analyze and definitions:
             raise InvalidInput(
@@ -173,11 +181,11 @@ class Performance:
                 f"ANALYZE runs the statement, which has ${target.parameters} placeholder(s): pass params with a value "
                 "for each (without analyze, PostgreSQL's generic plan is shown)"
             )
-        place = await self.app.places.place(branch, database)
+        place = await self.places.place(branch, database)
         options = [*EXPLAIN_OPTIONS, *(["ANALYZE"] if analyze else [])]
         values = [list(params)] if params is not None else None
-        policy_place = _unprotected(place) if analyze else place
-        plan = await self.app.sql.plan(target.explain(options).sql, place=policy_place, params=values, single=True)
+        policy_place = replace(place, copy=True) if analyze and place.target is not None else place
+        plan = await self.sql.plan(target.explain(options).sql, place=policy_place, params=values, single=True)
         how = probe(target, options, params)
         notes = list(plan.warnings)
         scratch_name: str | None = None
@@ -196,15 +204,14 @@ class Performance:
                 if target.tag in ("InsertStmt", "MergeStmt"):
                     notes.append("sequences it advanced keep their new values (PostgreSQL never rolls them back)")
             else:
+                assert self.scratch is not None, "a Neon place comes with scratch branches"
                 ran = "scratch-branch"
-                async with self.app.scratch.use(place.target, purpose="explain") as scratch:
+                async with self.scratch.use(place, purpose="explain") as scratch:
                     scratch_name = scratch.name
-                    on_copy = await self.app.sql.plan(
-                        plan.facts[0].sql, place=scratch.place, params=values, single=True
-                    )
+                    on_copy = await self.sql.plan(plan.facts[0].sql, place=scratch.place, params=values, single=True)
                     found = await self._roll_back(scratch.place, how, on_copy)
         summary = _summary(found, how, await self._table_rows(place, found))
-        raw, cut = _cut(json.dumps(found, separators=(",", ":")), settings.max_bytes) if raw_plan else (None, False)
+        raw, cut = _cut(json.dumps(found, separators=(",", ":")), self.max_bytes) if raw_plan else (None, False)
         return Explanation(
             database=place.database,
             branch=place.branch_name,
@@ -258,9 +265,9 @@ class Performance:
             async with place.databases.rolled_back(place.database, read_only=False, caps=PLAN_CAPS) as run:
                 found = await run_probe(run, how)
         except Exception as exc:
-            self.app.sql.audit.append(replace(record, outcome="error", error=str(exc)))
+            self.audit.append(replace(record, outcome="error", error=str(exc)))
             raise
-        self.app.sql.audit.append(record)
+        self.audit.append(record)
         return found
 
     async def _hypopg(self, place: Place) -> Hypopg:
@@ -326,14 +333,13 @@ class Performance:
         """
         if not queries:
             raise InvalidInput("pass sql or queries: at least one query to find indexes for")
-        settings = self.app.settings
         targets = [
-            explainable(q, max_bytes=settings.max_sql_bytes, what=f"query {n}" if len(queries) > 1 else "sql")
+            explainable(q, max_bytes=self.max_sql_bytes, what=f"query {n}" if len(queries) > 1 else "sql")
             for n, q in enumerate(queries, start=1)
         ]
-        place = await self.app.places.place(branch, database)
+        place = await self.places.place(branch, database)
         for target in targets:  # each is planned, never run: the policy still refuses what is forbidden
-            await self.app.sql.plan(target.explain(["FORMAT JSON"]).sql, place=place, single=True)
+            await self.sql.plan(target.explain(["FORMAT JSON"]).sql, place=place, single=True)
         uses = column_uses([analyze(t.sql)[0].node for t in targets])
         asked = sorted(
             {(r.schema or "", r.name) for u in uses for r in ([u.owner] if u.owner is not None else u.tables)}
@@ -422,12 +428,12 @@ class Performance:
         limit: int = 10,
         order_by: OrderBy = "total_time",
     ) -> SlowQueryList:
-        place = await self.app.places.place(branch, database)
-        found = await slow_queries(place, limit=limit, order_by=order_by, max_bytes=self.app.settings.max_bytes)
+        place = await self.places.place(branch, database)
+        found = await slow_queries(place, limit=limit, order_by=order_by, max_bytes=self.max_bytes)
         return SlowQueryList(database=place.database, branch=place.branch_name, **found.model_dump())
 
     async def health(self, *, branch: str | None = None, database: str | None = None) -> HealthCheck:
-        place = await self.app.places.place(branch, database)
+        place = await self.places.place(branch, database)
         report = await check_health(place)
         notes = []
         if place.target is not None:

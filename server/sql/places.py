@@ -1,8 +1,9 @@
 """Where a tool call runs: a database on a plain PostgreSQL server, or on a Neon branch.
 
-``Places.place(branch, database)`` turns a call's optional arguments into a ``Place``. With a database URL there are
-no branches and naming one is an error; with Neon the target is resolved through the ``Directory`` (cached) and its
-pools come from ``Connections`` (URI fetched once).
+``Places.place(branch, database)`` turns a call's optional arguments into a ``Place``. With a database URL
+(``URLPlaces``) there are no branches and naming one is an error; with Neon, ``server.neon.connections.Connections``
+resolves the branch and opens its pools. The SQL package knows a Neon branch only as a ``Branch`` (the protocol
+below): it never imports the Neon package.
 """
 
 from __future__ import annotations
@@ -13,11 +14,28 @@ from typing import TYPE_CHECKING, Protocol
 from ..errors import InvalidInput
 
 if TYPE_CHECKING:
-    from ..neon.connections import Connections
-    from ..neon.targets import Directory, Target
     from .database import Databases
 
-__all__ = ["NeonPlaces", "Place", "Places", "URLPlaces"]
+__all__ = ["Branch", "Place", "Places", "URLPlaces"]
+
+
+class Branch(Protocol):
+    """The Neon branch a place is on (``server.neon.targets.Target`` is one)."""
+
+    @property
+    def project_id(self) -> str: ...
+
+    @property
+    def branch_id(self) -> str: ...
+
+    @property
+    def branch_name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def protected_because(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +44,13 @@ class Place:
 
     databases: Databases
     database: str
-    target: Target | None = None
+    target: Branch | None = None
+    copy: bool = False
+    """It stands for an unprotected copy of its branch (a scratch branch to be made of it), as the policy sees it."""
 
     @property
     def protected_because(self) -> str | None:
-        return self.target.protected_because if self.target is not None else None
+        return self.target.protected_because if self.target is not None and not self.copy else None
 
     @property
     def branch_name(self) -> str | None:
@@ -79,18 +99,3 @@ class URLPlaces:
 
     async def close(self) -> None:
         await self.databases.close()
-
-
-class NeonPlaces:
-    """Neon targets: resolved by the directory, connected by ``Connections``."""
-
-    def __init__(self, directory: Directory, connections: Connections) -> None:
-        self.directory = directory
-        self.connections = connections
-
-    async def place(self, branch: str | None = None, database: str | None = None) -> Place:
-        target = await self.directory.target(branch, database)
-        return Place(await self.connections.databases(target), target.database, target)
-
-    async def close(self) -> None:
-        await self.connections.close()

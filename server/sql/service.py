@@ -1,6 +1,9 @@
 """The SQL core's service: check the input, plan (analysis + policy), summarise for confirmation, run, audit.
 
-Tools call ``SQLService.plan`` and ``SQLService.execute``; nothing here knows about MCP.
+Tools call ``SQLService.plan`` and ``SQLService.execute``; nothing here knows about MCP. A ``Plan`` that needs
+confirming carries the summary the human confirms (with the planner's row estimates of what it changes). Before a
+confirmed destructive plan runs on a protected branch, ``backups`` (Neon's, given by the composition root) keep a copy
+of the branch.
 """
 
 from __future__ import annotations
@@ -11,18 +14,18 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
-from ..audit import AuditLog, AuditRecord, ConfirmationPath
+from .. import access
 from ..errors import DatabaseError, InvalidInput, NeonMCPError, PolicyViolation
-from ..neon.backups import Backups
 from ..settings import AccessMode
+from ..state.audit import AuditLog, AuditRecord, Confirmed
 from .analysis import StatementFacts, analyze
 from .database import Caps, Outcome, Statement
 from .places import Place
 from .policy import Verdict, decide, functions_needing_volatility
 
-__all__ = ["Execution", "Plan", "SQLService", "protected_refusal"]
+__all__ = ["Backups", "Execution", "Plan", "SQLService", "protected_refusal"]
 
 _FunctionKey = tuple[str | None, str]
 _VERBS = {"InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE"}
@@ -43,10 +46,24 @@ class Plan:
     params: tuple[tuple[Any, ...], ...]
     verdict: Verdict
     warnings: tuple[str, ...]
+    summary: str = ""
+    """What the human confirms, when the plan needs confirming (empty otherwise)."""
+    as_of: str | None = None
+    """A read to answer as of this timestamp or LSN (on a short-lived branch made at that moment)."""
 
     @property
     def database(self) -> str:
         return self.place.database
+
+    def preview(self) -> dict[str, object]:
+        """The result's fields known before it runs: where, what kind, the warnings."""
+        branch = self.place.branch_name
+        return {
+            "database": self.database,
+            **({"branch": branch} if branch else {}),
+            "kind": self.verdict.category,
+            "warnings": list(self.warnings),
+        }
 
     @property
     def needs_confirmation(self) -> bool:
@@ -73,6 +90,15 @@ class Execution:
 
     outcomes: list[Outcome]
     backup: str | None = None
+
+
+class Backups(Protocol):
+    """What keeps a copy of a protected branch before a confirmed destructive change (``server.neon.backups``)."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    async def take(self, project_id: str, branch_id: str, branch_name: str) -> str | None: ...
 
 
 def protected_refusal(place: Place, reason: str) -> str:
@@ -132,17 +158,25 @@ class SQLService:
         place: Place,
         params: Sequence[Sequence[Any]] | None = None,
         single: bool = False,
+        as_of: str | None = None,
     ) -> Plan:
         """Analyse and classify; raises ``PolicyViolation`` when the policy rejects, ``InvalidInput`` on bad input.
 
         ``single``: ``sql`` must hold exactly one statement (``run_sql``). Otherwise ``sql`` is a list whose items
-        are one statement each (``run_sql_transaction``).
+        are one statement each (``run_sql_transaction``). ``as_of``: the plan is a read to answer as of that moment
+        (``server.neon.time_travel`` runs it), which only a read on a Neon branch can be.
         """
-        key = (sql if isinstance(sql, str) else tuple(sql), place, _params_key(params), single)
+        key = (sql if isinstance(sql, str) else tuple(sql), place, _params_key(params), single, as_of)
         cached = self._plans.get(key) if key[2] is not None else None
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         plan = await self._plan(sql, place=place, params=params, single=single)
+        if as_of is not None:
+            if place.target is None:
+                raise InvalidInput("as_of needs Neon: a plain PostgreSQL URL has no history to branch from")
+            if not plan.verdict.read_only:
+                raise InvalidInput("as_of answers reads only; this statement changes data")
+            plan = replace(plan, as_of=as_of)
         if key[2] is not None:
             if len(self._plans) >= _PLAN_MEMORY:
                 self._plans.clear()
@@ -179,13 +213,12 @@ class SQLService:
                 "a statement here cannot run inside a transaction block (VACUUM, CREATE INDEX CONCURRENTLY, "
                 "CREATE/DROP DATABASE …); run it alone with run_sql"
             )
-        return Plan(place, tuple(facts), bound, verdict, tuple(self._warnings(facts)))
+        plan = Plan(place, tuple(facts), bound, verdict, tuple(self._warnings(facts)))
+        return replace(plan, summary=await self._summary(plan)) if plan.needs_confirmation else plan
 
     def _mode_at(self, place: Place) -> AccessMode:
         """The policy's mode for ``place``: ``branches`` is full on unprotected branches and read-only elsewhere."""
-        if self.access_mode != "branches":
-            return self.access_mode
-        return "full" if place.target is not None and place.protected_because is None else "read-only"
+        return access.mode_at(self.access_mode, place.protected_because, on_a_branch=place.target is not None)
 
     async def _volatility_for(self, place: Place, facts: Sequence[StatementFacts]) -> Mapping[_FunctionKey, str]:
         wanted = functions_needing_volatility(facts)
@@ -230,7 +263,7 @@ class SQLService:
 
     # --- confirmation ---------------------------------------------------------------------------------------------
 
-    async def summary(self, plan: Plan) -> str:
+    async def _summary(self, plan: Plan) -> str:
         """A human summary of a plan that needs confirmation: statements, target, objects, estimated rows.
 
         Cached by the plan's fingerprint for ``summary_ttl`` (the confirmation's lifetime), so asking again for the
@@ -294,25 +327,18 @@ class SQLService:
 
     # --- running --------------------------------------------------------------------------------------------------
 
-    async def execute(
-        self,
-        plan: Plan,
-        *,
-        confirmation: ConfirmationPath,
-        max_rows: int | None = None,
-        operation_id: str | None = None,
-    ) -> Execution:
+    async def execute(self, plan: Plan, confirmed: Confirmed, *, max_rows: int | None = None) -> Execution:
         """Run a plan the policy allowed (and a human confirmed, if it needed that); audit what changes data.
 
         A confirmed plan on a protected branch runs only after its backup branch has been taken.
         """
-        if plan.needs_confirmation and confirmation == "not-needed":
+        if plan.needs_confirmation and confirmed.path == "not-needed":
             raise AssertionError("a plan that needs confirmation ran without one")
         caps = self.caps if max_rows is None else Caps(min(max_rows, self.caps.max_rows), self.caps.max_bytes)
         read_only = plan.verdict.read_only
         backup = None
         target = plan.place.target
-        if plan.needs_confirmation and target is not None and target.protected_because and self.backups is not None:
+        if plan.needs_confirmation and target is not None and plan.place.protected_because and self.backups is not None:
             backup = await self.backups.take(target.project_id, target.branch_id, target.branch_name)
         try:
             outcomes = await plan.place.databases.run(
@@ -320,12 +346,12 @@ class SQLService:
             )
         except NeonMCPError as exc:
             if not read_only:
-                self._audit(plan, confirmation, None, error=str(exc), operation_id=operation_id)
+                self._audit(plan, confirmed, None, error=str(exc))
             if isinstance(exc, DatabaseError) and exc.sqlstate == "42P01" and plan.warnings:
                 exc.hint = "; ".join(filter(None, [exc.hint, *plan.warnings]))
             raise
         if not read_only:
-            self._audit(plan, confirmation, outcomes, operation_id=operation_id)
+            self._audit(plan, confirmed, outcomes)
         if plan.verdict.category in ("ddl", "destructive"):
             # Functions may have been created, replaced or dropped: plans and volatilities are stale.
             self._volatility.pop(plan.place.key, None)
@@ -333,13 +359,7 @@ class SQLService:
         return Execution(outcomes, backup)
 
     def _audit(
-        self,
-        plan: Plan,
-        confirmation: ConfirmationPath,
-        outcomes: list[Outcome] | None,
-        *,
-        error: str | None = None,
-        operation_id: str | None = None,
+        self, plan: Plan, confirmed: Confirmed, outcomes: list[Outcome] | None, *, error: str | None = None
     ) -> None:
         for index, (fact, classification) in enumerate(zip(plan.facts, plan.verdict.statements, strict=True)):
             if classification.category == "read":
@@ -350,11 +370,11 @@ class SQLService:
                     target=plan.place.audit_target,
                     sql=fact.sql,
                     classification=classification.category,
-                    confirmation=confirmation,
+                    confirmation=confirmed.path,
                     outcome="ok" if outcome is not None else ("error" if error else "rolled-back"),
                     rows_affected=outcome.rows_affected if outcome is not None else None,
                     error=error,
-                    operation_id=operation_id,
+                    operation_id=confirmed.operation_id,
                 )
             )
 

@@ -1,0 +1,27 @@
+"""How MCP reaches the server over the network: streamable HTTP and SSE behind a bearer token.
+
+- ``http``: the ASGI app (token, /healthz, tenants); ``runner``: serving it with a graceful stop; ``listening``: one
+  ``bind()`` for every listening socket (TCP_NODELAY). stdio is the SDK's own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import lazy_exports
+
+if TYPE_CHECKING:
+    from .http import create_app, is_loopback
+    from .listening import bind
+    from .runner import serve
+
+__all__ = ["bind", "create_app", "is_loopback", "serve"]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "http": ("create_app", "is_loopback"),
+        "listening": ("bind",),
+        "runner": ("serve",),
+    },
+)

@@ -239,7 +239,7 @@ async def test_connections_for_read_only_mode_go_through_a_replica_when_there_is
     caps = Caps(10, 10_000)
     try:
         target = await directory.target("cm-reader")
-        without = Connections(client, guards, prefer_replicas=True)
+        without = Connections(client, directory, guards, prefer_replicas=True)
         assert (await (await without.databases(target)).run(write, read_only=False, caps=caps))[0].rows_affected == 1
         await without.close()
         body = project.api.call(
@@ -249,7 +249,7 @@ async def test_connections_for_read_only_mode_go_through_a_replica_when_there_is
             json={"endpoint": {"branch_id": branch["id"], "type": "read_only"}},
         )
         project.api.wait(project.id, body["operations"])
-        replicated = Connections(client, guards, prefer_replicas=True)
+        replicated = Connections(client, directory, guards, prefer_replicas=True)
         databases = await replicated.databases(target)
         with pytest.raises(DatabaseError) as refused:
             await databases.run(write, read_only=False, caps=caps)

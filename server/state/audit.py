@@ -15,11 +15,27 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["AuditLog", "AuditRecord", "ConfirmationPath"]
+__all__ = ["NOT_NEEDED", "AuditLog", "AuditRecord", "ConfirmationPath", "Confirmed"]
 
 logger = logging.getLogger(__name__)
 
 ConfirmationPath = Literal["not-needed", "elicitation", "confirm_operation"]
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """How a change came to run: not needing a confirmation, a human's yes by elicitation, or ``confirm_operation``
+    of a stored change (``operation_id``), which must re-check its plan first (``recheck``)."""
+
+    path: ConfirmationPath
+    operation_id: str | None = None
+
+    @property
+    def recheck(self) -> bool:
+        return self.path == "confirm_operation"
+
+
+NOT_NEEDED = Confirmed("not-needed")
 
 
 @dataclass(frozen=True, slots=True)
