@@ -216,8 +216,8 @@ async def _change(
 ) -> CallToolResult:
     service = neon_services(ctx).computes
 
-    async def apply(confirmed: Confirmed) -> CallToolResult:
-        return _changed(await service.apply(change, confirmed))
+    async def apply(_: Confirmed) -> CallToolResult:
+        return _changed(await service.apply(change))
 
     return await run_or_store(ctx, confirmation, tool=tool, change=change, apply=apply)
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, SecretStr
 
 from .. import access
-from ..errors import ConfirmationError, InvalidInput, NeonMCPError
+from ..errors import InvalidInput, NeonMCPError
 from ..settings import AccessMode
 from ..state.audit import AuditLog, AuditRecord, Confirmed
 
@@ -219,17 +219,8 @@ class Roles:
         return replace(plan, summary=_summary(plan))
 
     async def create(self, plan: RolePlan, confirmed: Confirmed, *, reveal: bool) -> RoleCreated:
-        """Create the planned role. ``reveal``: return its password (once). A plan stored for confirm_operation
-        (``confirmed.recheck``) is planned again and refused if the summary the human confirmed no longer holds."""
-        if confirmed.recheck:
-            now = await self.plan(
-                plan.name, plan.privileges, schemas=list(plan.schemas), branch=plan.branch_id, database=plan.database
-            )
-            if now.summary != plan.summary:
-                raise ConfirmationError(
-                    f"the branch changed since this was confirmed; nothing ran. Now it would be:\n{now.summary}\n"
-                    "Run create_role again to confirm that."
-                )
+        """Create the planned role (``confirmed`` says how, for the audit log). ``reveal``: return its password
+        (once)."""
         from ..sql.database import Caps, Statement
 
         place = await self.places.place(plan.branch_id, plan.database)

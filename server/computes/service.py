@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from .. import access, progress
-from ..errors import ConfirmationError, InvalidInput, NeonAPIFailure, NeonMCPError
+from ..errors import InvalidInput, NeonAPIFailure, NeonMCPError
 from ..settings import AccessMode
-from ..state.audit import Confirmed
 from .limits import limits_problem, suspend_problem
 
 if TYPE_CHECKING:
@@ -350,17 +349,8 @@ class Computes:
 
     # --- applying ------------------------------------------------------------------------------------------------
 
-    async def apply(self, change: ComputeChange, confirmed: Confirmed) -> ComputeChanged:
-        """Run a planned change and wait for its operations. A change stored for confirm_operation
-        (``confirmed.recheck``) is planned again first and refused, with nothing done, if the summary the human
-        confirmed no longer holds."""
-        if confirmed.recheck:
-            now = await self._plan(change.request)
-            if now.summary != change.summary:
-                raise ConfirmationError(
-                    f"compute {change.endpoint.id} changed since this was confirmed; nothing ran. Now it would be:\n"
-                    f"{now.summary}\nRun the tool again to confirm that."
-                )
+    async def apply(self, change: ComputeChange) -> ComputeChanged:
+        """Run a planned change and wait for its operations."""
         result = change.result()
         if not change.changed:
             result.notes.append(_unchanged(change))

@@ -20,9 +20,10 @@ from .confirmations import (
     Question,
     can_elicit,
     question,
+    replay,
     run_or_store,
 )
-from .context import Ctx, neon_services, services
+from .context import Ctx, neon_services, services, session_id
 from .fence import fence
 from .tooling import add_tool
 
@@ -39,6 +40,8 @@ __all__ = [
     "fence",
     "neon_services",
     "question",
+    "replay",
     "run_or_store",
     "services",
+    "session_id",
 ]

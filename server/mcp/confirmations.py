@@ -9,16 +9,20 @@ and no third:
    exactly, e.g. with a fingerprint of the SQL) and the SDK asks the human. On the 2026-07-28 protocol the question
    rides the retried call and is matched by its exact text, so summaries are deterministic: an answer cannot be
    reused for a different change.
-2. Otherwise ``run_or_store`` stores the change (``server.state.pending``) and answers ``confirmation_required`` with
-   an id; ``confirm_operation(id)`` takes it (once, before it expires) and applies the stored change, never anything
-   re-sent by the model. ``apply`` is told how the change was confirmed (``Confirmed``), so a stored change re-checks
-   its plan before it runs.
+2. Otherwise ``run_or_store`` stores the call (tool, arguments, the summary, the MCP session: ``server.state.pending``)
+   and answers ``confirmation_required`` with an id; ``confirm_operation(id)`` takes it (once, before it expires, from
+   the session that stored it) and ``replay``s the call: the tool plans the same change again, on the state as it is
+   now, and ``run_or_store`` applies it only if its summary is still exactly the one the human confirmed. Nothing
+   re-sent by the model runs, and a stored operation is plain data (any replica can replay it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import typing
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -29,24 +33,31 @@ from mcp.server.mcpserver import (
     DeclinedElicitation,
     Elicit,
     ElicitationResult,
+    Resolve,
 )
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from ..errors import NeonMCPError
+from ..errors import ConfirmationError, NeonMCPError
 from ..state.audit import NOT_NEEDED, Confirmed
-from .context import Ctx, services
+from ..state.pending import PendingOperation
+from .context import Ctx, services, session_id
 from .fence import fence
 
 __all__ = [
     "Apply",
+    "Call",
     "Change",
     "ConfirmAnswer",
     "Confirmation",
     "NotAsked",
     "Question",
+    "Replayed",
     "can_elicit",
+    "current_call",
     "question",
+    "replay",
+    "resolved_parameters",
     "run_or_store",
 ]
 
@@ -83,7 +94,7 @@ class Change(Protocol):
 
 
 Apply = Callable[[Confirmed], Awaitable[CallToolResult]]
-"""Applies a change; receives how it was confirmed (a stored change re-checks its plan first: ``Confirmed.recheck``)."""
+"""Applies a change; receives how it was confirmed (for the audit log)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,37 @@ class NotAsked:
 
 
 Question = Elicit[ConfirmAnswer] | NotAsked
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What ``confirm_operation`` passes a tool as its confirmation: the human confirmed ``operation``, stored from an
+    earlier call of the same tool with the same arguments, which the tool has just planned again."""
+
+    operation: PendingOperation
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """The tool call in flight: its name and the arguments the caller gave (what a stored operation replays)."""
+
+    tool: str
+    arguments: dict[str, Any]
+
+
+current_call: ContextVar[Call | None] = ContextVar("neon_mcp_call", default=None)
+"""Set by the tool boundary (``server.mcp.tooling``) for the duration of each call."""
+
+
+@functools.cache
+def resolved_parameters(fn: Callable[..., Any]) -> frozenset[str]:
+    """The parameters of a tool that its resolvers fill in (``Annotated[…, Resolve(…)]``), not the caller."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    return frozenset(
+        name
+        for name, hint in hints.items()
+        if any(isinstance(extra, Resolve) for extra in getattr(hint, "__metadata__", ()))
+    )
 
 
 def can_elicit(ctx: Context[Any, Any]) -> bool:
@@ -119,13 +161,15 @@ async def question(ctx: Ctx, planning: Awaitable[Change]) -> Question:
     return Elicit(change.summary, ConfirmAnswer)
 
 
-Decision = Literal["run", "run-confirmed", "store", "declined", "cancelled"]
+Decision = Literal["run", "run-confirmed", "replay", "store", "declined", "cancelled"]
 
 
-def _decide(outcome: ElicitationResult[Any], *, needed: bool) -> Decision:
-    """``run``: nothing needed confirming. ``run-confirmed``: a human accepted by elicitation. ``store``: confirmation
-    is needed and nobody was asked."""
+def _decide(outcome: ElicitationResult[Any] | Replayed, *, needed: bool) -> Decision:
+    """``run``: nothing needed confirming. ``run-confirmed``: a human accepted by elicitation. ``replay``: a stored
+    operation was confirmed. ``store``: confirmation is needed and nobody was asked."""
     match outcome:
+        case Replayed():
+            return "replay"
         case AcceptedElicitation(data=ConfirmAnswer(confirm=True)):
             return "run-confirmed" if needed else "run"
         case AcceptedElicitation(data=ConfirmAnswer()):
@@ -148,22 +192,36 @@ async def run_or_store(
     change: Change,
     apply: Apply,
 ) -> CallToolResult:
-    """Apply ``change`` when nothing needs confirming or a human said yes, store it for confirm_operation when nobody
-    could be asked, or report the human's refusal (nothing runs). Every answer's structured content starts from
-    ``change.preview()``, so pending and declined answers validate against the tool's output model too."""
+    """Apply ``change`` when nothing needs confirming or a human said yes, store the call for confirm_operation when
+    nobody could be asked, or report the human's refusal (nothing runs). Every answer's structured content starts
+    from ``change.preview()``, so pending and declined answers validate against the tool's output model too.
+
+    A replayed call (``confirm_operation``) applies the change only if planning it again gave exactly the summary the
+    human confirmed; otherwise nothing runs and the new summary is shown. Raises ``ConfirmationError`` then.
+    """
     decision = _decide(confirmation, needed=change.needs_confirmation)
     if decision == "run":
         return await apply(NOT_NEEDED)
     if decision == "run-confirmed":
         return await apply(Confirmed("elicitation"))
+    if decision == "replay":
+        assert isinstance(confirmation, Replayed)
+        stored = confirmation.operation
+        if change.summary != stored.summary:
+            raise ConfirmationError(
+                f"what operation {stored.id} would do changed since it was confirmed; nothing ran. Now it would be:\n"
+                f"{change.summary}\nRun {tool} again to confirm that."
+            )
+        return await apply(Confirmed("confirm_operation", stored.id))
     about = dict(change.preview())
     if decision in ("declined", "cancelled"):
         return _result({**about, "status": "declined"}, [f"The user {decision} the confirmation: nothing ran."])
-
-    async def later(operation_id: str) -> CallToolResult:
-        return await apply(Confirmed("confirm_operation", operation_id))
-
-    operation = services(ctx).pending.add(tool=tool, summary=change.summary, run=later)
+    call = current_call.get()
+    if call is None or call.tool != tool:
+        raise AssertionError(f"{tool}: a change is stored only from within its own tool call")
+    operation = services(ctx).pending.add(
+        tool=tool, arguments=call.arguments, summary=change.summary, session=session_id(ctx)
+    )
     expires = dt.datetime.fromtimestamp(operation.expires_at, dt.UTC).isoformat(timespec="seconds")
     lines = [
         "CONFIRMATION REQUIRED: nothing has run yet.",
@@ -179,6 +237,20 @@ async def run_or_store(
         "expires_at": expires,
     }
     return _result(data, lines)
+
+
+async def replay(ctx: Ctx, fn: Callable[..., Awaitable[CallToolResult]], operation: PendingOperation) -> CallToolResult:
+    """Call the tool ``fn`` again with the stored operation's arguments, its confirmation being the operation itself
+    (``run_or_store`` then applies the change if it is still the one confirmed); other resolved parameters are
+    answered as not asked."""
+    resolved = resolved_parameters(fn)
+    answers: dict[str, Any] = {name: NotAsked("not-needed") for name in resolved}
+    answers["confirmation"] = Replayed(operation)
+    token = current_call.set(Call(operation.tool, dict(operation.arguments)))
+    try:
+        return await fn(**operation.arguments, **answers, ctx=ctx)
+    finally:
+        current_call.reset(token)
 
 
 def _result(structured: dict[str, Any], lines: list[str]) -> CallToolResult:

@@ -15,7 +15,7 @@ from .tenants import Tenants
 if TYPE_CHECKING:
     from ..root import NeonServices, Services
 
-__all__ = ["Ctx", "neon_services", "services"]
+__all__ = ["Ctx", "neon_services", "services", "session_id"]
 
 Ctx: TypeAlias = Context[Tenants, Any]
 
@@ -25,6 +25,21 @@ def services(ctx: Ctx) -> Services:
     the request's Neon API key cannot be used."""
     request = ctx.request_context.request
     return ctx.request_context.lifespan_context.resolve(getattr(request, "headers", None))
+
+
+def session_id(ctx: Ctx) -> str | None:
+    """The MCP session a request belongs to, where the protocol has one: the ``Mcp-Session-Id`` of streamable HTTP, or
+    the ``session_id`` of an SSE connection. None where it has none: stdio and in-process clients (one client per
+    server process) and the 2026-07-28 protocol over HTTP (every request its own exchange; a pending operation then
+    belongs to the tenant, and its id, an unguessable secret, to the caller it was given to)."""
+    request = ctx.request_context.request
+    headers = getattr(request, "headers", None)
+    header = headers.get("mcp-session-id") if headers is not None else None
+    if header:
+        return f"http:{header}"
+    query = getattr(request, "query_params", None)
+    sse = query.get("session_id") if query is not None else None
+    return f"sse:{sse}" if sse else None
 
 
 def neon_services(ctx: Ctx) -> NeonServices:

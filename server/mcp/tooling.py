@@ -1,5 +1,8 @@
 """Registering tools, and the one place where errors become MCP tool results.
 
+The boundary also records the call in flight (its tool and arguments: ``server.mcp.confirmations.current_call``), which
+is what a change that needs confirming stores for ``confirm_operation``.
+
 ``add_tool`` wraps each tool so that a ``NeonMCPError`` reaches the model as a ``ToolError`` with its message, and
 anything unexpected is logged with its traceback and answered with a short message and a reference (never driver
 text or secrets). Annotations are set explicitly for every tool.
@@ -20,6 +23,7 @@ from mcp_types import ToolAnnotations
 
 from .. import progress
 from ..errors import NeonMCPError
+from .confirmations import Call, current_call, resolved_parameters
 
 __all__ = ["add_tool", "boundary"]
 
@@ -32,10 +36,14 @@ R = TypeVar("R")
 def boundary(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Map errors raised by ``fn`` to ``ToolError`` (see the module docstring)."""
 
+    resolved = resolved_parameters(fn)
+
     @functools.wraps(fn)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
         ctx = kwargs.get("ctx")
         token = progress.current.set(ctx.report_progress if isinstance(ctx, Context) else None)
+        arguments = {name: value for name, value in kwargs.items() if name != "ctx" and name not in resolved}
+        call = current_call.set(Call(fn.__name__, arguments))
         try:
             return await fn(*args, **kwargs)
         except ToolError:
@@ -50,6 +58,7 @@ def boundary(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
                 "the server's log has the details"
             ) from exc
         finally:
+            current_call.reset(call)
             progress.current.reset(token)
 
     return guarded

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from .. import access, progress
-from ..errors import ConfirmationError, InvalidInput, NeonAPIFailure, NeonMCPError
+from ..errors import InvalidInput, NeonAPIFailure, NeonMCPError
 from ..settings import AccessMode
 from ..state.audit import AuditLog, AuditRecord, Confirmed
 from .backups import backup_name
@@ -461,11 +461,10 @@ class BranchService:
     # --- applying ----------------------------------------------------------------------------------------------------
 
     async def apply(self, change: BranchChange, confirmed: Confirmed) -> BranchChanged:
-        """Run a planned change. A change stored for confirm_operation (``confirmed.recheck``) is planned again first
-        and refused, with nothing done, if the branches changed so that the confirmed summary no longer holds.
-        The change is written to the audit log, whether it succeeded or failed."""
+        """Run a planned change (plan it on the current branch list: a stored change is planned again before it is
+        confirmed). The change is written to the audit log, whether it succeeded or failed."""
         try:
-            result = await self._apply(change, recheck=confirmed.recheck)
+            result = await self._apply(change)
         except NeonMCPError as exc:
             self._audit(change, confirmed, error=str(exc))
             raise
@@ -493,14 +492,7 @@ class BranchService:
             )
         )
 
-    async def _apply(self, change: BranchChange, *, recheck: bool) -> BranchChanged:
-        if recheck:
-            now = await self._plan(change.request)
-            if now.summary != change.summary:
-                raise ConfirmationError(
-                    f"branch {change.branch.name} changed since this was confirmed; nothing ran. Now it would be:\n"
-                    f"{now.summary}\nRun {change.request.action}_branch again to confirm that."
-                )
+    async def _apply(self, change: BranchChange) -> BranchChanged:
         result = change.changed()
         if change.request.action == "delete":
             await self._delete(change, result)

@@ -25,14 +25,10 @@ ConfirmationPath = Literal["not-needed", "elicitation", "confirm_operation"]
 @dataclass(frozen=True, slots=True)
 class Confirmed:
     """How a change came to run: not needing a confirmation, a human's yes by elicitation, or ``confirm_operation``
-    of a stored change (``operation_id``), which must re-check its plan first (``recheck``)."""
+    of a stored operation (``operation_id``)."""
 
     path: ConfirmationPath
     operation_id: str | None = None
-
-    @property
-    def recheck(self) -> bool:
-        return self.path == "confirm_operation"
 
 
 NOT_NEEDED = Confirmed("not-needed")

@@ -1,14 +1,16 @@
-"""Operations waiting for ``confirm_operation``: stored once, taken at most once, before they expire.
+"""Operations waiting for ``confirm_operation``: stored once, taken at most once, before they expire, by the session
+that stored them.
 
-This is the store only; asking the human and deciding what runs is ``server.mcp.confirmations``.
+An operation is plain data: the tool and the arguments of the call that needs confirming, and the summary the human
+is shown. This is the store only; asking the human and replaying the call is ``server.mcp.confirmations``.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfirmationError
@@ -23,8 +25,10 @@ class PendingOperation:
     summary: str
     expires_at: float
     """``time.time()`` when it expires."""
-    run: Callable[[str], Awaitable[Any]]
-    """Runs the stored operation; receives the operation id (for the audit log)."""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    """The call's arguments, as the caller gave them (JSON values)."""
+    session: str | None = None
+    """The MCP session that stored it; only that session may confirm it (None: any session of the tenant)."""
 
 
 class PendingOperations:
@@ -38,20 +42,29 @@ class PendingOperations:
         self._pending: dict[str, PendingOperation] = {}
         self._finished: dict[str, str] = {}
 
-    def add(self, *, tool: str, summary: str, run: Callable[[str], Awaitable[Any]]) -> PendingOperation:
+    def add(
+        self, *, tool: str, arguments: dict[str, Any], summary: str, session: str | None = None
+    ) -> PendingOperation:
         self._purge()
         operation = PendingOperation(
             id="op_" + secrets.token_urlsafe(12),
             tool=tool,
             summary=summary,
             expires_at=self._clock() + self.ttl,
-            run=run,
+            arguments=dict(arguments),
+            session=session,
         )
         self._pending[operation.id] = operation
         return operation
 
-    def take(self, operation_id: str) -> PendingOperation:
-        """Remove and return the pending operation; raises ``ConfirmationError`` if unknown, used or expired."""
+    def take(self, operation_id: str, *, session: str | None = None) -> PendingOperation:
+        """Remove and return the pending operation; raises ``ConfirmationError`` if unknown, used, expired, or stored
+        by another MCP session (then it stays pending for its own session)."""
+        operation = self._pending.get(operation_id)
+        if operation is not None and operation.session is not None and operation.session != session:
+            raise ConfirmationError(
+                f"operation {operation_id} was asked for in another MCP session; only that session can confirm it"
+            )
         operation = self._pending.pop(operation_id, None)
         if operation is None:
             why = self._finished.get(operation_id)
