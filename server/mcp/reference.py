@@ -96,7 +96,7 @@ async def _definitions() -> tuple[list[_Offered], list[_Offered]]:
         server = build_server(configuration.settings())
         listed[configuration.label] = (await server.list_tools(), await server.list_prompts())
     return (
-        _in_family_order(_offered({label: tools for label, (tools, _) in listed.items()})),
+        _offered({label: tools for label, (tools, _) in listed.items()}),
         _offered({label: prompts for label, (_, prompts) in listed.items()}),
     )
 
@@ -125,9 +125,8 @@ def _families() -> dict[str, str]:
     return found
 
 
-def _in_family_order(tools: list[_Offered]) -> list[_Offered]:
+def _in_family_order(tools: list[_Offered], families: Mapping[str, str]) -> list[_Offered]:
     """Grouped by family, families in the order their first tool is registered (stable within a family)."""
-    families = _families()
     first: dict[str, int] = {}
     for index, tool in enumerate(tools):
         first.setdefault(families.get(tool.name, ""), index)
@@ -136,8 +135,9 @@ def _in_family_order(tools: list[_Offered]) -> list[_Offered]:
 
 def tools_markdown() -> str:
     """``docs/tools.md``: which server offers which tool, then every tool and prompt in full."""
-    tools, prompts = asyncio.run(_definitions())
+    listed, prompts = asyncio.run(_definitions())
     families = _families()
+    tools = _in_family_order(listed, families)
     labels = [c.label for c in CONFIGURATIONS]
     out = [
         "# Tools and prompts",
@@ -186,35 +186,32 @@ def _tool_section(tool: _Offered, labels: Sequence[str]) -> list[str]:
     first = next(iter(definitions.values()))
     offered_by = "every server" if len(definitions) == len(labels) else ", ".join(definitions)
     out = [f"### `{tool.name}`", "", f"**{first.title}**. Offered by: {offered_by}."]
-    out += _varying(definitions, "Annotations", lambda t: _annotations(t.annotations))
-    out += [""]
-    descriptions = _varying(definitions, "Description", lambda t: t.description or "")
-    out += descriptions if len(descriptions) > 1 else [first.description or ""]
+    out += _labelled(_grouped(definitions, lambda t: _annotations(t.annotations) + "."), "Annotations")
+    descriptions = _grouped(definitions, lambda t: t.description or "")
+    out += ["", descriptions[0][1]] if len(descriptions) == 1 else ["", *_labelled(descriptions, "Description")]
     schemas = _grouped(definitions, lambda t: json.dumps(t.input_schema, sort_keys=True))
-    for label, _ in schemas:
-        out += ["", f"Parameters ({label}):" if len(schemas) > 1 else "Parameters:", ""]
-        out += _parameter_table(definitions[label.split(", ")[0]].input_schema)
+    for group, _ in schemas:
+        out += ["", "Parameters:" if len(schemas) == 1 else f"Parameters ({', '.join(group)}):", ""]
+        out += _parameter_table(definitions[group[0]].input_schema)
     fields = sorted({name for t in definitions.values() for name in (t.output_schema or {}).get("properties", {})})
     if fields:
         out += ["", "Structured result fields: " + ", ".join(f"`{name}`" for name in fields) + "."]
     return out
 
 
-def _varying(definitions: Mapping[str, Tool], what: str, render: Callable[[Tool], str]) -> list[str]:
-    """``what: …`` once when every configuration agrees, else one line per group of configurations."""
-    groups = _grouped(definitions, render)
-    if len(groups) == 1:
-        text = groups[0][1]
-        return [f"{what}: {text}."] if what == "Annotations" else [text]
-    return [f"{what} ({label}): {text}" + ("." if what == "Annotations" else "") for label, text in groups]
-
-
-def _grouped(definitions: Mapping[str, Tool], render: Callable[[Tool], str]) -> list[tuple[str, str]]:
-    """(the configurations, joined; the rendering) for each distinct rendering, in configuration order."""
+def _grouped(definitions: Mapping[str, Tool], render: Callable[[Tool], str]) -> list[tuple[list[str], str]]:
+    """(the configurations, the rendering) for each distinct rendering, in configuration order."""
     groups: dict[str, list[str]] = {}
     for label, tool in definitions.items():
         groups.setdefault(render(tool), []).append(label)
-    return [(", ".join(labels), text) for text, labels in groups.items()]
+    return [(group, text) for text, group in groups.items()]
+
+
+def _labelled(groups: Sequence[tuple[list[str], str]], what: str) -> list[str]:
+    """``what: text`` when every configuration agrees, else ``what (configurations): text`` per group."""
+    if len(groups) == 1:
+        return [f"{what}: {groups[0][1]}"]
+    return [f"{what} ({', '.join(group)}): {text}" for group, text in groups]
 
 
 def _annotations(annotations: ToolAnnotations | None) -> str:
@@ -329,7 +326,7 @@ def _default(field: FieldInfo) -> str:
 
 
 def _type(schema: Mapping[str, Any]) -> str:
-    """A JSON schema as a short phrase: ``integer, 1–100``, ``one of `a`, `b```, ``array of string (≤ 10)``."""
+    """A JSON schema as a short phrase: ``integer (1–100)``, ``one of "a", "b"``, ``array of string (≤ 10 items)``."""
     if "anyOf" in schema:
         return " or ".join(_type(part) for part in schema["anyOf"])
     if "enum" in schema:
@@ -384,8 +381,9 @@ def documents() -> dict[str, str]:
     return {"docs/tools.md": tools_markdown(), "docs/settings.md": settings_markdown()}
 
 
-def write(root: Path = ROOT) -> list[str]:
-    """Rewrite the documents under ``root``; the paths whose text changed."""
+def write(root: Path | None = None) -> list[str]:
+    """Rewrite the documents under ``root`` (default: this checkout); the paths whose text changed."""
+    root = ROOT if root is None else root
     changed = []
     for relative, text in documents().items():
         path = root / relative
