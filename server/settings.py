@@ -1,6 +1,6 @@
 """The one settings object: read once by the CLI (arguments over environment over defaults) and passed down.
 
-Every field carries a description; the CLI help and the README's settings table are made from them.
+Every field carries a description; the CLI help and docs/settings.md are made from them.
 """
 
 from __future__ import annotations
