@@ -3,7 +3,7 @@
 A pure function, like the SQL policy (``server.sql.policy``): from the operation, the access mode and whether its
 branch is protected, to allow, confirm or refuse with the reason. Services ask it before they plan anything and raise
 ``PolicyViolation`` with the reason on a refusal; a ``confirm`` verdict is what makes their change need a human's
-yes (``check`` raises for a refusal). The rules:
+yes (``Verdict.enforced`` raises for a refusal). The rules:
 
 - ``read-only``: nothing changes (every operation here is refused).
 - Operations that only read their branch (a new branch of it, a read replica, a migration tested on a copy) run on
@@ -27,7 +27,7 @@ from typing import Literal
 from .errors import PolicyViolation
 from .settings import AccessMode
 
-__all__ = ["Operation", "Verdict", "check", "decide", "mode_at"]
+__all__ = ["Operation", "Verdict", "decide", "mode_at"]
 
 Operation = Literal[
     "create_branch",
@@ -73,6 +73,12 @@ class Verdict:
     def needs_confirmation(self) -> bool:
         return self.action == "confirm"
 
+    def enforced(self) -> Verdict:
+        """This verdict, unless it refuses: then ``PolicyViolation`` with the reason."""
+        if self.action == "refuse":
+            raise PolicyViolation(self.reason)
+        return self
+
 
 _ALLOW = Verdict("allow")
 
@@ -114,21 +120,6 @@ def decide(
     if operation in _THROW_DATA_AWAY:
         return Verdict("confirm", f"{operation} throws away the branch's current data")
     return protected if protected_because is not None else _ALLOW
-
-
-def check(
-    operation: Operation,
-    mode: AccessMode,
-    *,
-    branch: str | None = None,
-    protected_because: str | None = None,
-    destructive: bool = False,
-) -> Verdict:
-    """``decide``, raising ``PolicyViolation`` with the reason when the verdict refuses."""
-    verdict = decide(operation, mode, branch=branch, protected_because=protected_because, destructive=destructive)
-    if verdict.action == "refuse":
-        raise PolicyViolation(verdict.reason)
-    return verdict
 
 
 def _name(operation: Operation) -> str:

@@ -61,7 +61,7 @@ def test_verdict(
     if expected == "refuse":
         assert verdict.reason
         with pytest.raises(PolicyViolation, match=r"refused|protected"):
-            access.check(operation, mode, branch="production", protected_because=protected, destructive=destructive)
+            verdict.enforced()
 
 
 def test_every_operation_is_in_the_table() -> None:

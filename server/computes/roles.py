@@ -188,9 +188,9 @@ class Roles:
         _check_name(name)
         place = await self.places.place(branch, database)
         protected_because = place.protected_because
-        verdict = access.check(
+        verdict = access.decide(
             "create_role", self.access_mode, branch=place.branch_name, protected_because=protected_because
-        )
+        ).enforced()
         wanted = list(dict.fromkeys(schemas or [self.default_schema or "public"]))
         exists, found, me = await place.databases.read_catalog(
             place.database, [(_EXISTS_SQL, [name]), (_SCHEMAS_SQL, []), (_ME_SQL, [])]

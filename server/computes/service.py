@@ -288,7 +288,9 @@ class Computes:
         project_id, found, branch = await self._resolve(request.branch, request.endpoint)
         protected_because = self.directory.protection(branch)
         operation: access.Operation = "configure_compute" if request.action == "configure" else "manage_compute"
-        verdict = access.check(operation, self.access_mode, branch=branch.name, protected_because=protected_because)
+        verdict = access.decide(
+            operation, self.access_mode, branch=branch.name, protected_because=protected_because
+        ).enforced()
         before = _settings(found)
         after = dict(before)
         if request.action == "configure":
@@ -396,7 +398,7 @@ class Computes:
         directory = self.directory
         project_id = await directory.project_id()
         found = await directory.branch(branch)
-        access.check("create_read_replica", self.access_mode, branch=found.name)
+        access.decide("create_read_replica", self.access_mode, branch=found.name).enforced()
         neon = self.neon
         await progress.report(0, None, f"adding a read replica to branch {found.name}")
         endpoint, operations = await neon.create_endpoint(project_id, found.id, endpoint_type="read_only")

@@ -243,12 +243,8 @@ class Migrations:
             schema_diff=diff(before, after),
             rows_affected=sum(o.rows_affected or 0 for o in run.outcomes if o is not None),
             total_ms=round(run.total_ms, 1),
-            needs_confirmation=access.decide(
-                "migrate_apply",
-                self.access_mode,
-                branch=target.branch_name,
-                protected_because=target.protected_because,
-                destructive=script.destructive,
+            needs_confirmation=self._apply_verdict(
+                target.branch_name, target.protected_because, script.destructive
             ).needs_confirmation,
             protected_because=target.protected_because,
             already_applied=already is not None,
@@ -279,15 +275,18 @@ class Migrations:
         mode) before anything is asked.
         """
         plan = self._applicable(migration_id)
-        verdict = access.check(
-            "migrate_apply",
-            self.access_mode,
-            branch=plan.branch_name,
-            protected_because=plan.protected_because,
-            destructive=plan.destructive,
-        )
+        verdict = self._apply_verdict(plan.branch_name, plan.protected_because, plan.destructive).enforced()
         script = await self._parse(plan.sql)
         return ApplyChange(plan, script, self._summary(plan, script), verdict.needs_confirmation)
+
+    def _apply_verdict(self, branch: str, protected: str | None, destructive: bool) -> access.Verdict:
+        return access.decide(
+            "migrate_apply",
+            self.access_mode,
+            branch=branch,
+            protected_because=protected,
+            destructive=destructive,
+        )
 
     def _summary(self, plan: MigrationPlan, script: _Script) -> str:
         """The confirmation question: exactly what will run where (deterministic: built from the stored plan)."""

@@ -214,7 +214,7 @@ class BranchService:
         after Neon made the branch deletes it again and is raised with that said.
         """
         started = time.monotonic()
-        access.check("create_branch", self.access_mode)
+        access.decide("create_branch", self.access_mode).enforced()
         name = name.strip()
         if not name:
             raise InvalidInput("name is empty: give the new branch a name")
@@ -340,9 +340,9 @@ class BranchService:
         source, lsn, moment = await self._source(request, branch)
         if request.action == "delete":
             _check_deletable(branch, children)
-        verdict = access.check(
+        verdict = access.decide(
             _OPERATIONS[request.action], self.access_mode, branch=branch.name, protected_because=protected_because
-        )
+        ).enforced()
         preserve = (request.preserve_under_name or "").strip() or None
         if request.action == "delete":
             keep: Keep = "backup" if protected_because and self.backups.enabled else "discard"
