@@ -91,9 +91,7 @@ async def test_a_branch_copies_its_parent_and_the_two_stay_apart(
 ) -> None:
     project_id, root_id = ids(project)
     parent_uri = await uri_of(service_api, project_id, root_id)
-    started = time.monotonic()
     created = await new_branch(service_api, project_id, name="dev")
-    elapsed = time.monotonic() - started
     branch = created["branch"]
     assert branch["id"].startswith("br-") and branch["parent_id"] == root_id and branch["current_state"] == "init"
     assert [op["action"] for op in created["operations"]] == ["create_timeline", "start_compute"]
@@ -109,7 +107,6 @@ async def test_a_branch_copies_its_parent_and_the_two_stay_apart(
 
     ready = (await service_api("get_branch", project_id, branch["id"]))["branch"]
     assert ready["current_state"] == "ready" and ready["parent_lsn"].count("/") == 1 and ready["parent_timestamp"]
-    assert elapsed < 5, f"branch with endpoint took {elapsed:.2f} s"
     await service_api.refused(409, "create_branch", project_id, {"branch": {"name": "dev"}})
     await execute(parent_uri, "DELETE FROM items WHERE id = 4")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,12 +33,9 @@ async def test_suspend_start_and_restart_an_endpoint(service_api: ServiceAPI, pr
     with pytest.raises(OSError):
         await asyncpg.connect(uri)
 
-    started_at = time.monotonic()
     started = await service_api("start_endpoint", project_id, endpoint["id"])
     await service_api.wait(project_id, started["operations"])
-    start_seconds = time.monotonic() - started_at
     assert len(await fetch(uri, "SELECT 1")) == 1
-    assert start_seconds < 3, f"endpoint start took {start_seconds:.2f} s"
 
     restarted = await service_api("restart_endpoint", project_id, endpoint["id"])
     assert [op["action"] for op in restarted["operations"]] == ["suspend_compute", "start_compute"]
