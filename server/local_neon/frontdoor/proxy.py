@@ -27,7 +27,8 @@ from .connection import Cancel, ClientGone, Startup, TcpClient
 from .roles import RoleSecrets
 from .routing import NoEndpointNamed, Refusal, Request, Router, Server, parse_request
 from .scram import Keys, PasswordChecks, ScramError, ServerExchange, Verifier, mock_verifier
-from .timetravel import Copies
+from .sql_over_http import SqlSessions
+from .timetravel import IDLE_SECONDS, Copies
 from .tls import Certificate
 from .upstream import Upstream, UpstreamRefused, UpstreamUnreachable, login
 
@@ -76,6 +77,7 @@ class FrontDoor:
         self.router = Router(rt, endpoints, self._copies)
         self.secrets = RoleSecrets(rt.host)
         self.passwords = PasswordChecks()
+        self.sql = SqlSessions()
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self._cancels: dict[bytes, tuple[str, int]] = {}
@@ -100,8 +102,17 @@ class FrontDoor:
         for task in list(self._sessions):
             task.cancel()
         await asyncio.gather(*self._sessions, return_exceptions=True)
+        self.sql.close()
         await self.secrets.close()
         await self._copies.close()
+
+    def time_travel_copies(self) -> list[str]:
+        """The directory names (under the clusters root) of the read-only copies kept for time travel now."""
+        return self._copies.names()
+
+    async def reap_copies(self, *, idle: float = IDLE_SECONDS) -> None:
+        """Remove the time-travel copies no connection used for ``idle`` seconds (the reaper does this every few)."""
+        await self._copies.reap(idle=idle)
 
     async def _session_task(self, client: TcpClient) -> None:
         task = asyncio.current_task()
@@ -116,6 +127,7 @@ class FrontDoor:
         while True:
             await asyncio.sleep(_REAP_INTERVAL)
             try:
+                self.sql.prune()
                 await self._copies.reap()
             except Exception:
                 logger.exception("local Neon: removing idle time-travel copies failed")
@@ -166,16 +178,14 @@ class FrontDoor:
         if client.password_auth and password is None:
             password = await self._read_password(client)
         async with self.router.open(request) as server:
-            verifier = await self._secret(server, user)
+            verifier = await self.secret(server, user)
             if password is not None:
-                keys = self.passwords.check(verifier or mock_verifier(user), password)
-                if keys is None:
-                    raise Refusal(f'password authentication failed for user "{user}"', "28P01")
+                keys, _ = await self.check_password(server, user, password, verifier)
             else:
                 keys = await asyncio.wait_for(self._scram(client, verifier or mock_verifier(user), user), _AUTH_TIMEOUT)
             if verifier is None:  # unreachable: a mock secret never authenticates
                 raise Refusal(f'password authentication failed for user "{user}"', "28P01")
-            upstream = await self._login(server, request, params, keys, verifier)
+            upstream = await self.login(server, request, params, keys, verifier)
             client.write(wire.auth_message(wire.AUTH_OK) + upstream.greeting)
             if upstream.cancel_key is not None:
                 self._cancels[upstream.cancel_key] = (server.host, server.port)
@@ -186,17 +196,30 @@ class FrontDoor:
                     self._cancels.pop(upstream.cancel_key, None)
                 upstream.close()
 
-    async def _secret(self, server: Server, user: str) -> Verifier | None:
-        """The role's secret on the server; if it has none while an operation holds the branch (the role may be in
-        the making), once that is over."""
+    async def secret(self, server: Server, user: str) -> Verifier | None:
+        """The role's secret on the server (None: no such role, or it cannot log in); if it has none while an
+        operation holds the branch (the role may be in the making), once that is over."""
         found = await self.secrets.get(server.server_port, server.password, user)
         if found is None and await self.router.settle(server.branch_id):
             found = await self.secrets.get(server.server_port, server.password, user)
         return found
 
-    async def _login(
+    async def check_password(
+        self, server: Server, user: str, password: str, verifier: Verifier | None
+    ) -> tuple[Keys, Verifier]:
+        """The keys ``password`` yields against the role's secret; raises ``Refusal`` (28P01) if it is wrong."""
+        keys = self.passwords.check(verifier or mock_verifier(user), password)
+        if keys is None or verifier is None:
+            raise Refusal(f'password authentication failed for user "{user}"', "28P01")
+        return keys, verifier
+
+    async def login(
         self, server: Server, request: Request, params: dict[str, str], keys: Keys, verifier: Verifier
     ) -> Upstream:
+        """Log in to ``server`` as the client (``params``: its startup parameters) with ``keys``.
+
+        Raises ``UpstreamRefused``, ``UpstreamUnreachable``, ``Refusal``.
+        """
         forward = {"user": params["user"], "database": params.get("database") or params["user"]}
         for name in _FORWARDED:
             if name in params:

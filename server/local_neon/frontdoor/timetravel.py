@@ -79,6 +79,10 @@ class Copies:
             copy.users -= 1
             copy.last_used = time.monotonic()
 
+    def names(self) -> list[str]:
+        """The timeline directory names of the copies kept now."""
+        return [copy.name for copy in self._copies.values()]
+
     async def reap(self, *, idle: float = IDLE_SECONDS) -> None:
         """Remove the copies no connection has used for ``idle`` seconds."""
         now = time.monotonic()
