@@ -132,7 +132,7 @@ def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir:
                 paths.server_file.unlink()
             await service.close()
 
-    anyio.run(main)
+    anyio.run(main, backend_options={"use_uvloop": _has_uvloop()})
     return 0
 
 
@@ -230,3 +230,11 @@ def local_command(
     if action == "stop":
         return _stop(home)
     return _status(home)
+
+
+def _has_uvloop() -> bool:
+    """Whether uvloop is installed (a dependency, except on Windows): the daemon runs on it when it is, because the
+    front door relays every query's bytes and uvloop's transports cut its cost per round trip by about a third."""
+    import importlib.util
+
+    return importlib.util.find_spec("uvloop") is not None

@@ -15,7 +15,7 @@ import ssl
 import struct
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from . import wire
 from .tls import ALPN, server_name
@@ -160,8 +160,7 @@ class TcpClient(asyncio.Protocol):
 
     async def relay(self, upstream: Upstream) -> None:
         """Pass bytes both ways between the client and ``upstream`` until either side closes."""
-        transport = upstream.writer.transport
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, upstream.writer.transport)  # uvloop's are not asyncio.Transport subclasses
         peer = _UpstreamSide(self, transport)
         transport.set_protocol(peer)
         self._peer = peer
@@ -185,8 +184,7 @@ class TcpClient(asyncio.Protocol):
     # --- asyncio.Protocol ----------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.task = asyncio.get_running_loop().create_task(self._serve(self))
 
     def data_received(self, data: bytes) -> None:
