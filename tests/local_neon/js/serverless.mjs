@@ -14,7 +14,8 @@ neonConfig.useSecureWebSocket = false;
 const out = {};
 const sql = neon(uri);
 out.http = await sql`SELECT ${'hello'}::text AS greeting, ${41}::int + 1 AS answer, now() IS NOT NULL AS ok`;
-out.httpFull = await sql.query('SELECT $1::int AS n, NULL::text AS nothing', [7], { fullResults: true, arrayMode: true });
+const full = await sql.query('SELECT $1::int AS n, NULL::text AS nothing', [7], { fullResults: true, arrayMode: true });
+out.httpFull = { fields: full.fields, rows: full.rows, command: full.command, rowCount: full.rowCount, rowAsArray: full.rowAsArray };
 await sql`CREATE TABLE IF NOT EXISTS js_items (id int PRIMARY KEY, name text)`;
 await sql`DELETE FROM js_items`;
 out.transaction = await sql.transaction(
