@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 import struct
 from collections.abc import Callable, Coroutine
@@ -23,7 +24,7 @@ from .upstream import Upstream
 
 __all__ = ["Cancel", "ClientGone", "Startup", "TcpClient"]
 
-_READ_CHUNK = 256 * 1024
+_READ_CHUNK = 16 * 1024  # one TLS record at most: a larger buffer is allocated (and mapped) on every read
 
 
 class ClientGone(Exception):
@@ -161,6 +162,7 @@ class TcpClient(asyncio.Protocol):
     async def relay(self, upstream: Upstream) -> None:
         """Pass bytes both ways between the client and ``upstream`` until either side closes."""
         transport = cast(asyncio.Transport, upstream.writer.transport)  # uvloop's are not asyncio.Transport subclasses
+        _no_delay(transport)
         peer = _UpstreamSide(self, transport)
         transport.set_protocol(peer)
         self._peer = peer
@@ -185,6 +187,7 @@ class TcpClient(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        _no_delay(self.transport)
         self.task = asyncio.get_running_loop().create_task(self._serve(self))
 
     def data_received(self, data: bytes) -> None:
@@ -307,3 +310,12 @@ class TcpClient(asyncio.Protocol):
         while (payload := self._frames.startup()) is None:
             await self._wait()
         return payload
+
+
+def _no_delay(transport: asyncio.BaseTransport) -> None:
+    """Send small writes at once (TCP_NODELAY): every protocol message waits for an answer, and Nagle's algorithm
+    against delayed ACKs would hold some of them back for tens of milliseconds (uvloop does not set it for us)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
