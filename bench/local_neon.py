@@ -5,6 +5,10 @@
 - restore to a point in time (a branch's own past, after its table was dropped), against branch create at 100 MB;
 - endpoint start from suspended until connectable (target: < 1 s), against a bare PostgreSQL cluster started until
   connectable (``pg_ctl start`` of the same binaries);
+- from suspended to the first query answered through the front door (connecting wakes the compute, as on Neon),
+  against the same bare start;
+- the front door's cost per query round trip (TLS, routing, relay; target: < 0.1 ms median), against a direct
+  connection to the same server, interleaved in one loop;
 - memory of an idle endpoint (PSS of its PostgreSQL processes);
 - ``compare_schemas`` (the MCP tool, in process) of two branches of a database of 500 tables, against the two
   ``pg_dump --schema-only`` runs it stands on.
@@ -57,12 +61,20 @@ def postgres_pss_kb(data_directory: Path) -> int:
     return total
 
 
-def data_directory(root: Path, uri: str) -> Path | None:
-    """The data directory under ``root`` of the running server ``uri`` points at (by the port in postmaster.pid)."""
-    port = str(urlsplit(uri).port)
+async def server_port(uri: str) -> int:
+    """The port of the server a connection through ``uri`` reaches (behind the front door)."""
+    conn = await asyncpg.connect(uri)
+    try:
+        return int(await conn.fetchval("SELECT inet_server_port()"))
+    finally:
+        await conn.close()
+
+
+def data_directory(root: Path, port: int) -> Path | None:
+    """The data directory under ``root`` of the running server on ``port`` (by the port in postmaster.pid)."""
     for pid_file in root.rglob("postmaster.pid"):
         lines = pid_file.read_text().splitlines()
-        if len(lines) > 3 and lines[3].strip() == port:
+        if len(lines) > 3 and lines[3].strip() == str(port):
             return pid_file.parent
     return None
 
@@ -146,6 +158,42 @@ async def endpoint_starts(client: NeonClient, project: str, created: CreatedBran
         await connectable(client, project, created.branch.id)
         starts.append(time.perf_counter() - started)
     return starts
+
+
+async def wakes_on_connect(client: NeonClient, project: str, created: CreatedBranch, runs: int) -> list[float]:
+    """Suspend the endpoint, then time a connection through the front door until its first query answers."""
+    endpoint = created.endpoints[0].id
+    uri = await connectable(client, project, created.branch.id)
+    wakes = []
+    for _ in range(runs):
+        _, operations = await client.suspend_endpoint(project, endpoint)
+        await client.wait_for_operations(project, operations, poll_interval=0.02)
+        started = time.perf_counter()
+        conn = await asyncpg.connect(uri)
+        await conn.fetchval("SELECT 1")
+        wakes.append(time.perf_counter() - started)
+        await conn.close()
+    return wakes
+
+
+async def round_trips(uri: str, rounds: int) -> tuple[Stats, Stats]:
+    """``SELECT 1`` round trips through the front door and directly to the same server, interleaved."""
+    port = await server_port(uri)
+    parts = urlsplit(uri)
+    direct_uri = f"postgresql://{parts.username}:{parts.password}@127.0.0.1:{port}{parts.path}"
+    door = await asyncpg.connect(uri)
+    direct = await asyncpg.connect(direct_uri, ssl=False)
+    through, straight = [], []
+    try:
+        for _ in range(rounds):
+            for conn, times in ((door, through), (direct, straight)):
+                started = time.perf_counter()
+                await conn.fetchval("SELECT 1")
+                times.append(time.perf_counter() - started)
+    finally:
+        await door.close()
+        await direct.close()
+    return Stats.of(through), Stats.of(straight)
 
 
 async def bare_starts(runs: int) -> list[float]:
@@ -294,6 +342,31 @@ async def run(host: str, key: str, home: Path) -> None:
             ]
         )
 
+        log("waking on connect…")
+        wakes = Stats.of(await wakes_on_connect(client, project, middle, 5))
+        rows.append(
+            [
+                "from suspended to the first query answered through the front door (median of 5)",
+                ms(wakes.median, 0),
+                f"bare `pg_ctl start` until connectable {ms(bare.median, 0)}",
+                ratio(wakes.median, bare.median),
+                of_target(wakes.median, 1.0),
+            ]
+        )
+
+        log("front door round trips…")
+        through, straight = await round_trips(await connectable(client, project, middle.branch.id), 5000)
+        overhead = through.median - straight.median
+        rows.append(
+            [
+                "`SELECT 1` round trip through the front door (TLS, asyncpg; median of 5,000, interleaved)",
+                ms(through.median, 3),
+                f"direct to the same server {ms(straight.median, 3)}; the door adds {ms(overhead, 3)}",
+                ratio(through.median, straight.median),
+                of_target(overhead, 0.0001),
+            ]
+        )
+
         log("memory of idle endpoints…")
         small = branches[min(branches)]
         idle = []
@@ -301,7 +374,7 @@ async def run(host: str, key: str, home: Path) -> None:
             created, _ = await create_branch(client, project, f"idle{index}", small.branch.id)
             idle.append(await connectable(client, project, created.branch.id))
         await asyncio.sleep(2)
-        directories = [data_directory(root, uri) for uri in idle]
+        directories = [data_directory(root, await server_port(uri)) for uri in idle]
         pss = [postgres_pss_kb(directory) for directory in directories if directory is not None]
         rows.append(
             [

@@ -8,7 +8,7 @@ findings), then looks at, in order:
 - the database and the role: do they exist, may the role log in, is its password known to Neon;
 - reachability and time to connect over the pooled URI (PgBouncer) and the direct one, as the role when Neon knows
   its password, else as the database's owner;
-- TLS: what the URI asks for (Neon requires TLS; local Neon has none);
+- TLS: what the URI asks for (Neon requires TLS, and so does local Neon's front door);
 - connections in use against ``max_connections`` (and the database's and role's own limits);
 - the pooler's transaction-mode caveats.
 
@@ -289,7 +289,7 @@ class ConnectionCheck:
     def _tls_finding(self, facts: _Facts, report: ConnectionReport) -> None:
         hosts = {route.host.rsplit(":", 1)[0] for route in report.routes}
         mode = report.tls or "(not set)"
-        if hosts and hosts <= set(_LOCAL_HOSTS):
+        if mode not in _TLS_MODES and hosts and hosts <= set(_LOCAL_HOSTS):
             facts.add(
                 "tls",
                 "info",

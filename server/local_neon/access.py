@@ -2,8 +2,8 @@
 
 Creating, deleting or re-keying a role or database is an ``apply_config`` operation that runs the SQL in the branch's
 server (started for the moment if its endpoint is suspended, as Neon does). Passwords are kept, so they can be
-revealed and put in connection URIs. Asking for a connection URI of a suspended endpoint starts it first: on Neon the
-proxy wakes a compute when a client connects, and here nothing else would.
+revealed and put in connection URIs. Connection URIs go through the front door (see ``frontdoor``), which wakes a
+suspended endpoint when a client connects, as Neon's proxy does; asking for one starts nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from . import catalog, ids, views
 from .endpoints import Endpoints
 from .errors import NeonAPIError, bad_request, conflict, not_found, unprocessable
 from .operations import Step
-from .records import Branch, Database, Endpoint, Role
+from .records import Branch, Database, Role
 from .requests import boolean, section, string
 from .runtime import Runtime
 
@@ -192,10 +192,14 @@ class Access:
         role = self._rt.role(branch, role_name)
         if role.password is None:
             raise bad_request(f"role {role_name!r} cannot log in (it has no password)")
-        endpoint = await self._wake(endpoint)
-        port = self._endpoints.pooled_port(endpoint) if pooled else endpoint.port
         uri = views.connection_uri(
-            host=self._rt.host, port=port, role=role.name, password=role.password, database=database_name
+            host=self._rt.host,
+            port=self._rt.front_door_port,
+            endpoint_id=endpoint.id,
+            pooled=pooled,
+            role=role.name,
+            password=role.password,
+            database=database_name,
         )
         return {"uri": uri}
 
@@ -212,17 +216,3 @@ class Access:
         steps: list[Step] = [(operation, apply)]
         operations = self._rt.operations.submit(branch.project_id, [branch.id], steps, cleanup=undo)
         return [views.operation(op) for op in operations]
-
-    async def _wake(self, endpoint: Endpoint) -> Endpoint:
-        """Start a suspended endpoint and wait for it, unless it is disabled or its branch is busy."""
-        if endpoint.current_state == "active" or endpoint.disabled:
-            return endpoint
-        try:
-            operations = self._rt.operations.submit(
-                endpoint.project_id, [endpoint.branch_id], [self._endpoints.start_step(endpoint)]
-            )
-        except NeonAPIError:
-            return endpoint  # busy: the operation that holds the branch decides the endpoint's state
-        self._endpoints.mark(endpoint, "active")
-        await self._rt.operations.wait(operations)
-        return self._rt.store.get(Endpoint, endpoint.id) or endpoint

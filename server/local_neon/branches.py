@@ -143,8 +143,7 @@ class Branches:
             "databases": [views.database(db) for db in databases],
         }
         if endpoints:
-            pooler_port = self._endpoints.pooled_port(endpoints[0])
-            body_out["connection_uris"] = _connection_uris(self._rt, endpoints[0], pooler_port, roles, databases)
+            body_out["connection_uris"] = _connection_uris(self._rt, endpoints[0], roles, databases)
         return body_out
 
     def _copy_step(self, project: Project, branch: Branch, parent: Branch, point: Point, *, run_on: int | None) -> Step:
@@ -289,7 +288,7 @@ def _set_expiry(branch: Branch, value: object, *, field: str) -> None:
 
 
 def _connection_uris(
-    rt: Runtime, endpoint: Endpoint, pooler_port: int, roles: list[Role], databases: list[Database]
+    rt: Runtime, endpoint: Endpoint, roles: list[Role], databases: list[Database]
 ) -> list[dict[str, Any]]:
     passwords = {role.name: role.password for role in roles}
     details = []
@@ -299,8 +298,8 @@ def _connection_uris(
             details.append(
                 views.connection_details(
                     host=rt.host,
-                    port=endpoint.port,
-                    pooler_port=pooler_port,
+                    port=rt.front_door_port,
+                    endpoint_id=endpoint.id,
                     role=db.owner_name,
                     password=password,
                     database=db.name,

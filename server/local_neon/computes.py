@@ -20,9 +20,11 @@ from ..errors import ClusterError
 from .clusters import Cluster
 from .timelines import Timeline
 
-__all__ = ["SUPERUSER", "Computes"]
+__all__ = ["FRONT_DOOR_APPLICATION", "SUPERUSER", "Computes"]
 
 SUPERUSER = "cloud_admin"
+FRONT_DOOR_APPLICATION = "local-neon-front-door"
+"""The application name of the front door's own connections (reading role secrets): not clients of the endpoint."""
 _CONNECT_TIMEOUT = 10.0
 _ARCHIVE_WAIT = 30.0
 
@@ -112,13 +114,14 @@ class Computes:
         self._wanted.clear()
 
     async def client_backends(self, name: str) -> int:
-        """Client connections to the running server, other than the one asking."""
+        """Client connections to the running server, other than the one asking and the front door's own."""
         cluster = self._clusters[name]
         conn = await asyncpg.connect(cluster.dsn(), timeout=_CONNECT_TIMEOUT)
         try:
             count: int = await conn.fetchval(
                 "SELECT count(*) FROM pg_stat_activity "
-                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name <> $1",
+                FRONT_DOOR_APPLICATION,
             )
         finally:
             await conn.close()

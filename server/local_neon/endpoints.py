@@ -46,12 +46,6 @@ class Endpoints:
             if port not in used:
                 return port
 
-    def pooled_port(self, endpoint: Endpoint) -> int:
-        """Where pooled connections to ``endpoint`` go: its pooler's port, or its own when no pooler runs here."""
-        if self._rt.poolers.available and endpoint.pooler_port is not None:
-            return endpoint.pooler_port
-        return endpoint.port
-
     def new(self, project: Project, branch: Branch, options: dict[str, Any], *, field: str) -> Endpoint:
         """An endpoint record for ``branch`` from request ``options`` (validated; 400 naming ``field``)."""
         kind = options.get("type")
@@ -120,7 +114,7 @@ class Endpoints:
 
     def view(self, endpoint: Endpoint) -> dict[str, Any]:
         pooler = self._rt.poolers.available and endpoint.pooler_port is not None
-        return views.endpoint(endpoint, host=self._rt.host, pooler_enabled=pooler)
+        return views.endpoint(endpoint, host=self._rt.host, port=self._rt.front_door_port, pooler_enabled=pooler)
 
     # --- the API -------------------------------------------------------------------------------------------------
 

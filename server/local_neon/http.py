@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from .errors import NeonAPIError
+from .frontdoor import serverless
 
 if TYPE_CHECKING:
     from .service import LocalNeon
@@ -325,7 +326,8 @@ def _error(status: int, message: str, request_id: str, code: str = "") -> JSONRe
 
 
 def create_app(service: LocalNeon, *, token: str, faults: Faults | None = None) -> Starlette:
-    """The ASGI app serving ``service`` under ``/api/v2`` (plus ``/healthz``, ``/admin/faults``, ``/admin/requests``).
+    """The ASGI app serving ``service`` under ``/api/v2`` (plus ``/healthz``, ``/admin/faults``, ``/admin/requests``,
+    and the serverless driver's ``/sql`` and ``/v2``).
 
     ``/admin/requests`` counts the API requests that arrived, by route name: tests and benchmarks read it to show how
     many requests a tool call costs.
@@ -406,10 +408,11 @@ def create_app(service: LocalNeon, *, token: str, faults: Faults | None = None) 
     by_path: dict[str, list[tuple[str, str, int, Handler]]] = {}
     for name, method, path, status, handler in _routes():
         by_path.setdefault(path, []).append((name, method, status, handler))
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/admin/faults", admin_faults, methods=["GET", "POST"]),
         Route("/admin/requests", admin_requests),
+        *serverless.routes(),  # @neondatabase/serverless: SQL over HTTP and WebSocket, through the front door
     ]
     for path, handlers in by_path.items():
         for name, method, status, handler in handlers:

@@ -141,8 +141,8 @@ class Projects:
             "connection_uris": [
                 views.connection_details(
                     host=self._rt.host,
-                    port=endpoint.port,
-                    pooler_port=self._endpoints.pooled_port(endpoint),
+                    port=self._rt.front_door_port,
+                    endpoint_id=endpoint.id,
                     role=role_name,
                     password=role.password,
                     database=database_name,

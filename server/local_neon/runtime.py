@@ -35,6 +35,8 @@ class Runtime:
     host: str
     history_seconds: int
     pg_version: int
+    front_door_port: int = 0
+    """The port of the front door (see ``frontdoor``), which every endpoint host and connection URI names."""
     min_suspend_seconds: int = SUSPEND_MIN_SECONDS
     """The shortest ``suspend_timeout_seconds`` accepted: Neon's 60 s, unless lowered (tests watch scale to zero)."""
     activity: dict[str, float] = field(default_factory=dict)

@@ -8,7 +8,8 @@ servers and their poolers (unless told to leave them running).
 
 Layout of ``home``: ``state.db`` (SQLite: projects, branches, endpoints, roles and passwords, databases,
 operations), ``lock`` (held while open), ``clusters/`` (timeline directories, the read replicas' directories and the
-endpoints' pooler directories, unless ``clusters_root`` is given).
+endpoints' pooler directories, unless ``clusters_root`` is given), ``front-door/`` (the front door's certificate, key
+and port, see ``frontdoor``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from .clusters import Cluster, ensure_traversable, find_pg_bindir
 from .computes import SUPERUSER, Computes
 from .endpoints import Endpoints
 from .errors import NeonAPIError
+from .frontdoor.listener import listen
+from .frontdoor.proxy import FrontDoor
+from .frontdoor.tls import ensure_certificate
 from .housekeeping import Housekeeping
 from .operations import Operations
 from .pooler import Poolers, find_pgbouncer
@@ -82,7 +86,8 @@ class LocalNeon:
     ``pooler`` (the default) each running endpoint gets a PgBouncer in transaction mode when a ``pgbouncer`` binary is
     found (see ``pooler``); without one, or with ``pooler=False``, pooled URIs reach the endpoints directly.
     ``min_suspend_seconds`` is the shortest suspend timeout accepted: Neon's 60 s unless lowered (tests lower it to
-    watch scale to zero in seconds).
+    watch scale to zero in seconds). ``front_door_port`` fixes the front door's port (default: the one it had last
+    time in this home, else a free one).
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class LocalNeon:
         host: str = "127.0.0.1",
         pooler: bool = True,
         min_suspend_seconds: int = SUSPEND_MIN_SECONDS,
+        front_door_port: int | None = None,
     ) -> None:
         self._home = home.absolute()
         self._clusters_root = (clusters_root or self._home / "clusters").absolute()
@@ -107,6 +113,8 @@ class LocalNeon:
         self._rt: Runtime | None = None
         self._housekeeping_task: asyncio.Task[None] | None = None
         self._handlers: _Handlers | None = None
+        self._front_door_port = front_door_port
+        self._front_door: FrontDoor | None = None
 
     # --- life cycle ----------------------------------------------------------------------------------------------
 
@@ -137,6 +145,8 @@ class LocalNeon:
             )
             if poolers.available:
                 await asyncio.to_thread(poolers.version)
+            certificate = await asyncio.to_thread(ensure_certificate, self._home / "front-door")
+            door_socket = listen(self._home / "front-door", self._host, self._front_door_port)
             store = Store(self._home / "state.db")
         except BaseException:
             self._unlock()
@@ -152,6 +162,7 @@ class LocalNeon:
             history_seconds=self._history_seconds,
             pg_version=version,
             min_suspend_seconds=self._min_suspend_seconds,
+            front_door_port=door_socket.getsockname()[1],
         )
         handlers = _Handlers.build(rt)
         self._rt = rt
@@ -162,9 +173,12 @@ class LocalNeon:
             await rt.poolers.stop_all()
             await rt.computes.stop_all()
             store.close()
+            door_socket.close()
             self._rt = self._handlers = None
             self._unlock()
             raise
+        self._front_door = FrontDoor(rt, handlers.endpoints, certificate)
+        await self._front_door.start(door_socket)
         housekeeping = Housekeeping(rt, handlers.endpoints, handlers.branches)
         self._housekeeping_task = asyncio.get_running_loop().create_task(housekeeping.run())
 
@@ -174,6 +188,9 @@ class LocalNeon:
         rt = self._rt
         if rt is None:
             return
+        if self._front_door is not None:
+            await self._front_door.close()
+            self._front_door = None
         if self._housekeeping_task is not None:
             self._housekeeping_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -268,6 +285,18 @@ class LocalNeon:
         endpoint_ids = {endpoint.id for endpoint in store.list(Endpoint)}
         await rt.poolers.sweep(running={endpoint.id for endpoint in wanted}, known=endpoint_ids)
         await asyncio.gather(*(bring_back(endpoint) for endpoint in wanted))
+
+    @property
+    def front_door(self) -> FrontDoor:
+        """The front door (open only)."""
+        if self._front_door is None:
+            raise RuntimeError("LocalNeon is not open: call open() first")
+        return self._front_door
+
+    @property
+    def front_door_port(self) -> int:
+        """The port of the front door, which every endpoint host and connection URI names."""
+        return self._runtime().front_door_port
 
     def pooler_status(self) -> str:
         """One line saying which pooler serves pooled connection URIs, or that none does."""

@@ -1,16 +1,16 @@
 """Records as Neon's JSON: the Project, Branch, Endpoint, Operation, Role, Database and ConnectionDetails schemas.
 
 Every field the spec requires is present; usage counters Neon measures (compute time, transfer, …) are 0 locally.
-Optional fields without a value are left out rather than sent as null, as Neon does. Endpoint hosts carry the port
-(``127.0.0.1:PORT``): clients that build a URI from ``host`` (as neonctl does) then reach the right server.
+Optional fields without a value are left out rather than sent as null, as Neon does. Endpoint hosts and connection
+URIs address the front door (see ``frontdoor.addresses``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
+from .frontdoor import addresses
 from .ids import format_time
 from .records import Branch, Database, Endpoint, Operation, Project, Role
 
@@ -21,7 +21,6 @@ __all__ = [
     "connection_uri",
     "database",
     "endpoint",
-    "endpoint_host",
     "operation",
     "project",
     "project_list_item",
@@ -123,15 +122,11 @@ def branch(record: Branch) -> dict[str, Any]:
     return body
 
 
-def endpoint_host(host: str, port: int) -> str:
-    """``host:port`` (IPv6 in brackets)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def endpoint(record: Endpoint, *, host: str, pooler_enabled: bool) -> dict[str, Any]:
-    """The Endpoint schema; ``pooler_enabled`` says whether a PgBouncer serves (or, when it runs, will serve) it."""
+def endpoint(record: Endpoint, *, host: str, port: int, pooler_enabled: bool) -> dict[str, Any]:
+    """The Endpoint schema, its ``host`` on the front door at ``host``:``port``; ``pooler_enabled`` says whether a
+    PgBouncer serves (or, when it runs, will serve) it."""
     body: dict[str, Any] = {
-        "host": endpoint_host(host, record.port),
+        "host": addresses.endpoint_host(record.id, host=host, port=port),
         "id": record.id,
         "project_id": record.project_id,
         "branch_id": record.branch_id,
@@ -205,24 +200,28 @@ def database(record: Database) -> dict[str, Any]:
     }
 
 
-def connection_uri(*, host: str, port: int, role: str, password: str, database: str) -> str:
-    """``postgresql://role:password@host:port/database?sslmode=disable``, each part URL-quoted."""
-    auth = f"{quote(role, safe='')}:{quote(password, safe='')}"
-    return f"postgresql://{auth}@{endpoint_host(host, port)}/{quote(database, safe='')}?sslmode=disable"
+def connection_uri(
+    *, host: str, port: int, endpoint_id: str, pooled: bool, role: str, password: str, database: str
+) -> str:
+    """A connection URI through the front door at ``host``:``port`` (see ``frontdoor.addresses``)."""
+    return addresses.connection_uri(
+        host=host, port=port, endpoint_id=endpoint_id, pooled=pooled, role=role, password=password, database=database
+    )
 
 
 def connection_details(
-    *, host: str, port: int, pooler_port: int, role: str, password: str, database: str
+    *, host: str, port: int, endpoint_id: str, role: str, password: str, database: str
 ) -> dict[str, Any]:
-    """The ConnectionDetails schema; ``pooler_port`` is the pooler's (the endpoint's own when no pooler runs)."""
-    address = endpoint_host(host, port)
+    """The ConnectionDetails schema for the front door at ``host``:``port``."""
     return {
-        "connection_uri": connection_uri(host=host, port=port, role=role, password=password, database=database),
+        "connection_uri": connection_uri(
+            host=host, port=port, endpoint_id=endpoint_id, pooled=False, role=role, password=password, database=database
+        ),
         "connection_parameters": {
             "database": database,
             "password": password,
             "role": role,
-            "host": address,
-            "pooler_host": endpoint_host(host, pooler_port),
+            "host": addresses.endpoint_host(endpoint_id, host=host, port=port),
+            "pooler_host": addresses.pooler_host(endpoint_id, host=host, port=port),
         },
     }

@@ -274,3 +274,11 @@ def start_local_neon(local_home: Path) -> tuple[str, str]:
 
 def stop_local_neon(local_home: Path) -> None:
     subprocess.run([EXE, "local", "stop"], env=env_for(local_home), capture_output=True, timeout=120, check=False)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: a container's init may never reap the daemons' remains)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

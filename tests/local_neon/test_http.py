@@ -3,18 +3,20 @@ Neon's OpenAPI spec (when ../shared is present) and against the clusters behind 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx2 as httpx
 import pytest
 
 from server.local_neon.pooler import find_pgbouncer
-from tests.local_neon.helpers import API, EXE, env_for, start_local_neon, stop_local_neon
+from tests.local_neon.helpers import API, EXE, env_for, fetch, start_local_neon, stop_local_neon
 
 pytestmark = pytest.mark.anyio
 
@@ -142,18 +144,22 @@ def test_fault_injection_answers_429_with_retry_after(neon_api: API) -> None:
 def test_a_restart_keeps_everything(local_home: Path, neon_api: API, neon_project: dict[str, Any]) -> None:
     pid = neon_project["project"]["id"]
     before = neon_api.call("GET", f"/projects/{pid}/branches")
-    params = neon_project["connection_uris"][0]["connection_parameters"]
+    details = neon_project["connection_uris"][0]
     stop_local_neon(local_home)
-    for address in {params["host"], params["pooler_host"]}:
-        host_name, port = address.rsplit(":", 1)
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection((host_name, int(port)), timeout=5).close()  # stopping stops every server
+    for address in {details["connection_parameters"]["host"], details["connection_parameters"]["pooler_host"]}:
+        parts = urlsplit("postgresql://" + address)
+        assert parts.hostname and parts.port
+        with pytest.raises(ConnectionRefusedError):  # stopping stops the front door (and every server behind it)
+            socket.create_connection((parse_qs(parts.query)["hostaddr"][0], parts.port), timeout=5).close()
     host, key = start_local_neon(local_home)
     assert key == neon_api.key, "the API key survives a restart"
     neon_api.http.base_url = httpx.URL(host + "/")
     neon_api.host = host
     after = neon_api.call("GET", f"/projects/{pid}/branches")
     assert {b["id"] for b in after["branches"]} == {b["id"] for b in before["branches"]}
+    # The front door keeps its port, so a connection string handed out before the restart still works.
+    rows = asyncio.run(fetch(details["connection_uri"], "SELECT current_user"))
+    assert rows[0][0] == "neondb_owner"
 
 
 def test_shared_projects_is_an_empty_list(neon_api: API) -> None:

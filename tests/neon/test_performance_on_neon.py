@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -28,14 +28,20 @@ async def call(settings: Settings, tool: str, args: dict[str, Any]) -> tuple[Any
 
 
 def superuser_uri(local_home: Path, project: NeonTestProject, uri: str) -> str:
-    """``uri``'s endpoint as local Neon's superuser. On Neon, roles in neon_superuser may CREATE EXTENSION hypopg;
-    local Neon's owner role may not (hypopg is not a trusted extension), so the fixture creates it as the superuser,
-    whose password local Neon keeps in its state file."""
+    """``uri``'s endpoint's server, directly, as local Neon's superuser. On Neon, roles in neon_superuser may CREATE
+    EXTENSION hypopg; local Neon's owner role may not (hypopg is not a trusted extension), so the fixture creates it
+    as the superuser, whose password and the server's port local Neon keeps in its state file (its front door lets
+    no one in as the superuser)."""
+    parts = urlsplit(uri)
+    endpoint_id = parse_qs(parts.query)["options"][0].removeprefix("endpoint=").removesuffix("-pooler")
     with sqlite3.connect(local_home / "local-neon" / "state.db") as db:
         (data,) = db.execute("SELECT data FROM records WHERE kind = 'project' AND key = ?", (project.id,)).fetchone()
+        (endpoint,) = db.execute(
+            "SELECT data FROM records WHERE kind = 'endpoint' AND key = ?", (endpoint_id,)
+        ).fetchone()
     password = json.loads(data)["superuser_password"]
-    parts = urlsplit(uri)
-    return f"postgresql://cloud_admin:{quote(password, safe='')}@{parts.hostname}:{parts.port}{parts.path}"
+    port = json.loads(endpoint)["port"]
+    return f"postgresql://cloud_admin:{quote(password, safe='')}@{parts.hostname}:{port}{parts.path}?sslmode=disable"
 
 
 def scratch_branches(project: NeonTestProject) -> list[str]:

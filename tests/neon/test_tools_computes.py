@@ -302,7 +302,7 @@ async def test_connection_check_of_a_healthy_branch_finds_no_problem_and_shows_n
     assert data["ok"] is True, data["findings"]
     assert {r["route"] for r in data["routes"] if r["reachable"]} == {"pooled", "direct"}
     assert all(r["connect_ms"] > 0 for r in data["routes"])
-    assert data["tls"] == "disable" and "no TLS" in _findings(data, "tls")[0]["finding"]
+    assert data["tls"] == "require" and "requires TLS" in _findings(data, "tls")[0]["finding"]  # the front door
     assert _findings(data, "connections")[0]["status"] == "ok" and data["max_connections"] > 0
     assert "transaction mode" in _findings(data, "pooler")[0]["finding"]
     assert all(f["fix"] for f in data["findings"] if f["status"] != "ok")
