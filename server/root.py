@@ -85,7 +85,6 @@ class Services:
             caps=Caps(s.max_rows, s.max_bytes),
             max_sql_bytes=s.max_sql_bytes,
             default_schema=s.default_schema,
-            summary_ttl=s.confirmation_ttl,
             backups=self._backups,
         )
 

@@ -32,6 +32,7 @@ from ..sql.places import Place
 from ..sql.policy import classify, functions_needing_volatility
 from ..sql.snapshot import diff, fingerprint, snapshot
 from ..state.audit import AuditLog, AuditRecord, Confirmed
+from ..state.binding import Binding, Bound
 from .lint import Finding, lint, lock_of, squawk_findings
 from .models import AppliedMigration, FindingModel, MigrationReport, StatementReport
 from .store import MigrationPlan, MigrationStore, checksum
@@ -122,6 +123,10 @@ class ApplyChange:
 
     def preview(self) -> dict[str, object]:
         return {"action": "apply", "migration_id": self.plan.id}
+
+    async def binding(self) -> Binding:
+        """The target branch, by id (its schema is checked against the plan's before it runs)."""
+        return (Bound("branch", self.plan.branch_name, f"branch {self.plan.branch_id}"),)
 
 
 class Migrations:
