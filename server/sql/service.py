@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from .. import access
 from ..errors import DatabaseError, InvalidInput, NeonMCPError, PolicyViolation
+from ..redaction import redact
 from ..settings import AccessMode
 from ..state.audit import AuditLog, AuditRecord, Confirmed
 from ..state.binding import Binding
@@ -287,7 +288,8 @@ class SQLService:
                 )
             )
         for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
-            text = fact.sql if len(fact.sql) <= _SUMMARY_SQL_CHARS else fact.sql[:_SUMMARY_SQL_CHARS] + " …"
+            shown = redact(fact.sql)
+            text = shown if len(shown) <= _SUMMARY_SQL_CHARS else shown[:_SUMMARY_SQL_CHARS] + " …"
             lines.append(f"{fact.index + 1}. [{classification.category}] {text}")
             targets = ", ".join(_qualified(r.schema, r.name) for r in fact.targets)
             if targets:
