@@ -43,9 +43,15 @@ _PATTERNS = (
 )
 
 
+def _may_hold(text: str) -> bool:
+    """Whether ``text`` may hold a password at all. Substring tests first: they run at C speed over large texts (a
+    page of rows), where the regular expression alone costs about a millisecond."""
+    return ("://" in text or "assword" in text.lower()) and _MAY_HOLD.search(text) is not None
+
+
 def redact(text: str) -> str:
     """``text`` with every password literal replaced by ``[redacted]`` (see the module docstring)."""
-    if not _MAY_HOLD.search(text):
+    if not _may_hold(text):
         return text
     return _redact(text)
 
@@ -78,7 +84,7 @@ def _redact(text: str) -> str:
 def redact_text(text: str) -> str:
     """``text`` (not necessarily SQL) with password literals, connection-string passwords and URI passwords replaced
     by ``[redacted]``, found by patterns."""
-    if not _MAY_HOLD.search(text):
+    if not _may_hold(text):
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
@@ -88,7 +94,7 @@ def redact_text(text: str) -> str:
 def redact_value(value: Any) -> Any:
     """``value`` with ``redact_text`` applied to every string in it (lists and dicts are walked; others kept)."""
     if isinstance(value, str):
-        return redact_text(value) if _MAY_HOLD.search(value) else value
+        return redact_text(value)
     if isinstance(value, list):
         return [redact_value(item) if isinstance(item, (str, list, dict)) else item for item in value]
     if isinstance(value, dict):
