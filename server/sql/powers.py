@@ -87,9 +87,9 @@ class RolePowers:
             "create one with the create_role tool (privileges='read' or 'write', on the schemas the agent needs) and "
             "set NEON_ROLE to it"
             if neon
-            else "create one, e.g. CREATE ROLE mcp_agent LOGIN PASSWORD '…'; GRANT CONNECT ON DATABASE <db> TO "
-            "mcp_agent; GRANT USAGE ON SCHEMA <schema> TO mcp_agent; GRANT SELECT ON ALL TABLES IN SCHEMA <schema> "
-            "TO mcp_agent; then put that role in --database-url"
+            else "create one, e.g. CREATE ROLE mcp_agent LOGIN PASSWORD <a new password>; GRANT CONNECT ON DATABASE "
+            "<db> TO mcp_agent; GRANT USAGE ON SCHEMA <schema> TO mcp_agent; GRANT SELECT ON ALL TABLES IN SCHEMA "
+            "<schema> TO mcp_agent; then put that role in --database-url"
         )
         return (
             f"Connect as a role that is not a superuser and holds none of {', '.join(SERVER_ROLES)}: {how}. "
