@@ -34,6 +34,9 @@ _SERVE_OPTIONS = (
     "statement_timeout",
     "lock_timeout",
     "default_schema",
+    "require_least_privilege",
+    "allowed_hosts",
+    "allowed_origins",
     "log_level",
 )
 """Settings that ``neon-mcp serve`` also takes as options (all settings come from the environment too)."""
@@ -88,9 +91,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _RedactingFormatter(logging.Formatter):
+    """Log lines with password literals redacted (``server.redaction``): a request logged at DEBUG, or a traceback,
+    may quote SQL such as ``ALTER ROLE … PASSWORD '…'``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from .redaction import redact_text
+
+        return redact_text(super().format(record))
+
+
 def _configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -127,6 +140,10 @@ def _serve(args: argparse.Namespace) -> int:
         if settings.neon_api_key is None:
             return 2
     try:
+        refused = _least_privilege_refusal(settings)
+        if refused is not None:
+            print(f"neon-mcp: {refused}", file=sys.stderr)
+            return 2
         if settings.transport == "stdio":
             # Local Neon keeps running after a stdio session, even one that started it: each client session starts
             # its own server, and the next one (or one running beside it) attaches to it.
@@ -154,6 +171,40 @@ def _transport_refusal(settings: Settings) -> str | None:
             "NEON_MCP_HTTP_TOKEN (at least 16 characters) to the token clients will send as "
             "'Authorization: Bearer <token>', or listen on 127.0.0.1"
         )
+    if not settings.allowed_hosts and not is_loopback(settings.host):
+        return (
+            f"refusing to listen on {settings.host}, which is not a loopback address, without --allowed-hosts: name "
+            "the Host header values clients reach this server by (e.g. --allowed-hosts mcp.example.com,10.0.0.5:*); "
+            "add --allowed-origins for browser clients"
+        )
+    return None
+
+
+def _least_privilege_refusal(settings: Settings) -> str | None:
+    """With --require-least-privilege, why the server's own database role cannot be used, or None.
+
+    Connections are otherwise made on a tool's first call; with this flag the default place is connected to at start
+    (on Neon that wakes the default branch's compute), so that a powerful role stops the server before it serves. A
+    server taking Neon keys from requests has no role of its own: each tenant's roles are checked on first use.
+    """
+    if not settings.require_least_privilege or (settings.database_url is None and settings.neon_api_key is None):
+        return None
+    import anyio
+
+    from .errors import NeonMCPError
+    from .root import build_services
+
+    async def check() -> None:
+        services = build_services(settings)
+        try:
+            await services.places.place()
+        finally:
+            await services.aclose()
+
+    try:
+        anyio.run(check)
+    except NeonMCPError as exc:
+        return str(exc)
     return None
 
 

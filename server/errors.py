@@ -1,8 +1,11 @@
 """The exceptions neon-mcp raises.
 
 Every failure the server anticipates is a ``NeonMCPError``; its ``str()`` is a message written for the model and a
-human, safe to show (no passwords, no tracebacks). Foreign exceptions (asyncpg, httpx2) are translated once, at the
-seam that calls them, and re-raised ``from`` the original. Local Neon's answers to its own HTTP clients are
+human, safe to show (no passwords, no tracebacks). Text an error quotes from the database (PostgreSQL's message,
+detail, hint and context, which a ``RAISE`` or an object's name can make say anything) is kept apart: ``split()``
+gives the server's own words and the quoted text, which a tool answer shows only inside an untrusted-data fence.
+Foreign exceptions (asyncpg, httpx2) are translated once, at the seam that calls them, and re-raised ``from`` the
+original. Local Neon's answers to its own HTTP clients are
 ``server.local_neon.errors.NeonAPIError`` (Neon's status and message, for the emulated API), not part of this tree.
 
     NeonMCPError
@@ -44,7 +47,22 @@ __all__ = [
 
 
 class NeonMCPError(Exception):
-    """Base of every anticipated failure; the message is shown to the model as is."""
+    """Base of every anticipated failure. ``quoted``: text from the database the message quotes (shown fenced)."""
+
+    def __init__(self, *args: object, quoted: str | None = None) -> None:
+        super().__init__(*args)
+        self.quoted = quoted
+
+    def split(self) -> tuple[str, str | None]:
+        """The message in two parts: the server's own words, and what it quotes from the database (or None)."""
+        return self._words(), self.quoted
+
+    def _words(self) -> str:
+        return super().__str__()
+
+    def __str__(self) -> str:
+        words, quoted = self.split()
+        return f"{words}\n{quoted}" if quoted else words
 
 
 class InvalidInput(NeonMCPError):
@@ -107,7 +125,7 @@ class NeonAPIFailure(NeonMCPError):
         self.attempts = attempts
         super().__init__(message)
 
-    def __str__(self) -> str:
+    def _words(self) -> str:
         head = "Neon API" if self.status is None else f"Neon API {self.status}"
         notes = [f"code {self.code}"] if self.code else []
         if self.request_id:
@@ -152,7 +170,9 @@ class OperationTimeout(OperationFailed):
 
 
 class DatabaseError(NeonMCPError):
-    """PostgreSQL reported an error while running a statement."""
+    """PostgreSQL reported an error while running a statement. Its message, detail, hint and context are PostgreSQL's
+    (a function's ``RAISE`` writes them): ``split()`` quotes them, after the server's own head (SQLSTATE, statement,
+    position)."""
 
     def __init__(
         self,
@@ -163,6 +183,7 @@ class DatabaseError(NeonMCPError):
         hint: str | None = None,
         position: int | None = None,
         statement_index: int | None = None,
+        context: str | None = None,
     ) -> None:
         self.message = message
         self.sqlstate = sqlstate
@@ -170,22 +191,26 @@ class DatabaseError(NeonMCPError):
         self.hint = hint
         self.position = position
         self.statement_index = statement_index
+        self.context = context
         super().__init__(message)
 
-    def __str__(self) -> str:
+    def split(self) -> tuple[str, str | None]:
         head = "PostgreSQL error"
         if self.sqlstate:
             head += f" {self.sqlstate}"
         if self.statement_index is not None:
             head += f" in statement {self.statement_index + 1}"
-        lines = [f"{head}: {self.message}"]
+        head += ":"
         if self.position is not None:
-            lines.append(f"Position: character {self.position}")
+            head += f"\nPosition: character {self.position}"
+        lines = [self.message]
         if self.detail:
             lines.append(f"Detail: {self.detail}")
         if self.hint:
             lines.append(f"Hint: {self.hint}")
-        return "\n".join(lines)
+        if self.context:
+            lines.append(f"Context: {self.context}")
+        return head, "\n".join(lines)
 
 
 class UnknownDatabase(DatabaseError):

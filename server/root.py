@@ -71,7 +71,20 @@ class Services:
 
         settings = self.settings
         assert settings.database_url is not None
-        return URLPlaces(Databases(settings.database_url.get_secret_value(), self.guards, pool_size=settings.pool_size))
+        urls = URLPlaces(Databases(settings.database_url.get_secret_value(), self.guards, pool_size=settings.pool_size))
+        return self._guarded(urls)
+
+    def _guarded(self, places: Places) -> Places:
+        """``places`` whose role is checked on first use (``server.sql.powers``)."""
+        from .sql.powers import GuardedPlaces
+
+        s = self.settings
+        return GuardedPlaces(
+            places,
+            access_mode=s.effective_access_mode,
+            require_least_privilege=s.require_least_privilege,
+            neon=s.uses_neon,
+        )
 
     @cached_property
     def sql(self) -> SQLService:
@@ -85,7 +98,6 @@ class Services:
             caps=Caps(s.max_rows, s.max_bytes),
             max_sql_bytes=s.max_sql_bytes,
             default_schema=s.default_schema,
-            summary_ttl=s.confirmation_ttl,
             backups=self._backups,
         )
 
@@ -167,7 +179,7 @@ class NeonServices(Services):
 
     @cached_property
     def places(self) -> Places:
-        return self.connections
+        return self._guarded(self.connections)
 
     @cached_property
     def backups(self) -> Backups:
@@ -270,7 +282,7 @@ class NeonServices(Services):
         )
 
     async def aclose(self) -> None:
-        """Close the pools and the API client (``places`` is ``connections`` here)."""
+        """Close the pools and the API client (``places`` wraps ``connections`` here)."""
         if "connections" in self.__dict__:
             await self.connections.close()
         if "neon" in self.__dict__:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["AccessMode", "AccessModeSetting", "Settings", "Transport", "default_home"]
 
@@ -143,6 +143,11 @@ class Settings(BaseSettings):
         description="Let create_role return a new role's password once, after the user accepts it in a form "
         "(elicitation); otherwise the password is never returned.",
     )
+    require_least_privilege: bool = Field(
+        default=False,
+        description="Refuse to work as a database role that is a superuser or a member of pg_execute_server_program, "
+        "pg_read_server_files or pg_write_server_files (checked at start, and on each role's first connection).",
+    )
     log_level: LogLevel = Field(default="INFO", description="Logging level; logs go to stderr only.")
     transport: Transport = Field(
         default="stdio",
@@ -159,6 +164,22 @@ class Settings(BaseSettings):
         default="127.0.0.1", min_length=1, description="Address the HTTP and SSE transports listen on (loopback)."
     )
     port: int = Field(default=8765, ge=0, le=65_535, description="Port of the HTTP and SSE transports (0: any free).")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "HTTP and SSE: Host header values requests may carry, comma-separated (host, host:port, or host:* for any "
+            "port); others get 421. Loopback names are allowed when listening on loopback. Required to listen on a "
+            "non-loopback address."
+        ),
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "HTTP and SSE: Origin header values browser requests may carry, comma-separated (scheme://host[:port], or "
+            "…:* for any port); a request with any other Origin gets 403. Requests without Origin (not from a "
+            "browser) pass. Loopback origins are allowed when listening on loopback."
+        ),
+    )
     neon_key_from_header: bool = Field(
         default=False,
         description=(
@@ -177,6 +198,13 @@ class Settings(BaseSettings):
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < MIN_HTTP_TOKEN_CHARS:
             raise ValueError(f"a bearer token needs at least {MIN_HTTP_TOKEN_CHARS} characters")
+        return value
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("log_level", mode="before")

@@ -1,7 +1,8 @@
 """Result models and text for the SQL tools (run_sql, run_sql_transaction, and their confirmed runs).
 
 The structured content carries the data for programs; the text content is what a model reads: a short header, the
-rows as one JSON array per line inside an untrusted-data fence, then truncation hints and warnings.
+column names and types and the rows (one JSON array per line) inside an untrusted-data fence, then truncation hints
+and warnings. Values that quote a password are redacted in both.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from server.mcp import fence
+from server.redaction import redact_text, redact_value
 
 if TYPE_CHECKING:
     from server.sql import Execution, Outcome, Plan
@@ -109,14 +111,22 @@ def _statement_text(result: dict[str, Any], *, number: int | None = None) -> lis
     head += f" · {result['elapsed_ms']:.1f} ms"
     lines = [f"[{number}] {head}" if number is not None else head]
     if result["columns"]:
-        lines.append("columns: " + ", ".join(f"{c['name']} ({c['type']})" for c in result["columns"]))
-        body = "\n".join(
-            json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str) for row in result["rows"]
-        )
-        lines.append(fence(body if body else "(no rows)"))
+        body = _rows_text(result["rows"])
+        if redact_text(body) != body:
+            # A value quotes a password (a connection string, an ALTER ROLE read back from pg_stat_activity): the
+            # structured rows lose it too, not only the text.
+            result["rows"] = redact_value(result["rows"])
+            body = _rows_text(result["rows"])
+        # Column names and type names are the database's (a view can name a column anything): inside the fence.
+        header = "columns: " + ", ".join(f"{c['name']} ({c['type']})" for c in result["columns"])
+        lines.append(fence(f"{header}\n{body if body else '(no rows)'}"))
     if result["truncated"]:
         lines.append("truncated: " + _TRUNCATED_HINT)
     return lines
+
+
+def _rows_text(rows: list[list[Any]]) -> str:
+    return "\n".join(json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str) for row in rows)
 
 
 def _tool_result(structured: dict[str, Any], lines: list[str]) -> CallToolResult:

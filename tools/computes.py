@@ -141,15 +141,14 @@ async def connection_check(
         f"connection check of branch {report.branch} ({report.branch_id}), database {report.database}, role "
         f"{report.role}: {verdict}"
     ]
-    for f in report.findings:
-        lines.append(f"[{f.status}] {f.check}: {f.finding}" + (f"\n    fix: {f.fix}" if f.fix else ""))
-    names = []
+    # Findings quote names and PostgreSQL's own error messages: inside the fence, with the names.
+    body = [f"[{f.status}] {f.check}: {f.finding}" + (f"\n    fix: {f.fix}" if f.fix else "") for f in report.findings]
     if report.databases:
-        names.append("databases: " + ", ".join(report.databases))
+        body.append("databases: " + ", ".join(report.databases))
     if report.login_roles:
-        names.append("roles that may log in: " + ", ".join(report.login_roles))
-    if names:
-        lines.append(fence("\n".join(names)))
+        body.append("roles that may log in: " + ", ".join(report.login_roles))
+    if body:
+        lines.append(fence("\n".join(body)))
     return _result(report, lines)
 
 

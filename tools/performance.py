@@ -316,7 +316,8 @@ async def health_check(
     """Check a database's health: cache hit ratio; connections against max_connections and by state; long-running
     queries and idle-in-transaction sessions; blocking locks (who blocks whom); unused, duplicate and invalid
     indexes; table and index bloat (estimates); dead rows and last (auto)vacuum/analyze; transaction-id wraparound
-    age; sequences near their maximum. Each finding has a severity and a suggested action."""
+    age; sequences near their maximum; a database role with powers over the database host (superuser, server files
+    and programs). Each finding has a severity and a suggested action."""
     h = await services(ctx).performance.health(branch=branch, database=database)
     figures = []
     if h.cache_hit_ratio is not None:

@@ -35,6 +35,7 @@ from .. import access
 from ..errors import InvalidInput, NeonMCPError
 from ..settings import AccessMode
 from ..state.audit import AuditLog, AuditRecord, Confirmed
+from ..state.binding import Binding, Bound
 
 if TYPE_CHECKING:
     from ..sql.places import Places
@@ -148,6 +149,12 @@ class RolePlan:
     def preview(self) -> dict[str, object]:
         """The result's fields known before it runs, as JSON."""
         return self.result().model_dump(mode="json", exclude_none=True)
+
+    async def binding(self) -> Binding:
+        """The branch the role is made on, by id (the role itself does not exist yet)."""
+        if self.branch_id is None:
+            return ()
+        return (Bound("branch", self.branch or self.branch_id, f"branch {self.branch_id}"),)
 
     def result(self) -> RoleCreated:
         """The result, as far as it is known before it runs."""

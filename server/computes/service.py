@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from .. import access, progress
 from ..errors import InvalidInput, NeonAPIFailure, NeonMCPError
 from ..settings import AccessMode
+from ..state.binding import Binding, Bound
 from .limits import limits_problem, suspend_problem
 
 if TYPE_CHECKING:
@@ -141,6 +142,10 @@ class ComputeChange:
     def preview(self) -> dict[str, object]:
         """The result's fields known before it runs, as JSON."""
         return self.result().model_dump(mode="json", exclude_none=True)
+
+    async def binding(self) -> Binding:
+        """The compute it changes and its branch, by id."""
+        return (Bound("compute", self.endpoint.id, f"compute {self.endpoint.id} of branch {self.branch.id}"),)
 
     def result(self) -> ComputeChanged:
         """The result, as far as it is known before it runs."""

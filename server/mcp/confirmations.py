@@ -14,6 +14,22 @@ and no third:
    the session that stored it) and ``replay``s the call: the tool plans the same change again, on the state as it is
    now, and ``run_or_store`` applies it only if its summary is still exactly the one the human confirmed. Nothing
    re-sent by the model runs, and a stored operation is plain data (any replica can replay it).
+
+Words are not enough: a renamed table answers to the confirmed name. So a change is also bound to its objects
+(``Change.binding``: identity and size of each, ``server.state.binding``), read when the human is asked and shown
+with the summary. Before the change runs they are read again, and any material difference refuses it: nothing runs,
+and the tool must be called again to ask about the objects as they are now. On path 1 the question carries the
+objects, so on the 2026-07-28 protocol a retried call whose objects changed asks a new question; within one call
+(earlier protocols) the objects read when asking are compared before applying.
+
+Who may confirm: a stored operation belongs to the MCP session that stored it (``session_id``: streamable HTTP's
+``Mcp-Session-Id``, an SSE connection). Where the protocol has no session (stdio and in-process clients: one client
+per server; the 2026-07-28 protocol over HTTP, where every request is its own exchange) it belongs to the tenant
+(its Neon API key, behind the server's bearer token), and its id, an unguessable secret given only to the caller
+that stored it, is the capability: any caller of that tenant who holds the id can confirm it. The 2026-07-28
+protocol binds only what rides a call: an elicitation's answer is sealed into ``requestState`` with the call's tool
+and arguments (and the authenticated principal, with OAuth); a later ``confirm_operation`` call carries nothing
+that ties it to the call that stored the operation.
 """
 
 from __future__ import annotations
@@ -40,6 +56,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import ConfirmationError, NeonMCPError
 from ..state.audit import NOT_NEEDED, Confirmed
+from ..state.binding import Binding, describe, differences, from_json, to_json
 from ..state.pending import PendingOperation
 from .context import Ctx, services, session_id
 from .fence import fence
@@ -92,6 +109,11 @@ class Change(Protocol):
         """The result's structured fields known before it runs (what the change is about)."""
         ...
 
+    async def binding(self) -> Binding:
+        """The objects it will touch, as they are now (identity and size); read when the human is asked and again
+        before it runs. Raises ``NeonMCPError`` when they cannot be read."""
+        ...
+
 
 Apply = Callable[[Confirmed], Awaitable[CallToolResult]]
 """Applies a change; receives how it was confirmed (for the audit log)."""
@@ -126,6 +148,10 @@ class Call:
 current_call: ContextVar[Call | None] = ContextVar("neon_mcp_call", default=None)
 """Set by the tool boundary (``server.mcp.tooling``) for the duration of each call."""
 
+_asked: ContextVar[tuple[str, Binding] | None] = ContextVar("neon_mcp_asked", default=None)
+"""The summary and objects the human is being asked about in this call (set by ``question``, which the SDK runs in
+the call's own task before the body)."""
+
 
 @functools.cache
 def resolved_parameters(fn: Callable[..., Any]) -> frozenset[str]:
@@ -158,7 +184,28 @@ async def question(ctx: Ctx, planning: Awaitable[Change]) -> Question:
         return NotAsked("not-needed")
     if not can_elicit(ctx):
         return NotAsked("no-elicitation")
-    return Elicit(change.summary, ConfirmAnswer)
+    try:
+        binding = await change.binding()
+    except NeonMCPError:
+        return NotAsked("not-planned")
+    _asked.set((change.summary, binding))
+    return Elicit(_asking(change.summary, binding), ConfirmAnswer)
+
+
+def _asking(summary: str, binding: Binding) -> str:
+    """What the human reads: the summary, then the objects as they are now."""
+    objects = describe(binding)
+    return f"{summary}\n{objects}" if objects else summary
+
+
+async def _refuse_if_changed(change: Change, before: Binding, why: str) -> None:
+    """Raise ``ConfirmationError`` if ``change``'s objects differ materially from ``before``."""
+    found = differences(before, await change.binding())
+    if found:
+        raise ConfirmationError(
+            f"{why}, what it would touch changed: {'; '.join(found)}. Nothing ran. Call the tool again to ask the "
+            "user about it as it is now."
+        )
 
 
 Decision = Literal["run", "run-confirmed", "replay", "store", "declined", "cancelled"]
@@ -197,12 +244,18 @@ async def run_or_store(
     from ``change.preview()``, so pending and declined answers validate against the tool's output model too.
 
     A replayed call (``confirm_operation``) applies the change only if planning it again gave exactly the summary the
-    human confirmed; otherwise nothing runs and the new summary is shown. Raises ``ConfirmationError`` then.
+    human confirmed, and its objects are still those the human was shown (same identities, no material growth); a
+    yes by elicitation, only if the objects did not change while the human was asked. Otherwise nothing runs:
+    raises ``ConfirmationError``, saying what changed.
     """
     decision = _decide(confirmation, needed=change.needs_confirmation)
     if decision == "run":
         return await apply(NOT_NEEDED)
     if decision == "run-confirmed":
+        asked = _asked.get()
+        if asked is None or asked[0] != change.summary:
+            raise AssertionError(f"{tool}: a human's yes to a question this call did not ask")
+        await _refuse_if_changed(change, asked[1], "While the user was asked")
         return await apply(Confirmed("elicitation"))
     if decision == "replay":
         assert isinstance(confirmation, Replayed)
@@ -212,6 +265,7 @@ async def run_or_store(
                 f"what operation {stored.id} would do changed since it was confirmed; nothing ran. Now it would be:\n"
                 f"{change.summary}\nRun {tool} again to confirm that."
             )
+        await _refuse_if_changed(change, from_json(stored.binding), f"Since operation {stored.id} was confirmed")
         return await apply(Confirmed("confirm_operation", stored.id))
     about = dict(change.preview())
     if decision in ("declined", "cancelled"):
@@ -219,13 +273,15 @@ async def run_or_store(
     call = current_call.get()
     if call is None or call.tool != tool:
         raise AssertionError(f"{tool}: a change is stored only from within its own tool call")
+    binding = await change.binding()
     operation = services(ctx).pending.add(
-        tool=tool, arguments=call.arguments, summary=change.summary, session=session_id(ctx)
+        tool=tool, arguments=call.arguments, summary=change.summary, session=session_id(ctx), binding=to_json(binding)
     )
     expires = dt.datetime.fromtimestamp(operation.expires_at, dt.UTC).isoformat(timespec="seconds")
+    asking = _asking(change.summary, binding)
     lines = [
         "CONFIRMATION REQUIRED: nothing has run yet.",
-        fence(change.summary),
+        fence(asking),
         f"Show this to the user and ask them. If they agree, call confirm_operation with operation_id="
         f"{operation.id} before {expires}; it runs exactly the operation above, once.",
     ]
@@ -233,7 +289,7 @@ async def run_or_store(
         **about,
         "status": "confirmation_required",
         "operation_id": operation.id,
-        "summary": change.summary,
+        "summary": asking,
         "expires_at": expires,
     }
     return _result(data, lines)

@@ -1,12 +1,15 @@
 """Fencing database text as untrusted before a model reads it.
 
-Row values, comments and query texts come from the database, which other people write to. A model must treat them
-as data, never as instructions. Each call gets its own random fence tag, so text inside cannot close the fence.
+Row values, comments, names, error messages and query texts come from the database, which other people write to. A
+model must treat them as data, never as instructions. Each call gets its own random fence tag, so text inside cannot
+close the fence. Password literals in the text are redacted on the way (``server.redaction``).
 """
 
 from __future__ import annotations
 
 import secrets
+
+from ..redaction import redact_text
 
 __all__ = ["fence"]
 
@@ -17,7 +20,9 @@ _NOTICE = (
 
 
 def fence(body: str) -> str:
-    """Wrap ``body`` in a per-call random ``<untrusted-data-…>`` fence preceded by a one-line notice."""
+    """Wrap ``body`` (password literals redacted) in a per-call random ``<untrusted-data-…>`` fence preceded by a
+    one-line notice."""
+    body = redact_text(body)
     tag = f"untrusted-data-{secrets.token_hex(8)}"
     # The tag is random per call; if the body happens to contain it, draw again.
     while tag in body:

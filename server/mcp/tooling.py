@@ -3,9 +3,10 @@
 The boundary also records the call in flight (its tool and arguments: ``server.mcp.confirmations.current_call``), which
 is what a change that needs confirming stores for ``confirm_operation``.
 
-``add_tool`` wraps each tool so that a ``NeonMCPError`` reaches the model as a ``ToolError`` with its message, and
-anything unexpected is logged with its traceback and answered with a short message and a reference (never driver
-text or secrets). Annotations are set explicitly for every tool.
+``add_tool`` wraps each tool so that a ``NeonMCPError`` reaches the model as a ``ToolError`` with its message (what it
+quotes from the database inside an untrusted-data fence: ``NeonMCPError.split``), and anything unexpected is logged
+with its traceback and answered with a short message and a reference (never driver text or secrets). Annotations are
+set explicitly for every tool.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from mcp_types import ToolAnnotations
 
 from .. import progress
 from ..errors import NeonMCPError
+from ..redaction import redact_text
 from .confirmations import Call, current_call, resolved_parameters
+from .fence import fence
 
 __all__ = ["add_tool", "boundary"]
 
@@ -49,7 +52,9 @@ def boundary(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         except ToolError:
             raise
         except NeonMCPError as exc:
-            raise ToolError(str(exc)) from exc
+            words, quoted = exc.split()
+            words = redact_text(words)
+            raise ToolError(words if quoted is None else f"{words}\n{fence(quoted)}") from exc
         except Exception as exc:
             ref = secrets.token_hex(4)
             logger.exception("tool %s failed unexpectedly (ref %s)", fn.__name__, ref)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .. import access, progress
 from ..errors import ConfirmationError, DatabaseError, InvalidInput, MigrationFailed, NeonMCPError, PolicyViolation
 from ..neon.targets import Target
+from ..redaction import redact
 from ..settings import AccessMode
 from ..sql.analysis import StatementFacts, analyze
 from ..sql.database import Caps, Outcome, Statement
@@ -32,6 +33,7 @@ from ..sql.places import Place
 from ..sql.policy import classify, functions_needing_volatility
 from ..sql.snapshot import diff, fingerprint, snapshot
 from ..state.audit import AuditLog, AuditRecord, Confirmed
+from ..state.binding import Binding, Bound
 from .lint import Finding, lint, lock_of, squawk_findings
 from .models import AppliedMigration, FindingModel, MigrationReport, StatementReport
 from .store import MigrationPlan, MigrationStore, checksum
@@ -122,6 +124,10 @@ class ApplyChange:
 
     def preview(self) -> dict[str, object]:
         return {"action": "apply", "migration_id": self.plan.id}
+
+    async def binding(self) -> Binding:
+        """The target branch, by id (its schema is checked against the plan's before it runs)."""
+        return (Bound("branch", self.plan.branch_name, f"branch {self.plan.branch_id}"),)
 
 
 class Migrations:
@@ -387,18 +393,25 @@ class Migrations:
                 (rows,) = await place.databases.read_catalog(place.database, [(_BLOCKERS_SQL, (tables,))])
             except NeonMCPError:
                 rows = []
-            holders = "; ".join(
-                f"pid {r['pid']} ({r['usename']}, {r['application_name'] or 'no application name'}, {r['state']}, "
-                f"{r['mode']} on {r['relation']}, in a transaction for {r['in_transaction_for']}): {r['query']!r}"
+            holders = "\n".join(
+                f"held by pid {r['pid']} ({r['usename']}, {r['application_name'] or 'no application name'}, "
+                f"{r['state']}, {r['mode']} on {r['relation']}, in a transaction for {r['in_transaction_for']}): "
+                f"{redact(r['query'])!r}"
                 for r in rows
             )
-            failure = MigrationFailed(
-                f"{failure} Lock timeout ({self.lock_timeout:g} s): "
-                + (f"held by {holders}." if holders else "the holder had finished by the time it was looked up.")
-                + f" The plan is still valid: call migrate(action='apply', migration_id='{plan.id}') again later."
+            failure = _with(
+                failure,
+                f"Lock timeout ({self.lock_timeout:g} s): "
+                + (
+                    "held by the sessions quoted below."
+                    if holders
+                    else "the holder had finished by the time it was looked up."
+                )
+                + f" The plan is still valid: call migrate(action='apply', migration_id='{plan.id}') again later.",
+                quoted=holders or None,
             )
         if backup is not None:
-            failure = MigrationFailed(f"{failure} Backup branch taken before: {backup}.")
+            failure = _with(failure, f"Backup branch taken before: {backup}.")
         return failure
 
     # --- discard and history -----------------------------------------------------------------------------------------
@@ -642,12 +655,23 @@ def _finding_dict(finding: Finding) -> dict[str, Any]:
 
 
 def _failure(exc: DatabaseError, script: _Script, findings: Sequence[Finding], *, where: str) -> MigrationFailed:
+    """The failure of a migration's statement: where and what stayed in the server's words; PostgreSQL's error and the
+    statement quoted (shown fenced)."""
     index = exc.statement_index or 0
     fact = script.facts[index]
     position = f" at character {exc.position} of the statement" if exc.position else ""
+    sqlstate = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
     errors = [f for f in findings if f.severity == "error"]
     hint = (" Lint errors: " + "; ".join(f"{f.rule}: {f.message}" for f in errors) + ".") if errors else ""
     return MigrationFailed(
-        f"migration failed at statement {index + 1}{position}: {exc} — statement: {fact.sql[:300]!r}. "
-        f"Failed on {where}.{hint}"
+        f"migration failed at statement {index + 1}{position}{sqlstate}; the error and the statement are quoted "
+        f"below. Failed on {where}.{hint}",
+        quoted=f"{exc.split()[1]}\nStatement {index + 1}: {fact.sql[:300]}",
     )
+
+
+def _with(failure: MigrationFailed, words: str, *, quoted: str | None = None) -> MigrationFailed:
+    """``failure`` with more of the server's words (and more quoted text)."""
+    said, said_quoted = failure.split()
+    both = "\n".join(part for part in (said_quoted, quoted) if part)
+    return MigrationFailed(f"{said} {words}", quoted=both or None)

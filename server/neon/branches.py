@@ -37,6 +37,7 @@ from .. import access, progress
 from ..errors import InvalidInput, NeonAPIFailure, NeonMCPError
 from ..settings import AccessMode
 from ..state.audit import AuditLog, AuditRecord, Confirmed
+from ..state.binding import Binding, Bound
 from .backups import backup_name
 from .points import is_lsn, parse_lsn, parse_moment
 
@@ -129,6 +130,11 @@ class BranchChange:
     def preview(self) -> dict[str, object]:
         """The result's fields known before it runs, as JSON."""
         return self.changed().model_dump(mode="json", exclude_none=True)
+
+    async def binding(self) -> Binding:
+        """The branches it touches, by id (resolved from the names when it was planned)."""
+        found = [self.branch, *([self.source] if self.source is not None and self.source.id != self.branch.id else [])]
+        return tuple(Bound("branch", b.name, f"branch {b.id}") for b in found)
 
     def changed(self) -> BranchChanged:
         """The result, as far as it is known before it runs."""

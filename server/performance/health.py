@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
+from ..redaction import redact
 from ..sql.places import Place
 
 __all__ = ["CHECKS", "Finding", "HealthReport", "check", "estimate_bloat", "report", "sequence_used"]
@@ -310,8 +311,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _one_line(text: str | None) -> str:
-    return " ".join((text or "").split())
+def _one_line(statement: str | None) -> str:
+    """A statement another session ran, on one line, its password literals redacted."""
+    return " ".join(redact(statement or "").split())
 
 
 def estimate_bloat(

@@ -131,4 +131,10 @@ class HealthCheck(HealthReport):
 
     database: str
     branch: str | None = None
+    role: str | None = Field(default=None, description="the database role the server connects as")
+    role_powers: list[str] = Field(
+        default_factory=list,
+        description="its powers beyond SQL: superuser, pg_execute_server_program, pg_read_server_files, "
+        "pg_write_server_files (empty: none)",
+    )
     notes: list[str] = Field(default_factory=list)

@@ -28,8 +28,10 @@ from ..sql.analysis import analyze
 from ..sql.database import Caps, Statement
 from ..sql.places import Place
 from ..sql.policy import classify
+from ..sql.powers import read_powers
 from ..state.audit import AuditRecord
 from .explain import EXPLAIN_OPTIONS, PLAN_CAPS, Explainable, Probe, document, explainable, probe, run_probe
+from .health import Finding
 from .health import check as check_health
 from .hypothetical import HYPOPG_SQL, Chosen, Hypopg, HypoSession, greedy, parse_definition
 from .index_advisor import Candidate, ExistingIndex, TableInfo, candidates, column_uses, covering_index
@@ -435,13 +437,37 @@ class Performance:
     async def health(self, *, branch: str | None = None, database: str | None = None) -> HealthCheck:
         place = await self.places.place(branch, database)
         report = await check_health(place)
+        powers = await read_powers(place)
+        if powers.powerful:
+            finding = Finding(
+                check="role_powers",
+                severity="warning",
+                object=powers.role,
+                detail=powers.explain(self.sql.access_mode),
+                action=powers.remedy(neon=place.target is not None),
+            )
+            critical = sum(1 for f in report.findings if f.severity == "critical")
+            report = report.model_copy(
+                update={
+                    "findings": [*report.findings[:critical], finding, *report.findings[critical:]],
+                    "healthy": False,
+                }
+            )
         notes = []
         if place.target is not None:
             notes.append(
                 "On Neon, statistics (index scans, cache hits, dead rows) restart with the compute (scale to zero): "
                 "they cover the time since it last started"
             )
-        return HealthCheck(database=place.database, branch=place.branch_name, notes=notes, **report.model_dump())
+        return HealthCheck(
+            database=place.database,
+            branch=place.branch_name,
+            notes=notes,
+            role=powers.role,
+            role_powers=powers.powers,
+            **report.model_dump(exclude={"checks"}),
+            checks=[*report.checks, "role_powers"],
+        )
 
 
 def _suggestion(candidate: Candidate, chosen: Chosen | None = None, *, gain: float | None = None) -> IndexSuggestion:

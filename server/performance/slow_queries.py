@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..errors import DatabaseError
+from ..redaction import redact
 from ..sql.places import Place
 
 __all__ = ["ORDER_BY", "OrderBy", "SlowQueries", "SlowQuery", "slow_queries"]
@@ -130,7 +131,8 @@ async def slow_queries(place: Place, *, limit: int, order_by: OrderBy, max_bytes
     found: list[SlowQuery] = []
     used, truncated = 0, False
     for row in results[0]:
-        text = str(row["query"] or "")
+        cut = str(row["query"] or "")
+        text = redact(cut)  # another session's ALTER ROLE … PASSWORD '…' is recorded as it was written
         used += len(text.encode()) + 100
         if used > max_bytes and found:
             truncated = True
@@ -139,7 +141,7 @@ async def slow_queries(place: Place, *, limit: int, order_by: OrderBy, max_bytes
             SlowQuery(
                 queryid=row["queryid"],
                 query=text,
-                query_truncated=int(row["length"] or 0) > len(text),
+                query_truncated=int(row["length"] or 0) > len(cut),
                 calls=int(row["calls"]),
                 total_ms=round(float(row["total_ms"]), 3),
                 mean_ms=round(float(row["mean_ms"]), 3),

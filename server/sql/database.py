@@ -331,12 +331,13 @@ def map_error(exc: BaseException, *, statement_index: int | None = None) -> Neon
         if isinstance(exc, asyncpg.LockNotAvailableError):
             hint = hint or "Another session holds a conflicting lock; retry later or find the blocker in pg_locks."
         return DatabaseError(
-            str(exc),
+            getattr(exc, "message", None) or str(exc),  # str() repeats DETAIL and HINT, which are kept apart here
             sqlstate=exc.sqlstate,
             detail=getattr(exc, "detail", None),
             hint=hint,
             position=int(position) if position else None,
             statement_index=statement_index,
+            context=getattr(exc, "context", None),
         )
     if isinstance(exc, asyncpg.DataError | asyncpg.InterfaceError):
         prefix = f"statement {statement_index + 1}: " if statement_index is not None else ""

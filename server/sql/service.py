@@ -1,9 +1,9 @@
 """The SQL core's service: check the input, plan (analysis + policy), summarise for confirmation, run, audit.
 
 Tools call ``SQLService.plan`` and ``SQLService.execute``; nothing here knows about MCP. A ``Plan`` that needs
-confirming carries the summary the human confirms (with the planner's row estimates of what it changes). Before a
-confirmed destructive plan runs on a protected branch, ``backups`` (Neon's, given by the composition root) keep a copy
-of the branch.
+confirming carries the summary the human confirms, and gives its ``binding``: the relations it changes or drops with
+their OIDs and sizes as they are now (``touched``). Before a confirmed destructive plan runs on a protected branch,
+``backups`` (Neon's, given by the composition root) keep a copy of the branch.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from typing import Any, Protocol
 
 from .. import access
 from ..errors import DatabaseError, InvalidInput, NeonMCPError, PolicyViolation
+from ..redaction import redact
 from ..settings import AccessMode
 from ..state.audit import AuditLog, AuditRecord, Confirmed
+from ..state.binding import Binding
 from .analysis import StatementFacts, analyze
 from .database import Caps, Outcome, Statement
 from .places import Place
 from .policy import Verdict, decide, functions_needing_volatility
+from .touched import touched
 
 __all__ = ["Backups", "Execution", "Plan", "SQLService", "protected_refusal"]
 
@@ -68,6 +71,10 @@ class Plan:
     @property
     def needs_confirmation(self) -> bool:
         return self.verdict.action == "confirm"
+
+    async def binding(self) -> Binding:
+        """The relations and schemas this plan changes or drops, as they are now (what a confirmation is bound to)."""
+        return await touched(self.place, self.facts)
 
     @property
     def fingerprint(self) -> str:
@@ -135,7 +142,6 @@ class SQLService:
         caps: Caps,
         max_sql_bytes: int,
         default_schema: str | None = None,
-        summary_ttl: float = 300.0,
         backups: Backups | None = None,
     ) -> None:
         self.audit = audit
@@ -146,8 +152,6 @@ class SQLService:
         self.default_schema = default_schema
         self._volatility: dict[str, tuple[float, dict[_FunctionKey, str]]] = {}
         self._plans: dict[tuple[Any, ...], tuple[float, Plan]] = {}
-        self._summaries: dict[str, tuple[float, str]] = {}
-        self.summary_ttl = summary_ttl
 
     # --- planning -------------------------------------------------------------------------------------------------
 
@@ -214,7 +218,7 @@ class SQLService:
                 "CREATE/DROP DATABASE …); run it alone with run_sql"
             )
         plan = Plan(place, tuple(facts), bound, verdict, tuple(self._warnings(facts)))
-        return replace(plan, summary=await self._summary(plan)) if plan.needs_confirmation else plan
+        return replace(plan, summary=self._summary(plan)) if plan.needs_confirmation else plan
 
     def _mode_at(self, place: Place) -> AccessMode:
         """The policy's mode for ``place``: ``branches`` is full on unprotected branches and read-only elsewhere."""
@@ -263,19 +267,15 @@ class SQLService:
 
     # --- confirmation ---------------------------------------------------------------------------------------------
 
-    async def _summary(self, plan: Plan) -> str:
-        """A human summary of a plan that needs confirmation: statements, target, objects, estimated rows.
+    def _summary(self, plan: Plan) -> str:
+        """A human summary of a plan that needs confirmation: statements, target, the objects it changes.
 
-        Cached by the plan's fingerprint for ``summary_ttl`` (the confirmation's lifetime), so asking again for the
-        same operation gives the same text: the 2026-07-28 protocol matches an answer to its question by the
-        question's exact text, and a human may take minutes to answer.
+        Built from the plan alone (no clock, no database), so asking again for the same operation gives the same text:
+        the 2026-07-28 protocol matches an answer to its question by the question's exact text. The objects' identity
+        and size, which the database gives, come with the plan's ``binding``.
         """
-        key = plan.fingerprint
-        cached = self._summaries.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
         lines = [
-            f"Destructive operation on {plan.place.label} (operation {key}).",
+            f"Destructive operation on {plan.place.label} (operation {plan.fingerprint}).",
             f"Why confirmation is needed: {plan.verdict.reason}",
         ]
         if plan.place.protected_because is not None:
@@ -287,43 +287,16 @@ class SQLService:
                     else "backups are switched off (NEON_MCP_BACKUPS=false): nothing is kept."
                 )
             )
-        estimates = await self._estimates(plan)
         for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
-            text = fact.sql if len(fact.sql) <= _SUMMARY_SQL_CHARS else fact.sql[:_SUMMARY_SQL_CHARS] + " …"
+            shown = redact(fact.sql)
+            text = shown if len(shown) <= _SUMMARY_SQL_CHARS else shown[:_SUMMARY_SQL_CHARS] + " …"
             lines.append(f"{fact.index + 1}. [{classification.category}] {text}")
-            targets = ", ".join(
-                _qualified(r.schema, r.name)
-                + (f" ({estimates[(r.schema, r.name)]})" if (r.schema, r.name) in estimates else "")
-                for r in fact.targets
-            )
+            targets = ", ".join(_qualified(r.schema, r.name) for r in fact.targets)
             if targets:
                 lines.append(f"   affects: {targets}")
         if any(plan.params):
             lines.append(f"Parameters: {json.dumps([list(p) for p in plan.params], default=str)[:500]}")
-        text = "\n".join(lines)
-        if len(self._summaries) > 1_000:
-            self._summaries.clear()
-        self._summaries[key] = (time.monotonic() + self.summary_ttl, text)
-        return text
-
-    async def _estimates(self, plan: Plan) -> dict[tuple[str | None, str], str]:
-        """Planner row estimates (or the size on disk) of the tables a plan changes; catalog only, cheap."""
-        wanted = {(r.schema, r.name) for f in plan.facts for r in f.targets}
-        if not wanted:
-            return {}
-        try:
-            async with plan.place.databases.connection(plan.database) as conn:
-                rows = await conn.fetch(_ESTIMATE_SQL, [n for _, n in wanted], [s or "" for s, _ in wanted])
-        except NeonMCPError:
-            return {}
-        out: dict[tuple[str | None, str], str] = {}
-        for row in rows:
-            key = (row["schema"] or None, row["name"])
-            if row["estimate"] >= 0:
-                out[key] = f"≈{int(row['estimate']):,} rows"
-            else:
-                out[key] = f"{int(row['bytes']) // 1024:,} kB on disk, not analyzed yet"
-        return out
+        return "\n".join(lines)
 
     # --- running --------------------------------------------------------------------------------------------------
 
@@ -415,13 +388,4 @@ _VOLATILITY_SQL = """
 SELECT n.nspname, p.proname, p.provolatile::text AS provolatile
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE p.proname = ANY($1::text[])
-"""
-
-_ESTIMATE_SQL = """
-SELECT CASE WHEN w.schema = '' THEN '' ELSE n.nspname END AS schema, c.relname AS name,
-       c.reltuples::bigint AS estimate, pg_catalog.pg_total_relation_size(c.oid) AS bytes
-FROM unnest($1::text[], $2::text[]) AS w(name, schema)
-JOIN pg_catalog.pg_class c ON c.relname = w.name
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE (w.schema = '' AND pg_catalog.pg_table_is_visible(c.oid)) OR n.nspname = w.schema
 """

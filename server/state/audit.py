@@ -1,4 +1,5 @@
-"""The audit log: one JSON line for every write or destructive statement that ran (or failed).
+"""The audit log: one JSON line for every write or destructive statement that ran (or failed), its password literals
+redacted.
 
 The log lives in the server's data directory. Lines are appended with a single ``write`` on a file opened in append
 mode, so concurrent writers in one process never interleave within a line.
@@ -11,9 +12,11 @@ import json
 import logging
 import os
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
+
+from ..redaction import redact, redact_text
 
 __all__ = ["NOT_NEEDED", "AuditLog", "AuditRecord", "ConfirmationPath", "Confirmed"]
 
@@ -54,8 +57,12 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def append(self, record: AuditRecord) -> None:
-        """Write one line; a failure to write is logged, never raised (the statement already ran)."""
-        entry = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **asdict(record)}
+        """Write one line, password literals redacted (``server.redaction``); a failure to write is logged, never
+        raised (the statement already ran)."""
+        safe = replace(
+            record, sql=redact(record.sql), error=None if record.error is None else redact_text(record.error)
+        )
+        entry = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **asdict(safe)}
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
             with self._lock:

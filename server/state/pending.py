@@ -1,8 +1,9 @@
 """Operations waiting for ``confirm_operation``: stored once, taken at most once, before they expire, by the session
 that stored them.
 
-An operation is plain data: the tool and the arguments of the call that needs confirming, and the summary the human
-is shown. This is the store only; asking the human and replaying the call is ``server.mcp.confirmations``.
+An operation is plain data: the tool and the arguments of the call that needs confirming, the summary the human
+is shown, and the objects it is bound to (``server.state.binding``). This is the store only; asking the human and
+replaying the call is ``server.mcp.confirmations``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class PendingOperation:
     """The call's arguments, as the caller gave them (JSON values)."""
     session: str | None = None
     """The MCP session that stored it; only that session may confirm it (None: any session of the tenant)."""
+    binding: list[dict[str, Any]] = field(default_factory=list)
+    """The objects the change touches, as they were when the human was asked (``server.state.binding``, as JSON)."""
 
 
 class PendingOperations:
@@ -43,7 +46,13 @@ class PendingOperations:
         self._finished: dict[str, str] = {}
 
     def add(
-        self, *, tool: str, arguments: dict[str, Any], summary: str, session: str | None = None
+        self,
+        *,
+        tool: str,
+        arguments: dict[str, Any],
+        summary: str,
+        session: str | None = None,
+        binding: list[dict[str, Any]] | None = None,
     ) -> PendingOperation:
         self._purge()
         operation = PendingOperation(
@@ -53,6 +62,7 @@ class PendingOperations:
             expires_at=self._clock() + self.ttl,
             arguments=dict(arguments),
             session=session,
+            binding=list(binding or ()),
         )
         self._pending[operation.id] = operation
         return operation

@@ -6,6 +6,9 @@ Composed from three pieces around the SDK's own app:
 - ``BearerGate``: every request but ``/healthz`` must carry ``Authorization: Bearer <token>``; the token is compared in
   constant time (digests of equal length), and a request without it, or with another, gets 401.
 - ``/healthz``: ``{"status": "ok"}``, without a token, for load balancers and supervisors.
+- The SDK's Host and Origin checks (``transport_security``), on whatever address the server listens: a request
+  whose Host is not allowed gets 421, one from a browser page of another origin 403 (DNS rebinding, cross-site
+  requests). Behind a token this is defence in depth; beyond loopback the allowed hosts must be named.
 - ``OpenStreams``: the event streams (GET requests: streamable HTTP's standalone stream, an SSE session) never end by
   themselves; a stopping server ends them, cleanly, once the calls in flight are answered (``server.transport.runner``).
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import anyio
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -35,7 +39,7 @@ from ..mcp.assembly import build_server
 from ..mcp.tenants import Tenants
 from ..settings import Settings
 
-__all__ = ["HTTPApp", "create_app", "is_loopback"]
+__all__ = ["HTTPApp", "create_app", "is_loopback", "transport_security"]
 
 logger = logging.getLogger("neon_mcp.http")
 
@@ -51,6 +55,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name: it may resolve to anything
+
+
+_LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
+_LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """The SDK's Host and Origin checks (DNS-rebinding protection), always on: ``--allowed-hosts`` and
+    ``--allowed-origins``, plus the loopback names when listening on loopback (the SDK's own default there)."""
+    loopback = is_loopback(settings.host)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[*settings.allowed_hosts, *(_LOOPBACK_HOSTS if loopback else ())],
+        allowed_origins=[*settings.allowed_origins, *(_LOOPBACK_ORIGINS if loopback else ())],
+    )
 
 
 def _digest(value: bytes) -> bytes:
@@ -165,10 +184,13 @@ def create_app(settings: Settings, *, transport: Literal["http", "sse"], token: 
     ``build_server`` does."""
     tenants = Tenants(settings)
     server = build_server(settings, tenants=tenants)
+    security = transport_security(settings)
     if transport == "http":
-        mcp_app = server.streamable_http_app(streamable_http_path=MCP_PATHS["http"], host=settings.host)
+        mcp_app = server.streamable_http_app(
+            streamable_http_path=MCP_PATHS["http"], host=settings.host, transport_security=security
+        )
     else:
-        mcp_app = server.sse_app(sse_path=MCP_PATHS["sse"], host=settings.host)
+        mcp_app = server.sse_app(sse_path=MCP_PATHS["sse"], host=settings.host, transport_security=security)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
