@@ -1,5 +1,6 @@
 """Checking local Neon's answers against Neon's official OpenAPI spec (read from ../shared, never copied here).
 
+The spec is read from ``../shared`` beside the repository, or from ``$NEON_OPENAPI_SPEC`` (a worktree elsewhere).
 ``response_validator(method, path, status)`` returns a function that raises ``jsonschema.ValidationError`` when a
 body does not match the spec's schema for that operation and status (a no-op when ../shared is absent). OpenAPI
 3.0's ``nullable`` is translated to JSON Schema's null type so that the spec's own nulls validate.
@@ -10,13 +11,17 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "neon-api" / "openapi-v2.json"
+SPEC_PATH = Path(
+    os.environ.get("NEON_OPENAPI_SPEC")
+    or Path(__file__).resolve().parents[3] / "shared" / "neon-api" / "openapi-v2.json"
+)
 
 
 def _nullable_to_json_schema(node: Any) -> Any:
