@@ -20,6 +20,7 @@ from .errors import NeonAPIError, bad_request, unprocessable
 from .operations import Step
 from .records import Branch, Database, Endpoint, Project, Role
 from .requests import boolean, section, string
+from .routing import route
 from .runtime import Runtime
 
 __all__ = ["Branches"]
@@ -35,6 +36,7 @@ class Branches:
 
     # --- reading -------------------------------------------------------------------------------------------------
 
+    @route("list_branches", "GET", "/projects/{project_id}/branches")
     async def list_branches(
         self,
         project_id: str,
@@ -70,6 +72,7 @@ class Branches:
             pagination["next"] = records[-1].id
         return {"branches": [views.branch(b) for b in records], "annotations": {}, "pagination": pagination}
 
+    @route("get_branch", "GET", "/projects/{project_id}/branches/{branch_id}")
     async def get(self, project_id: str, branch_id: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         annotation = {"object": {"type": "console/branch", "id": branch.id}, "value": branch.annotation}
@@ -77,6 +80,7 @@ class Branches:
 
     # --- creating ------------------------------------------------------------------------------------------------
 
+    @route("create_branch", "POST", "/projects/{project_id}/branches", status=201)
     async def create(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         project = self._rt.project(project_id)
         options = section(body, "branch")
@@ -177,6 +181,7 @@ class Branches:
 
     # --- changing ------------------------------------------------------------------------------------------------
 
+    @route("update_branch", "PATCH", "/projects/{project_id}/branches/{branch_id}")
     async def update(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         options = section(body, "branch", required=True)
@@ -195,6 +200,7 @@ class Branches:
         self._rt.store.put(branch)
         return {"branch": views.branch(branch), "operations": []}
 
+    @route("set_default_branch", "POST", "/projects/{project_id}/branches/{branch_id}/set_as_default")
     async def set_default(self, project_id: str, branch_id: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         if branch.expires_at is not None:
@@ -208,6 +214,7 @@ class Branches:
             self._rt.store.put(branch)
         return {"branch": views.branch(branch), "operations": []}
 
+    @route("delete_branch", "DELETE", "/projects/{project_id}/branches/{branch_id}")
     async def delete(self, project_id: str, branch_id: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         if branch.default:

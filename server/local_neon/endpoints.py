@@ -23,6 +23,7 @@ from .errors import bad_request
 from .operations import Step
 from .records import Branch, Endpoint, Operation, Project
 from .requests import boolean, integer, number, section, string
+from .routing import route
 from .runtime import Runtime
 
 __all__ = ["Endpoints"]
@@ -124,15 +125,17 @@ class Endpoints:
 
     # --- the API -------------------------------------------------------------------------------------------------
 
-    async def list_endpoints(self, project_id: str, branch_id: str | None = None) -> dict[str, Any]:
-        if branch_id is not None:
-            branch = self._rt.branch(project_id, branch_id)
-            records = self._rt.endpoints_of(branch)
-        else:
-            self._rt.project(project_id)
-            records = self._rt.store.list(Endpoint, project_id=project_id)
-        return {"endpoints": [self.view(record) for record in records]}
+    @route("list_endpoints", "GET", "/projects/{project_id}/endpoints")
+    async def list_endpoints(self, project_id: str) -> dict[str, Any]:
+        self._rt.project(project_id)
+        return {"endpoints": [self.view(record) for record in self._rt.store.list(Endpoint, project_id=project_id)]}
 
+    @route("list_branch_endpoints", "GET", "/projects/{project_id}/branches/{branch_id}/endpoints")
+    async def list_branch_endpoints(self, project_id: str, branch_id: str) -> dict[str, Any]:
+        branch = self._rt.branch(project_id, branch_id)
+        return {"endpoints": [self.view(record) for record in self._rt.endpoints_of(branch)]}
+
+    @route("create_endpoint", "POST", "/projects/{project_id}/endpoints", status=201)
     async def create(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         project = self._rt.project(project_id)
         options = section(body, "endpoint", required=True)
@@ -147,9 +150,11 @@ class Endpoints:
         )
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
+    @route("get_endpoint", "GET", "/projects/{project_id}/endpoints/{endpoint_id}")
     async def get(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
         return {"endpoint": self.view(self._rt.endpoint(project_id, endpoint_id))}
 
+    @route("update_endpoint", "PATCH", "/projects/{project_id}/endpoints/{endpoint_id}")
     async def update(self, project_id: str, endpoint_id: str, body: dict[str, Any]) -> dict[str, Any]:
         record = self._rt.endpoint(project_id, endpoint_id)
         options = section(body, "endpoint", required=True)
@@ -172,6 +177,7 @@ class Endpoints:
         operations = applied + self._rt.operations.submit(project_id, [record.branch_id], steps)
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
+    @route("delete_endpoint", "DELETE", "/projects/{project_id}/endpoints/{endpoint_id}")
     async def delete(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
         record = self._rt.endpoint(project_id, endpoint_id)
         self._rt.operations.check([record.branch_id])
@@ -180,6 +186,7 @@ class Endpoints:
         self.mark(record, "idle")
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
+    @route("start_endpoint", "POST", "/projects/{project_id}/endpoints/{endpoint_id}/start")
     async def start(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
         record = self._rt.endpoint(project_id, endpoint_id)
         if record.disabled:
@@ -188,12 +195,14 @@ class Endpoints:
         self.mark(record, "active")
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
+    @route("suspend_endpoint", "POST", "/projects/{project_id}/endpoints/{endpoint_id}/suspend")
     async def suspend(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
         record = self._rt.endpoint(project_id, endpoint_id)
         operations = self._rt.operations.submit(project_id, [record.branch_id], [self.suspend_step(record)])
         self.mark(record, "idle")
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
+    @route("restart_endpoint", "POST", "/projects/{project_id}/endpoints/{endpoint_id}/restart")
     async def restart(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
         record = self._rt.endpoint(project_id, endpoint_id)
         if record.disabled:

@@ -20,6 +20,7 @@ from .errors import bad_request, locked, not_found
 from .operations import Step
 from .records import Branch, Database, Endpoint, Operation, Project, Role
 from .requests import integer, number, section, string
+from .routing import route
 from .runtime import Runtime
 
 __all__ = ["Projects"]
@@ -33,7 +34,8 @@ class Projects:
         self._endpoints = endpoints
         self._branches = branches
 
-    def me(self) -> dict[str, Any]:
+    @route("me", "GET", "/users/me")
+    async def me(self) -> dict[str, Any]:
         return {
             "id": "local",
             "email": "local@localhost",
@@ -49,6 +51,7 @@ class Projects:
             "plan": "local",
         }
 
+    @route("list_projects", "GET", "/projects")
     async def list_projects(
         self, *, limit: int = 10, cursor: str | None = None, search: str | None = None
     ) -> dict[str, Any]:
@@ -73,6 +76,16 @@ class Projects:
             body["pagination"] = {"cursor": records[-1].id}
         return body
 
+    @route("list_shared_projects", "GET", "/projects/shared")
+    async def list_shared_projects(
+        self, *, limit: int = 10, cursor: str | None = None, search: str | None = None
+    ) -> dict[str, Any]:
+        """Projects others share with the user: none, locally (neonctl's ``projects list`` asks anyway)."""
+        if not 1 <= limit <= 400:
+            raise bad_request("limit must be from 1 to 400")
+        return {"projects": []}
+
+    @route("create_project", "POST", "/projects", status=201)
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         options = section(body, "project", required=True)
         name = string(options, "name", field="project.name")
@@ -194,10 +207,12 @@ class Projects:
             return  # the data is there; only the endpoint failed to start, and it can be started again
         await self._teardown(project_id, keep_operations=True)
 
+    @route("get_project", "GET", "/projects/{project_id}")
     async def get(self, project_id: str) -> dict[str, Any]:
         project = self._rt.project(project_id)
         return {"project": views.project(project, host=self._rt.host, now=ids.now())}
 
+    @route("update_project", "PATCH", "/projects/{project_id}")
     async def update(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         project = self._rt.project(project_id)
         options = section(body, "project", required=True)
@@ -221,6 +236,7 @@ class Projects:
         self._rt.store.put(project)
         return {"project": views.project(project, host=self._rt.host, now=project.updated_at), "operations": []}
 
+    @route("delete_project", "DELETE", "/projects/{project_id}")
     async def delete(self, project_id: str) -> dict[str, Any]:
         project = self._rt.project(project_id)
         if self._rt.operations.busy(project_id):
@@ -254,6 +270,7 @@ class Projects:
 
     # --- operations ----------------------------------------------------------------------------------------------
 
+    @route("list_operations", "GET", "/projects/{project_id}/operations")
     async def list_operations(
         self, project_id: str, *, limit: int | None = None, cursor: str | None = None
     ) -> dict[str, Any]:
@@ -273,6 +290,7 @@ class Projects:
             body["pagination"] = {"cursor": records[-1].id}
         return body
 
+    @route("get_operation", "GET", "/projects/{project_id}/operations/{operation_id}")
     async def get_operation(self, project_id: str, operation_id: str) -> dict[str, Any]:
         record = self._rt.store.get(Operation, operation_id)
         if record is None or record.project_id != project_id:

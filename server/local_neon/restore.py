@@ -19,6 +19,7 @@ from .errors import bad_request
 from .operations import Step
 from .records import Branch, Database, Project, Role
 from .requests import string
+from .routing import route
 from .runtime import Runtime
 
 __all__ = ["Restores"]
@@ -29,6 +30,7 @@ class Restores:
         self._rt = rt
         self._endpoints = endpoints
 
+    @route("restore_branch", "POST", "/projects/{project_id}/branches/{branch_id}/restore")
     async def restore(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
         project = self._rt.project(project_id)
         branch = self._rt.branch(project_id, branch_id)

@@ -11,6 +11,7 @@ from typing import Any
 from .branching import check_window, copy_data, parse_point
 from .clusters import Cluster, run_as_server_user
 from .errors import bad_request
+from .routing import route
 from .runtime import Runtime
 
 __all__ = ["Schemas", "dump_schema"]
@@ -41,6 +42,7 @@ class Schemas:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
+    @route("branch_schema", "GET", "/projects/{project_id}/branches/{branch_id}/schema")
     async def schema(
         self, project_id: str, branch_id: str, *, db_name: str, lsn: str | None = None, timestamp: str | None = None
     ) -> dict[str, Any]:
@@ -61,8 +63,9 @@ class Schemas:
         finally:
             await self._rt.drop_timeline(copy.timeline)
 
+    @route("compare_schema", "GET", "/projects/{project_id}/branches/{branch_id}/compare_schema")
     async def compare_schema(
-        self, project_id: str, branch_id: str, *, base_branch_id: str | None, db_name: str
+        self, project_id: str, branch_id: str, *, db_name: str, base_branch_id: str | None = None
     ) -> dict[str, Any]:
         """``{"diff": …}``: a unified diff from the base branch's schema (default: the parent's) to this one's."""
         branch = self._rt.branch(project_id, branch_id)

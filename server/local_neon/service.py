@@ -1,10 +1,12 @@
 """``LocalNeon``: Neon's management API v2 over local PostgreSQL clusters, without HTTP.
 
-Each public method takes the request's path ids, query parameters and body (plain JSON values) and returns the body
-Neon answers with, in Neon's envelopes; refusals raise ``NeonAPIError`` with Neon's status. Mutations answer at once
-with their operations, which run in the background (see ``operations``). ``open()`` locks the data directory, loads
-the state and brings back every endpoint that was active; ``close()`` waits for running operations and stops the
-servers and their poolers (unless told to leave them running).
+``LocalNeon`` owns the life cycle: ``open()`` locks the data directory, loads the state, builds the parts (projects,
+branches, restores, schemas, endpoints, access) and brings back every endpoint that was active; ``close()`` waits for
+running operations and stops the servers and their poolers (unless told to leave them running). The parts answer the
+API: each marks its handler methods with their routes (``routing``), ``routes()`` lists them and ``handler(name)``
+gives the one answering a route. A handler takes the request's path ids, query parameters and body (plain JSON
+values) and returns the body Neon answers with, in Neon's envelopes; refusals raise ``NeonAPIError`` with Neon's
+status. Mutations answer at once with their operations, which run in the background (see ``operations``).
 
 Layout of ``home``: ``state.db`` (SQLite: projects, branches, endpoints, roles and passwords, databases,
 operations), ``lock`` (held while open), ``clusters/`` (timeline directories, the read replicas' directories and the
@@ -18,9 +20,9 @@ import contextlib
 import fcntl
 import logging
 import os
+import typing
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from ..computes.limits import SUSPEND_MIN_SECONDS
 from ..errors import ClusterError
@@ -37,6 +39,7 @@ from .projects import Projects
 from .records import Branch, Endpoint, Operation
 from .replicas import is_replica_name, replica_name
 from .restore import Restores
+from .routing import Handler, Route, handlers_of, routes_of
 from .runtime import Runtime
 from .schemas import Schemas
 from .store import Store
@@ -57,6 +60,11 @@ class _Handlers:
     schemas: Schemas
     endpoints: Endpoints
     access: Access
+
+    @staticmethod
+    def part_types() -> list[type]:
+        """The classes of the parts, each marking the routes it answers."""
+        return [hint for hint in typing.get_type_hints(_Handlers).values() if isinstance(hint, type)]
 
     @classmethod
     def build(cls, rt: Runtime) -> _Handlers:
@@ -107,6 +115,7 @@ class LocalNeon:
         self._rt: Runtime | None = None
         self._housekeeping_task: asyncio.Task[None] | None = None
         self._handlers: _Handlers | None = None
+        self._by_name: dict[str, Handler] | None = None
 
     # --- life cycle ----------------------------------------------------------------------------------------------
 
@@ -156,13 +165,14 @@ class LocalNeon:
         handlers = _Handlers.build(rt)
         self._rt = rt
         self._handlers = handlers
+        self._by_name = handlers_of(vars(handlers).values())
         try:
             await self._recover()
         except BaseException:
             await rt.poolers.stop_all()
             await rt.computes.stop_all()
             store.close()
-            self._rt = self._handlers = None
+            self._rt = self._handlers = self._by_name = None
             self._unlock()
             raise
         housekeeping = Housekeeping(rt, handlers.endpoints, handlers.branches)
@@ -190,6 +200,7 @@ class LocalNeon:
         rt.store.close()
         self._rt = None
         self._handlers = None
+        self._by_name = None
         self._unlock()
 
     def _lock(self) -> None:
@@ -273,6 +284,17 @@ class LocalNeon:
         """One line saying which pooler serves pooled connection URIs, or that none does."""
         return self._runtime().poolers.describe()
 
+    @staticmethod
+    def routes() -> list[Route]:
+        """Every API endpoint local Neon answers, as its parts mark them (see ``routing``)."""
+        return routes_of(_Handlers.part_types())
+
+    def handler(self, name: str) -> Handler:
+        """The method answering the route ``name`` (the service must be open); call it as ``routing.call`` does."""
+        if self._by_name is None:
+            raise RuntimeError("LocalNeon is not open: call open() first")
+        return self._by_name[name]
+
     def _runtime(self) -> Runtime:
         if self._rt is None:
             raise RuntimeError("LocalNeon is not open: call open() first")
@@ -282,161 +304,3 @@ class LocalNeon:
         if self._handlers is None:
             raise RuntimeError("LocalNeon is not open: call open() first")
         return self._handlers
-
-    # --- users, projects, operations -----------------------------------------------------------------------------
-
-    def me(self) -> dict[str, Any]:
-        return self._all().projects.me()
-
-    async def list_projects(
-        self, *, limit: int = 10, cursor: str | None = None, search: str | None = None
-    ) -> dict[str, Any]:
-        return await self._all().projects.list_projects(limit=limit, cursor=cursor, search=search)
-
-    async def create_project(self, body: dict[str, Any]) -> dict[str, Any]:
-        """201."""
-        return await self._all().projects.create(body)
-
-    async def get_project(self, project_id: str) -> dict[str, Any]:
-        return await self._all().projects.get(project_id)
-
-    async def update_project(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._all().projects.update(project_id, body)
-
-    async def delete_project(self, project_id: str) -> dict[str, Any]:
-        return await self._all().projects.delete(project_id)
-
-    async def list_operations(
-        self, project_id: str, *, limit: int | None = None, cursor: str | None = None
-    ) -> dict[str, Any]:
-        return await self._all().projects.list_operations(project_id, limit=limit, cursor=cursor)
-
-    async def get_operation(self, project_id: str, operation_id: str) -> dict[str, Any]:
-        return await self._all().projects.get_operation(project_id, operation_id)
-
-    # --- branches ------------------------------------------------------------------------------------------------
-
-    async def list_branches(
-        self,
-        project_id: str,
-        *,
-        search: str | None = None,
-        sort_by: str | None = None,
-        sort_order: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> dict[str, Any]:
-        return await self._all().branches.list_branches(
-            project_id, search=search, sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor
-        )
-
-    async def create_branch(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """201."""
-        return await self._all().branches.create(project_id, body)
-
-    async def get_branch(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        return await self._all().branches.get(project_id, branch_id)
-
-    async def update_branch(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._all().branches.update(project_id, branch_id, body)
-
-    async def delete_branch(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        return await self._all().branches.delete(project_id, branch_id)
-
-    async def restore_branch(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._all().restores.restore(project_id, branch_id, body)
-
-    async def set_default_branch(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        return await self._all().branches.set_default(project_id, branch_id)
-
-    async def branch_schema(
-        self, project_id: str, branch_id: str, *, db_name: str, lsn: str | None = None, timestamp: str | None = None
-    ) -> dict[str, Any]:
-        return await self._all().schemas.schema(project_id, branch_id, db_name=db_name, lsn=lsn, timestamp=timestamp)
-
-    async def compare_schema(
-        self, project_id: str, branch_id: str, *, base_branch_id: str | None, db_name: str
-    ) -> dict[str, Any]:
-        return await self._all().schemas.compare_schema(
-            project_id, branch_id, base_branch_id=base_branch_id, db_name=db_name
-        )
-
-    # --- endpoints -----------------------------------------------------------------------------------------------
-
-    async def list_endpoints(self, project_id: str, branch_id: str | None = None) -> dict[str, Any]:
-        return await self._all().endpoints.list_endpoints(project_id, branch_id)
-
-    async def create_endpoint(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """201."""
-        return await self._all().endpoints.create(project_id, body)
-
-    async def get_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        return await self._all().endpoints.get(project_id, endpoint_id)
-
-    async def update_endpoint(self, project_id: str, endpoint_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._all().endpoints.update(project_id, endpoint_id, body)
-
-    async def delete_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        return await self._all().endpoints.delete(project_id, endpoint_id)
-
-    async def start_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        return await self._all().endpoints.start(project_id, endpoint_id)
-
-    async def suspend_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        return await self._all().endpoints.suspend(project_id, endpoint_id)
-
-    async def restart_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        return await self._all().endpoints.restart(project_id, endpoint_id)
-
-    # --- roles, databases, connection URIs ------------------------------------------------------------------------
-
-    async def list_databases(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        return await self._all().access.list_databases(project_id, branch_id)
-
-    async def create_database(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """201."""
-        return await self._all().access.create_database(project_id, branch_id, body)
-
-    async def get_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any]:
-        return await self._all().access.get_database(project_id, branch_id, database_name)
-
-    async def delete_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any]:
-        return await self._all().access.delete_database(project_id, branch_id, database_name)
-
-    async def list_roles(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        return await self._all().access.list_roles(project_id, branch_id)
-
-    async def create_role(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """201."""
-        return await self._all().access.create_role(project_id, branch_id, body)
-
-    async def get_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
-        return await self._all().access.get_role(project_id, branch_id, role_name)
-
-    async def delete_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
-        return await self._all().access.delete_role(project_id, branch_id, role_name)
-
-    async def reveal_password(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
-        return await self._all().access.reveal_password(project_id, branch_id, role_name)
-
-    async def reset_password(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
-        return await self._all().access.reset_password(project_id, branch_id, role_name)
-
-    async def connection_uri(
-        self,
-        project_id: str,
-        *,
-        database_name: str,
-        role_name: str,
-        branch_id: str | None = None,
-        endpoint_id: str | None = None,
-        pooled: bool = False,
-    ) -> dict[str, Any]:
-        return await self._all().access.connection_uri(
-            project_id,
-            database_name=database_name,
-            role_name=role_name,
-            branch_id=branch_id,
-            endpoint_id=endpoint_id,
-            pooled=pooled,
-        )

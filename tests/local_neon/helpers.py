@@ -64,8 +64,7 @@ class ServiceAPI:
         if self.http is not None:
             body = await self._over_http(http_method, path, status, args, kwargs)
         else:
-            result = getattr(self.neon, method)(*args, **kwargs)
-            body = await result if asyncio.iscoroutine(result) else result
+            body = await self.neon.handler(method)(*args, **kwargs)
         if SPEC_PATH.exists():
             response_validator(http_method, path, status)(body)
         check_models(body)
@@ -92,17 +91,10 @@ class ServiceAPI:
         return answer
 
     async def list_endpoints(self, project_id: str, branch_id: str | None = None) -> dict[str, Any]:
-        if self.http is not None:
-            path = f"/projects/{project_id}" + (f"/branches/{branch_id}/endpoints" if branch_id else "/endpoints")
-            response = await self.http.get(path)
-            assert response.status_code == 200, response.text
-            body: dict[str, Any] = response.json()
-        else:
-            body = await self.neon.list_endpoints(project_id, branch_id)
-        if SPEC_PATH.exists():
-            path = B + "/endpoints" if branch_id else P + "/endpoints"
-            response_validator("GET", path, 200)(body)
-        return body
+        """The endpoints of the project, or of one of its branches."""
+        if branch_id is None:
+            return await self("list_endpoints", project_id)
+        return await self("list_branch_endpoints", project_id, branch_id)
 
     async def refused(self, status: int, method: str, *args: Any, **kwargs: Any) -> str:
         """Call and expect a refusal with ``status``; returns its message."""

@@ -169,13 +169,13 @@ def test_secrets_on_disk_are_readable_by_their_owner_only(local_home: Path, neon
         assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
 
 
-def test_every_route_is_neons_and_calls_the_service() -> None:
+def test_every_route_is_neons() -> None:
     from server.local_neon import LocalNeon
-    from server.local_neon.http import route_table
     from tests.local_neon.spec import SPEC_PATH
 
-    spec = json.loads(SPEC_PATH.read_text()) if SPEC_PATH.exists() else None
-    for name, (method, path, status) in route_table().items():
-        assert name in ("list_shared_projects", "list_branch_endpoints") or hasattr(LocalNeon, name), name
-        if spec is not None:
-            assert str(status) in spec["paths"][path][method.lower()]["responses"], (name, method, path, status)
+    if not SPEC_PATH.exists():
+        pytest.skip(f"Neon's OpenAPI spec is not at {SPEC_PATH} (../shared is absent)")
+    spec = json.loads(SPEC_PATH.read_text())
+    for route in LocalNeon.routes():
+        responses = spec["paths"][route.path][route.method.lower()]["responses"]
+        assert str(route.status) in responses, route
