@@ -75,9 +75,12 @@ class Access:
         return {"role": views.role(self._rt.role(branch, role_name))}
 
     @route("delete_role", "DELETE", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}")
-    async def delete_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
+    async def delete_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any] | None:
+        """Drop the role; ``None`` (204) when the branch has no such role."""
         branch = self._rt.branch(project_id, branch_id)
-        role = self._rt.role(branch, role_name)
+        role = self._rt.store.get(Role, f"{branch.id}/{role_name}")
+        if role is None:
+            return None
         if role.protected:
             raise unprocessable(f"role {role_name!r} is protected and cannot be deleted")
         owned = [db.name for db in self._databases(branch) if db.owner_name == role_name]
@@ -163,9 +166,12 @@ class Access:
         return {"database": views.database(self._rt.database(branch, database_name))}
 
     @route("delete_database", "DELETE", "/projects/{project_id}/branches/{branch_id}/databases/{database_name}")
-    async def delete_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any]:
+    async def delete_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any] | None:
+        """Drop the database; ``None`` (204) when the branch has no such database."""
         branch = self._rt.branch(project_id, branch_id)
-        database = self._rt.database(branch, database_name)
+        database = self._rt.store.get(Database, f"{branch.id}/{database_name}")
+        if database is None:
+            return None
         self._rt.operations.check([branch.id])
 
         async def apply() -> None:
@@ -195,11 +201,11 @@ class Access:
             endpoint = self._rt.endpoint(project_id, endpoint_id)
             if endpoint.branch_id != branch.id:
                 raise bad_request(f"endpoint {endpoint_id} does not belong to branch {branch.id}")
-        else:
-            found = self._rt.read_write_endpoint(branch)
-            if found is None:
-                raise not_found("read_write endpoint of branch", branch.id)
-            endpoint = found
+        else:  # the read-write endpoint, else (a branch of read replicas only) its first endpoint
+            endpoints = sorted(self._rt.endpoints_of(branch), key=lambda e: e.type != "read_write")
+            if not endpoints:
+                raise not_found("endpoint of branch", branch.id)
+            endpoint = endpoints[0]
         self._rt.database(branch, database_name)
         role = self._rt.role(branch, role_name)
         if role.password is None:

@@ -27,9 +27,11 @@ from pathlib import Path
 from ..computes.limits import SUSPEND_MIN_SECONDS
 from ..errors import ClusterError
 from .access import Access
+from .accounts import Accounts
 from .branches import Branches
 from .clusters import Cluster, ensure_traversable, find_pg_bindir
 from .computes import SUPERUSER, Computes
+from .daemon import HOME_MARKER
 from .endpoints import Endpoints
 from .errors import NeonAPIError
 from .housekeeping import Housekeeping
@@ -54,6 +56,7 @@ _CLOSE_WAIT = 120.0
 
 @dataclass(frozen=True)
 class _Handlers:
+    accounts: Accounts
     projects: Projects
     branches: Branches
     restores: Restores
@@ -68,10 +71,12 @@ class _Handlers:
 
     @classmethod
     def build(cls, rt: Runtime) -> _Handlers:
+        accounts = Accounts(rt)
         endpoints = Endpoints(rt)
         branches = Branches(rt, endpoints)
         return cls(
-            projects=Projects(rt, endpoints, branches),
+            accounts=accounts,
+            projects=Projects(rt, accounts, endpoints, branches),
             branches=branches,
             restores=Restores(rt, endpoints),
             schemas=Schemas(rt),
@@ -220,7 +225,7 @@ class LocalNeon:
     def _claim_clusters_root(self) -> None:
         """Mark the clusters root as this home's; refuse one another home uses (``open`` sweeps unused timelines
         out of it, which would destroy the other's branches)."""
-        marker = self._clusters_root / ".local-neon-home"
+        marker = self._clusters_root / HOME_MARKER
         try:
             owner = marker.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
@@ -246,6 +251,7 @@ class LocalNeon:
                     error = "interrupted: local Neon stopped before this operation finished"
                     store.put(replace(op, status="failed", error=error, failures_count=op.failures_count + 1))
         handlers = self._all()
+        handlers.accounts.ensure_default_organization()
         for branch in store.list(Branch):
             if branch.current_state == "init" and branch.parent_id is None:
                 await handlers.projects.discard_unfinished(branch.project_id)
@@ -279,6 +285,11 @@ class LocalNeon:
         endpoint_ids = {endpoint.id for endpoint in store.list(Endpoint)}
         await rt.poolers.sweep(running={endpoint.id for endpoint in wanted}, known=endpoint_ids)
         await asyncio.gather(*(bring_back(endpoint) for endpoint in wanted))
+
+    @property
+    def clusters_root(self) -> Path:
+        """Where the branches' data lives."""
+        return self._clusters_root
 
     def pooler_status(self) -> str:
         """One line saying which pooler serves pooled connection URIs, or that none does."""

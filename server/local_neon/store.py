@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
-from .records import Branch, Database, Endpoint, Operation, Project, Role
+from .records import Branch, Database, Endpoint, Operation, Organization, Project, Role
 
 __all__ = ["Store"]
 
-T = TypeVar("T", Project, Branch, Endpoint, Role, Database, Operation)
+T = TypeVar("T", Organization, Project, Branch, Endpoint, Role, Database, Operation)
 
 _KINDS: dict[type[Any], str] = {
+    Organization: "organization",
     Project: "project",
     Branch: "branch",
     Endpoint: "endpoint",
@@ -91,9 +92,9 @@ class Store:
         finally:
             self._depth = 0
 
-    def put(self, record: Project | Branch | Endpoint | Role | Database | Operation) -> None:
+    def put(self, record: Organization | Project | Branch | Endpoint | Role | Database | Operation) -> None:
         """Insert or replace ``record`` (keyed by its ``key``); a replaced row keeps its place in lists."""
-        project_id = record.id if isinstance(record, Project) else record.project_id
+        project_id = record.id if isinstance(record, Project) else getattr(record, "project_id", None)
         branch_id = record.id if isinstance(record, Branch) else getattr(record, "branch_id", None)
         self._db.execute(
             "INSERT INTO records (kind, key, project_id, branch_id, data) VALUES (?, ?, ?, ?, ?) "

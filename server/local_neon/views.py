@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .ids import format_time
-from .records import Branch, Database, Endpoint, Operation, Project, Role
+from .records import Branch, Database, Endpoint, Operation, Organization, Project, Role
 
 __all__ = [
     "REGION",
@@ -23,8 +23,10 @@ __all__ = [
     "endpoint",
     "endpoint_host",
     "operation",
+    "organization",
     "project",
     "project_list_item",
+    "region",
     "role",
 ]
 
@@ -68,9 +70,10 @@ def _project_common(record: Project, host: str) -> dict[str, Any]:
         "history_retention_seconds": record.history_retention_seconds,
         "created_at": format_time(record.created_at),
         "updated_at": format_time(record.updated_at),
-        "owner_id": "local",
+        "owner_id": record.org_id or "local",
         "settings": record.settings,
         "default_endpoint_settings": record.default_endpoint_settings,
+        **({"org_id": record.org_id} if record.org_id else {}),
     }
 
 
@@ -104,7 +107,7 @@ def branch(record: Branch) -> dict[str, Any]:
         "protected": record.protected,
         "created_at": format_time(record.created_at),
         "updated_at": format_time(record.updated_at),
-        "init_source": "parent-data",
+        "init_source": record.init_source,
         **_ZERO_USAGE,
     }
     _optional(
@@ -121,6 +124,24 @@ def branch(record: Branch) -> dict[str, Any]:
     if record.parent_timestamp is not None:
         body["parent_timestamp"] = format_time(record.parent_timestamp, precise=True)
     return body
+
+
+def organization(record: Organization) -> dict[str, Any]:
+    """The Organization schema."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "handle": record.id,
+        "plan": "local",
+        "managed_by": "console",
+        "created_at": format_time(record.created_at),
+        "updated_at": format_time(record.updated_at),
+    }
+
+
+def region() -> dict[str, Any]:
+    """The RegionResponse schema of local Neon's one region."""
+    return {"region_id": REGION, "name": "This machine", "default": True, "geo_lat": "", "geo_long": ""}
 
 
 def endpoint_host(host: str, port: int) -> str:

@@ -24,10 +24,13 @@ SPEC_PATH = Path(
 )
 
 
-def _nullable_to_json_schema(node: Any) -> Any:
+def _nullable_to_json_schema(node: Any, *, names: bool = False) -> Any:
+    """``names``: ``node`` maps property names to schemas (a property may be called ``nullable`` or ``type``)."""
+    if isinstance(node, dict) and names:
+        return {key: _nullable_to_json_schema(value) for key, value in node.items()}
     if isinstance(node, dict):
-        out = {key: _nullable_to_json_schema(value) for key, value in node.items()}
-        if out.pop("nullable", False):
+        out = {key: _nullable_to_json_schema(value, names=key == "properties") for key, value in node.items()}
+        if out.pop("nullable", False) is True:
             if "type" in out:
                 kind = out["type"]
                 out["type"] = [*kind, "null"] if isinstance(kind, list) else [kind, "null"]

@@ -93,10 +93,6 @@ async def test_endpoint_create_update_delete_and_refusals(service_api: ServiceAP
         404, "connection_uri", project_id, database_name="neondb", role_name="neondb_owner", branch_id=branch_id
     )
 
-    message = await service_api.refused(
-        400, "create_endpoint", project_id, {"endpoint": {"branch_id": branch_id, "type": "read_only"}}
-    )
-    assert "has no read_write endpoint" in message
     await service_api.refused(
         400, "create_endpoint", project_id, {"endpoint": {"branch_id": branch_id, "type": "huge"}}
     )
