@@ -288,7 +288,6 @@ async def test_unknown_ids_are_404_naming_the_id(service_api: ServiceAPI, projec
     missing = "br-none-such-00000000"
     for method, args in (
         ("get_branch", (project_id, missing)),
-        ("delete_branch", (project_id, missing)),
         ("list_roles", (project_id, missing)),
         ("list_databases", (project_id, missing)),
         ("get_endpoint", (project_id, "ep-none-such-00000000")),
