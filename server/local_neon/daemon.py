@@ -177,7 +177,6 @@ def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir:
 
     paths = LocalNeonPaths(home / "local-neon")
     token = paths.token()
-    sweep_orphans()
     clusters_root = clusters_root or default_clusters_root(paths.root)
     service = LocalNeon(paths.root, clusters_root=clusters_root, bindir=bindir, history_seconds=history)
     app = create_app(service, token=token, faults=Faults.parse(os.environ.get("NEON_MCP_LOCAL_FAULTS")))
@@ -276,7 +275,6 @@ def _stop(home: Path) -> int:
             os.kill(pid, 0)
         except OSError:
             print("local Neon stopped")
-            sweep_orphans()
             return 0
         time.sleep(0.1)
     print(f"local Neon (pid {pid}) did not stop within 30 s", file=sys.stderr)
@@ -303,7 +301,9 @@ def _status(home: Path) -> int:
 def local_command(
     action: str, home: Path, *, port: int, clusters_root: Path | None, bindir: Path | None, history: int
 ) -> int:
-    """``neon-mcp local ACTION``; returns the exit code."""
+    """``neon-mcp local ACTION``; returns the exit code. Every action first sweeps away the clusters of data
+    directories that are gone."""
+    sweep_orphans()
     if action == "run":
         return run_foreground(home, port=port, clusters_root=clusters_root, bindir=bindir, history=history)
     if action == "start":

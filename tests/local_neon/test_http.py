@@ -4,8 +4,11 @@ Neon's OpenAPI spec (when ../shared is present) and against the clusters behind 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,38 @@ def test_start_is_idempotent_and_status_reports(local_home: Path, neon_api: API)
     )
     assert status.returncode == 0 and neon_api.host in status.stdout
     assert "pooled connections: " + ("PgBouncer" if find_pgbouncer() else "no pgbouncer") in status.stdout
+    assert f"MiB (data directory {local_home / 'local-neon'})" in status.stdout, status.stdout
+
+
+def test_clusters_whose_data_directory_is_gone_are_swept(local_home: Path, neon_api: API) -> None:
+    from server.local_neon.daemon import HOME_MARKER
+
+    gone_home, kept_home = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+    orphan, kept = (Path(tempfile.mkdtemp(prefix="neon-mcp-clusters-", dir="/var/tmp")) for _ in range(2))
+    try:
+        for root, home in ((orphan, gone_home), (kept, kept_home)):
+            (root / HOME_MARKER).write_text(f"{home}\n")
+            (root / "tl-0123" / "data").mkdir(parents=True)
+        gone_home.rmdir()
+        status = subprocess.run([EXE, "local", "status"], env=env_for(local_home), capture_output=True, check=False)
+        assert status.returncode == 0
+        assert not orphan.exists(), "the clusters of a data directory that is gone are removed"
+        assert kept.exists(), "the clusters of a data directory that exists are kept"
+    finally:
+        for path in (orphan, kept, kept_home):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_data_directory_closed_by_its_own_mode_keeps_its_clusters_inside() -> None:
+    from server.local_neon.daemon import default_clusters_root
+
+    home = Path(tempfile.mkdtemp())  # 0700: closed to the servers' user only by its own mode
+    try:
+        assert default_clusters_root(home / "local-neon") is None
+        if os.geteuid() == 0:
+            assert home.stat().st_mode & 0o777 == 0o701, "opened for search, not for listing"
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_a_bearer_token_is_required(neon_api: API) -> None:
