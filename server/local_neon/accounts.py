@@ -78,7 +78,7 @@ class Accounts:
             "billing_account": {
                 "state": "active",
                 "payment_source": {"type": "none"},
-                "subscription_type": "free_v3",
+                "subscription_type": "free_v2",  # in the spec and in older clients (neon-api 0.3 knows no v3)
                 "payment_method": "none",
                 "quota_reset_at_last": ids.format_time(default.created_at),
                 "name": "Local Neon",
