@@ -1,16 +1,17 @@
 """``LocalNeon``: Neon's management API v2 over local PostgreSQL clusters, without HTTP.
 
-``LocalNeon`` owns the life cycle: ``open()`` locks the data directory, loads the state, builds the parts (projects,
-branches, restores, schemas, endpoints, access) and brings back every endpoint that was active; ``close()`` waits for
-running operations and stops the servers and their poolers (unless told to leave them running). The parts answer the
-API: each marks its handler methods with their routes (``routing``), ``routes()`` lists them and ``handler(name)``
-gives the one answering a route. A handler takes the request's path ids, query parameters and body (plain JSON
-values) and returns the body Neon answers with, in Neon's envelopes; refusals raise ``NeonAPIError`` with Neon's
-status. Mutations answer at once with their operations, which run in the background (see ``operations``).
+``LocalNeon`` owns the life cycle: ``open()`` locks the data directory, loads the state, builds the parts (accounts,
+projects, branches, restores, schemas, endpoints, access) and brings back every endpoint that was active;
+``close()`` waits for running operations and stops the servers and their poolers (unless told to leave them
+running). The parts answer the API: each marks its handler methods with their routes (``routing``), ``routes()``
+lists them and ``handler(name)`` gives the one answering a route. A handler takes the request's path ids, query
+parameters and body (plain JSON values) and returns the body Neon answers with, in Neon's envelopes; refusals raise
+``NeonAPIError`` with Neon's status. Mutations answer at once with their operations, which run in the background
+(see ``operations``).
 
-Layout of ``home``: ``state.db`` (SQLite: projects, branches, endpoints, roles and passwords, databases,
-operations), ``lock`` (held while open), ``clusters/`` (timeline directories, the read replicas' directories and the
-endpoints' pooler directories, unless ``clusters_root`` is given).
+Layout of ``home``: ``state.db`` (SQLite: organisations, projects, branches, endpoints, roles and passwords,
+databases, operations), ``lock`` (held while open), ``clusters/`` (timeline directories, the read replicas'
+directories and the endpoints' pooler directories, unless ``clusters_root`` is given).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ _CLOSE_WAIT = 120.0
 
 @dataclass(frozen=True)
 class _Handlers:
+    """The parts answering the API, built once the service is open."""
+
     accounts: Accounts
     projects: Projects
     branches: Branches
