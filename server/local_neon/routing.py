@@ -81,8 +81,13 @@ def routes_of(parts: Iterable[type]) -> list[Route]:
 
 
 def handlers_of(parts: Iterable[object]) -> dict[str, Handler]:
-    """Route name → the bound method that answers it, for ``parts`` (instances of classes marking routes)."""
-    return {r.name: getattr(part, r.attribute) for part in parts for r in _marked(type(part))}
+    """Route name → the bound method that answers it, for ``parts`` (instances of classes marking routes). Raises
+    ``TypeError`` for a handler whose parameters a request cannot fill (checked here, not at its first request)."""
+    marked = [(part, r) for part in parts for r in _marked(type(part))]
+    handlers = {r.name: getattr(part, r.attribute) for part, r in marked}
+    for _, r in marked:
+        _readers(getattr(handlers[r.name], "__func__", handlers[r.name]), r.path_parameters)
+    return handlers
 
 
 async def call(
