@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "HOME_MARKER",
     "LocalNeonDidNotStart",
     "LocalNeonPaths",
     "disk_used",
@@ -93,8 +92,6 @@ def _env_lines(port: int, token: str) -> str:
 
 _FALLBACK_PARENT = Path("/var/tmp")  # noqa: S108 (our own directories in it, ownership checked)
 _FALLBACK_PREFIX = "neon-mcp-clusters-"
-HOME_MARKER = ".local-neon-home"
-"""The file in a clusters root naming the data directory it serves (written by ``LocalNeon.open``)."""
 
 
 def default_clusters_root(data_dir: Path) -> Path | None:
@@ -128,6 +125,8 @@ def default_clusters_root(data_dir: Path) -> Path | None:
 def sweep_orphans() -> list[Path]:
     """Remove the /var/tmp clusters roots of ours whose data directory no longer exists and on which no server runs
     (nothing can use them again); returns those removed."""
+    from .clusters import HOME_MARKER
+
     removed = []
     for root in sorted(_FALLBACK_PARENT.glob(_FALLBACK_PREFIX + "*")):
         try:

@@ -30,9 +30,8 @@ from ..errors import ClusterError
 from .access import Access
 from .accounts import Accounts
 from .branches import Branches
-from .clusters import Cluster, ensure_traversable, find_pg_bindir
+from .clusters import HOME_MARKER, Cluster, ensure_traversable, find_pg_bindir
 from .computes import SUPERUSER, Computes
-from .daemon import HOME_MARKER
 from .endpoints import Endpoints
 from .errors import NeonAPIError
 from .housekeeping import Housekeeping

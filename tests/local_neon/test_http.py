@@ -33,7 +33,7 @@ def test_start_is_idempotent_and_status_reports(local_home: Path, neon_api: API)
 
 
 def test_clusters_whose_data_directory_is_gone_are_swept(local_home: Path, neon_api: API) -> None:
-    from server.local_neon.daemon import HOME_MARKER
+    from server.local_neon.clusters import HOME_MARKER
 
     gone_home, kept_home = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
     orphan, kept = (Path(tempfile.mkdtemp(prefix="neon-mcp-clusters-", dir="/var/tmp")) for _ in range(2))
