@@ -59,6 +59,12 @@ async def test_protected_branches_hold_neons_rules(service_api: ServiceAPI) -> N
     with pytest.raises(asyncpg.InvalidPasswordError):
         await asyncpg.connect(child_uri.replace(child_password, prot_password))
     assert child["connection_uris"][0]["connection_parameters"]["password"] == child_password
+    reset_child = await service_api("restore_branch", project_id, child_id, {"source_branch_id": prot_id})
+    await service_api.wait(project_id, reset_child["operations"])
+    assert (await service_api("reveal_password", project_id, child_id, "neondb_owner"))["password"] == child_password
+    assert await _count(child_uri, "t") == 1, "a reset from a protected parent keeps the child's own passwords"
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncpg.connect(child_uri.replace(child_password, prot_password))
 
     reset = {"source_branch_id": root_id}
     assert "cannot be reset" in await service_api.refused(422, "restore_branch", project_id, prot_id, reset)
