@@ -18,6 +18,7 @@ from .errors import NeonAPIError, bad_request, conflict, not_found, unprocessabl
 from .operations import Step
 from .records import Branch, Database, Role
 from .requests import boolean, section, string
+from .routing import route
 from .runtime import Runtime
 
 __all__ = ["Access"]
@@ -34,11 +35,13 @@ class Access:
 
     # --- roles ---------------------------------------------------------------------------------------------------
 
+    @route("list_roles", "GET", "/projects/{project_id}/branches/{branch_id}/roles")
     async def list_roles(self, project_id: str, branch_id: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         roles = self._rt.store.list(Role, project_id=project_id, branch_id=branch.id)
         return {"roles": [views.role(role) for role in roles]}
 
+    @route("create_role", "POST", "/projects/{project_id}/branches/{branch_id}/roles", status=201)
     async def create_role(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         options = section(body, "role", required=True)
@@ -66,13 +69,18 @@ class Access:
         operations = self._submit(branch, apply, undo)
         return {"role": views.role(role, with_password=True), "operations": operations}
 
+    @route("get_role", "GET", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}")
     async def get_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         return {"role": views.role(self._rt.role(branch, role_name))}
 
-    async def delete_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
+    @route("delete_role", "DELETE", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}")
+    async def delete_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any] | None:
+        """Drop the role; ``None`` (204) when the branch has no such role."""
         branch = self._rt.branch(project_id, branch_id)
-        role = self._rt.role(branch, role_name)
+        role = self._rt.store.get(Role, f"{branch.id}/{role_name}")
+        if role is None:
+            return None
         if role.protected:
             raise unprocessable(f"role {role_name!r} is protected and cannot be deleted")
         owned = [db.name for db in self._databases(branch) if db.owner_name == role_name]
@@ -90,6 +98,7 @@ class Access:
 
         return {"role": views.role(role), "operations": self._submit(branch, apply)}
 
+    @route("reveal_password", "GET", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password")
     async def reveal_password(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         role = self._rt.role(branch, role_name)
@@ -97,6 +106,7 @@ class Access:
             raise NeonAPIError(412, f"role {role_name!r} has no password: it was created without login")
         return {"password": role.password}
 
+    @route("reset_password", "POST", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reset_password")
     async def reset_password(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         old = self._rt.role(branch, role_name)
@@ -118,10 +128,12 @@ class Access:
 
     # --- databases -----------------------------------------------------------------------------------------------
 
+    @route("list_databases", "GET", "/projects/{project_id}/branches/{branch_id}/databases")
     async def list_databases(self, project_id: str, branch_id: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         return {"databases": [views.database(db) for db in self._databases(branch)]}
 
+    @route("create_database", "POST", "/projects/{project_id}/branches/{branch_id}/databases", status=201)
     async def create_database(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         options = section(body, "database", required=True)
@@ -148,13 +160,18 @@ class Access:
 
         return {"database": views.database(database), "operations": self._submit(branch, apply, undo)}
 
+    @route("get_database", "GET", "/projects/{project_id}/branches/{branch_id}/databases/{database_name}")
     async def get_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         return {"database": views.database(self._rt.database(branch, database_name))}
 
-    async def delete_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any]:
+    @route("delete_database", "DELETE", "/projects/{project_id}/branches/{branch_id}/databases/{database_name}")
+    async def delete_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any] | None:
+        """Drop the database; ``None`` (204) when the branch has no such database."""
         branch = self._rt.branch(project_id, branch_id)
-        database = self._rt.database(branch, database_name)
+        database = self._rt.store.get(Database, f"{branch.id}/{database_name}")
+        if database is None:
+            return None
         self._rt.operations.check([branch.id])
 
         async def apply() -> None:
@@ -166,6 +183,7 @@ class Access:
 
     # --- connection URIs -----------------------------------------------------------------------------------------
 
+    @route("connection_uri", "GET", "/projects/{project_id}/connection_uri")
     async def connection_uri(
         self,
         project_id: str,
@@ -183,11 +201,11 @@ class Access:
             endpoint = self._rt.endpoint(project_id, endpoint_id)
             if endpoint.branch_id != branch.id:
                 raise bad_request(f"endpoint {endpoint_id} does not belong to branch {branch.id}")
-        else:
-            found = self._rt.read_write_endpoint(branch)
-            if found is None:
-                raise not_found("read_write endpoint of branch", branch.id)
-            endpoint = found
+        else:  # the read-write endpoint, else (a branch of read replicas only) its first endpoint
+            endpoints = sorted(self._rt.endpoints_of(branch), key=lambda e: e.type != "read_write")
+            if not endpoints:
+                raise not_found("endpoint of branch", branch.id)
+            endpoint = endpoints[0]
         self._rt.database(branch, database_name)
         role = self._rt.role(branch, role_name)
         if role.password is None:

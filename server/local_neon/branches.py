@@ -2,8 +2,10 @@
 
 Every branch has its own timeline directory (see ``timelines``). A new branch is copied from its parent in a
 ``create_timeline`` operation, then its endpoints start (``start_compute``); if the copy fails, the branch and its
-records are removed again. Neon's rules hold: one default branch; the default branch, the root branch, protected
-branches and branches with children cannot be deleted.
+records are removed again. A ``schema-only`` branch is a new root holding only its source's schema, roles and
+databases (see ``schema_copy``). Neon's rules hold: one default branch; the default branch, the project's root
+branch, protected branches and branches with children cannot be deleted; deleting a branch that is gone answers 204;
+the roles of a branch of a protected branch get new passwords.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from . import ids, inheritance, replicas, views
-from .branching import Point, check_window, copy_data, on_copy, parse_point
+from . import ids, inheritance, replicas, schema_copy, views
+from .branching import Copy, Point, check_window, copy_data, on_copy, parse_point
 from .endpoints import Endpoints
 from .errors import NeonAPIError, bad_request, unprocessable
 from .operations import Step
 from .records import Branch, Database, Endpoint, Project, Role
 from .requests import boolean, section, string
+from .routing import route
 from .runtime import Runtime
 
 __all__ = ["Branches"]
@@ -35,6 +38,7 @@ class Branches:
 
     # --- reading -------------------------------------------------------------------------------------------------
 
+    @route("list_branches", "GET", "/projects/{project_id}/branches")
     async def list_branches(
         self,
         project_id: str,
@@ -70,6 +74,7 @@ class Branches:
             pagination["next"] = records[-1].id
         return {"branches": [views.branch(b) for b in records], "annotations": {}, "pagination": pagination}
 
+    @route("get_branch", "GET", "/projects/{project_id}/branches/{branch_id}")
     async def get(self, project_id: str, branch_id: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         annotation = {"object": {"type": "console/branch", "id": branch.id}, "value": branch.annotation}
@@ -77,6 +82,7 @@ class Branches:
 
     # --- creating ------------------------------------------------------------------------------------------------
 
+    @route("create_branch", "POST", "/projects/{project_id}/branches", status=201)
     async def create(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         project = self._rt.project(project_id)
         options = section(body, "branch")
@@ -85,8 +91,9 @@ class Branches:
             raise bad_request('endpoints must be a list of objects such as {"type": "read_write"}')
         parent_id = string(options, "parent_id", field="branch.parent_id", max_length=60)
         parent = self._rt.branch(project_id, parent_id) if parent_id else self._rt.default_branch(project_id)
-        if options.get("init_source") not in (None, "parent-data"):
-            raise bad_request("branch.init_source: only parent-data is supported by local Neon")
+        init_source = options.get("init_source") or "parent-data"
+        if init_source not in ("parent-data", "schema-only"):
+            raise bad_request("branch.init_source must be parent-data or schema-only")
         name = string(options, "name", field="branch.name")
         if name is not None:
             self._rt.check_branch_name_free(project_id, name)
@@ -111,9 +118,10 @@ class Branches:
             state_changed_at=moment,
             current_state="init",
             pending_state="ready",
-            parent_id=parent.id,
+            parent_id=parent.id if init_source == "parent-data" else None,
             protected=protected,
             annotation=annotation,
+            init_source=init_source,
         )
         _set_expiry(branch, options.get("expires_at"), field="branch.expires_at")
         endpoints = [self._endpoints.new(project, branch, item, field="endpoints[]") for item in wanted]
@@ -129,7 +137,7 @@ class Branches:
                 self._rt.store.put(role)
             for db in databases:
                 self._rt.store.put(db)
-        run_on = endpoints[0].port if endpoints else None
+        run_on = next((e.port for e in endpoints if e.type == "read_write"), None)
         steps: list[Step] = [self._copy_step(project, branch, parent, point, run_on=run_on)]
         steps += [self._endpoints.start_step(endpoint) for endpoint in endpoints]
         operations = self._rt.operations.submit(
@@ -150,14 +158,35 @@ class Branches:
         operation = self._rt.operations.new(project.id, "create_timeline", branch_id=branch.id)
 
         async def run() -> None:
-            copy = await copy_data(self._rt, project, parent, point, run_on=run_on)
-            fresh = on_copy(self._rt.store.get(Branch, branch.id) or branch, copy, from_parent=True)
-            with self._rt.store.transaction():
-                self._rt.store.put(fresh)
-                if copy.roles is not None:  # a copy from the past has the roles and databases of then
-                    inheritance.sync(self._rt, fresh, parent, roles=copy.roles, databases=copy.databases)
+            if branch.init_source == "schema-only":
+                await schema_copy.copy_schema(self._rt, project, parent, point, branch, run_on=run_on)
+            else:
+                await self._copy(project, branch, parent, point, run_on)
 
         return operation, run
+
+    async def _copy(self, project: Project, branch: Branch, parent: Branch, point: Point, run_on: int | None) -> Copy:
+        """Copy the parent's data into the branch. From a protected parent the copy's login roles get the branch's own
+        passwords (made by ``inherit``) before its server serves anyone."""
+        own = {r.name: r.password for r in self._rt.store.list(Role, branch_id=branch.id) if r.password is not None}
+        copy = await copy_data(self._rt, project, parent, point, run_on=None if parent.protected else run_on)
+        if parent.protected:
+            own = {name: password for name, password in own.items() if copy.roles is None or name in copy.roles}
+            try:
+                await inheritance.set_passwords(self._rt, project, copy.timeline, own)
+                if run_on is not None:
+                    await self._rt.computes.start(copy.timeline, port=run_on, password=project.superuser_password)
+            except BaseException:
+                await self._rt.drop_timeline(copy.timeline)
+                raise
+        fresh = on_copy(self._rt.store.get(Branch, branch.id) or branch, copy, from_parent=True)
+        with self._rt.store.transaction():
+            self._rt.store.put(fresh)
+            if copy.roles is not None:  # a copy from the past has the roles and databases of then
+                inheritance.sync(self._rt, fresh, parent, roles=copy.roles, databases=copy.databases)
+            if parent.protected:
+                inheritance.reissue_passwords(self._rt, fresh, own)
+        return copy
 
     async def discard_unfinished(self, branch_id: str) -> None:
         """After a failed (or interrupted) creation: if the copy did not finish, remove the branch and its records;
@@ -176,6 +205,7 @@ class Branches:
 
     # --- changing ------------------------------------------------------------------------------------------------
 
+    @route("update_branch", "PATCH", "/projects/{project_id}/branches/{branch_id}")
     async def update(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         options = section(body, "branch", required=True)
@@ -194,6 +224,7 @@ class Branches:
         self._rt.store.put(branch)
         return {"branch": views.branch(branch), "operations": []}
 
+    @route("set_default_branch", "POST", "/projects/{project_id}/branches/{branch_id}/set_as_default")
     async def set_default(self, project_id: str, branch_id: str) -> dict[str, Any]:
         branch = self._rt.branch(project_id, branch_id)
         if branch.expires_at is not None:
@@ -207,11 +238,15 @@ class Branches:
             self._rt.store.put(branch)
         return {"branch": views.branch(branch), "operations": []}
 
-    async def delete(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        branch = self._rt.branch(project_id, branch_id)
+    @route("delete_branch", "DELETE", "/projects/{project_id}/branches/{branch_id}")
+    async def delete(self, project_id: str, branch_id: str) -> dict[str, Any] | None:
+        """Delete the branch; ``None`` (204) when it is already gone."""
+        branch = self._rt.find_branch(project_id, branch_id)
+        if branch is None:
+            return None
         if branch.default:
             raise unprocessable(f"branch {branch.id} is the project's default branch and cannot be deleted")
-        if branch.parent_id is None:
+        if branch.is_project_root:
             raise unprocessable(f"branch {branch.id} is the project's root branch and cannot be deleted")
         if branch.protected:
             raise unprocessable(f"branch {branch.id} is protected; unprotect it before deleting it")

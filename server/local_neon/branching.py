@@ -9,6 +9,8 @@ inside the branch's history: not in the future, not before the retention window,
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -22,7 +24,7 @@ from .records import Branch, Project
 from .runtime import Runtime
 from .timelines import Timeline
 
-__all__ = ["Copy", "Point", "copy_data", "parse_point"]
+__all__ = ["Copy", "Point", "copy_data", "parse_point", "serving_at"]
 
 _PROMOTE_TIMEOUT = 120.0
 
@@ -128,6 +130,31 @@ async def copy_data(rt: Runtime, project: Project, source: Branch, point: Point,
         raise
 
 
+@asynccontextmanager
+async def serving_at(
+    rt: Runtime, project: Project, source: Branch, point: Point, *, reserving: str | None
+) -> AsyncIterator[Cluster]:
+    """A server with ``source``'s data at ``point`` while the block runs: the branch's own (held) at head, else a
+    temporary copy, removed afterwards. The point must lie in the branch's history (400 otherwise). ``reserving`` names
+    the work that reserves the branch while the copy is made (423 for others meanwhile); ``None`` when the caller's
+    operation holds it already."""
+    if point.is_head:
+        async with rt.hold(source) as cluster:
+            yield cluster
+        return
+    check_window(project, source, point, history_seconds=rt.history_seconds)
+    if reserving is None:
+        copy = await copy_data(rt, project, source, point, run_on=None)
+    else:
+        with rt.operations.reserve([source.id], f"{reserving} of {source.id} at a past point"):
+            copy = await copy_data(rt, project, source, point, run_on=None)
+    try:
+        async with rt.computes.hold(copy.timeline, port=None, password=project.superuser_password) as cluster:
+            yield cluster
+    finally:
+        await rt.drop_timeline(copy.timeline)
+
+
 async def _copy_head(rt: Runtime, source: Branch, timeline: Timeline, *, run_on: int | None) -> Copy:
     async with rt.hold(source) as cluster:
         base = await asyncio.to_thread(timeline.copy_from, cluster)
@@ -154,7 +181,8 @@ async def _copy_at(
         if run_on is not None:
             await rt.computes.start(timeline.name, port=run_on, password=password)
     moment = point.time or replayed_until or base.time
-    return Copy(timeline.name, lsn, moment, base.time, base.lsn, roles=roles, databases=databases)
+    reported = point.lsn if point.lsn is not None else lsn  # Neon reports the LSN asked for, not where replay ended
+    return Copy(timeline.name, reported, moment, base.time, base.lsn, roles=roles, databases=databases)
 
 
 async def _wait_promoted(cluster: Cluster) -> datetime | None:

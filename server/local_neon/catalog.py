@@ -15,6 +15,7 @@ from .clusters import Cluster
 __all__ = [
     "bootstrap",
     "create_database",
+    "create_neon_superuser",
     "create_role",
     "drop_database",
     "drop_role",
@@ -46,12 +47,17 @@ async def _execute(cluster: Cluster, *statements: str, database: str = "postgres
         await conn.close()
 
 
-async def bootstrap(cluster: Cluster, *, role: str, password: str, database: str) -> None:
-    """Create ``neon_superuser``, the owner ``role`` with ``password`` and its ``database`` on a fresh cluster."""
+async def create_neon_superuser(cluster: Cluster) -> None:
+    """Create ``neon_superuser`` on a fresh cluster: the role every role Neon creates is a member of."""
     await _execute(
         cluster,
         "CREATE ROLE neon_superuser CREATEDB CREATEROLE NOLOGIN BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_data",
     )
+
+
+async def bootstrap(cluster: Cluster, *, role: str, password: str, database: str) -> None:
+    """Create ``neon_superuser``, the owner ``role`` with ``password`` and its ``database`` on a fresh cluster."""
+    await create_neon_superuser(cluster)
     await create_role(cluster, role, password)
     await create_database(cluster, database, role)
 

@@ -32,7 +32,18 @@ from urllib.parse import quote
 
 from ..errors import ClusterError
 
-__all__ = ["Cluster", "ensure_traversable", "find_pg_bindir", "free_port", "run_as_server_user", "run_as_user"]
+__all__ = [
+    "HOME_MARKER",
+    "Cluster",
+    "ensure_traversable",
+    "find_pg_bindir",
+    "free_port",
+    "run_as_server_user",
+    "run_as_user",
+]
+
+HOME_MARKER = ".local-neon-home"
+"""The file in a directory of clusters naming the local Neon data directory they belong to."""
 
 _SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 _RUN_AS = "nobody"

@@ -158,6 +158,7 @@ class Computes:
         except ClusterError as exc:
             if "already in use" not in str(exc):
                 raise
+            self._clusters.pop(name, None)  # the port it last had is someone else's now: pick a free one
             cluster = self.cluster(name, port=None, password=password)
             await asyncio.to_thread(cluster.start)
         self._clusters[name] = cluster

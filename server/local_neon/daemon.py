@@ -6,8 +6,15 @@
     NEON_API_KEY=…
 
 The API key is generated once and kept in the data directory (mode 0600), so it stays valid across restarts. The
-running server records its pid, port, front door port and pooler (PgBouncer, or none) in ``server.json`` next to it;
-``stop`` and ``status`` read that file.
+running server records its pid, port, front door port, pooler (PgBouncer, or none) and clusters root in
+``server.json`` next to it; ``stop`` and ``status`` read that file, and ``status`` reports the disk the data directory
+and the clusters use.
+
+Where the branches' clusters live: in the data directory, unless PostgreSQL (run as ``nobody`` when we are root)
+cannot reach it. A data directory that is closed to others only by its own mode (``mktemp -d``) is opened for search
+(``o+x``, no listing) so that its clusters stay inside it and go with it; one behind a parent that is closed (the XDG
+directory under /root) gets ``/var/tmp/neon-mcp-clusters-<hash>``. Such a clusters root whose data directory is gone
+serves nothing any more: every ``local`` command removes those (``sweep_orphans``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -28,7 +37,7 @@ from typing import Any
 
 from ..errors import LocalNeonDidNotStart
 
-__all__ = ["LocalNeonPaths", "ensure_running", "local_command"]
+__all__ = ["LocalNeonPaths", "disk_used", "ensure_running", "local_command", "sweep_orphans"]
 
 _START_TIMEOUT = 60.0
 
@@ -77,26 +86,79 @@ def _env_lines(port: int, token: str) -> str:
     return f"NEON_API_HOST={_host(port)}\nNEON_API_KEY={token}"
 
 
+_FALLBACK_PARENT = Path("/var/tmp")  # noqa: S108 (our own directories in it, ownership checked)
+_FALLBACK_PREFIX = "neon-mcp-clusters-"
+
+
 def default_clusters_root(data_dir: Path) -> Path | None:
-    """None (the service's default, under the data directory) unless PostgreSQL, run as ``nobody`` because we are
-    root, could not reach it (the default XDG data dir lives under /root): then a directory of our own in /var/tmp,
-    named after the data directory so two homes never share one."""
+    """None (the service's default, under the data directory) when PostgreSQL, run as ``nobody`` because we are root,
+    can reach it, after opening our own data directories for search if only their modes closed them; otherwise a
+    directory of our own in /var/tmp, named after the data directory so two homes never share one."""
     from ..errors import ClusterError
     from .clusters import ensure_traversable
 
     try:
-        ensure_traversable(data_dir)
+        ensure_traversable(data_dir.parent.parent)  # everything above the home, which is not ours to change
     except ClusterError:
         pass
     else:
-        return None
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for directory in (data_dir.parent, data_dir):
+            if directory.stat().st_uid == os.geteuid():
+                directory.chmod(stat.S_IMODE(directory.stat().st_mode) | stat.S_IXOTH)
+        with contextlib.suppress(ClusterError):
+            ensure_traversable(data_dir)
+            return None
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
-    root = Path("/var/tmp") / f"neon-mcp-clusters-{digest}"  # noqa: S108 (ownership checked below)
+    root = _FALLBACK_PARENT / f"{_FALLBACK_PREFIX}{digest}"
     root.mkdir(mode=0o711, exist_ok=True)
     if root.is_symlink() or root.lstat().st_uid != os.geteuid():
         raise ClusterError(f"{root} exists but is not a directory of ours; remove it or set NEON_MCP_LOCAL_CLUSTERS")
     root.chmod(0o711)  # our own directory: nobody must traverse it
     return root
+
+
+def sweep_orphans() -> list[Path]:
+    """Remove the /var/tmp clusters roots of ours whose data directory no longer exists and on which no server runs
+    (nothing can use them again); returns those removed."""
+    from .clusters import HOME_MARKER
+
+    removed = []
+    for root in sorted(_FALLBACK_PARENT.glob(_FALLBACK_PREFIX + "*")):
+        try:
+            if root.is_symlink() or root.lstat().st_uid != os.geteuid():
+                continue
+            home = Path((root / HOME_MARKER).read_text(encoding="utf-8").strip())
+        except OSError:
+            continue
+        if home.exists() or any(_alive(pid_file) for pid_file in root.glob("*/data/postmaster.pid")):
+            continue
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def disk_used(*paths: Path) -> int:
+    """Bytes the files under ``paths`` take on disk (each file once, unreadable parts skipped)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in paths:
+        for directory, _, files in os.walk(path):
+            for name in [".", *files]:
+                with contextlib.suppress(OSError):
+                    st = os.lstat(os.path.join(directory, name))
+                    if (st.st_dev, st.st_ino) not in seen:
+                        seen.add((st.st_dev, st.st_ino))
+                        total += st.st_blocks * 512
+    return total
 
 
 def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir: Path | None, history: int) -> int:
@@ -131,6 +193,7 @@ def run_foreground(home: Path, *, port: int, clusters_root: Path | None, bindir:
                 "started_at": time.time(),
                 "pooler": service.pooler_status(),
                 "front_door_port": service.front_door_port,
+                "clusters": str(service.clusters_root),
             }
             paths.server_file.write_text(json.dumps(info))
             print(_env_lines(bound, token), flush=True)
@@ -221,6 +284,10 @@ def _status(home: Path) -> int:
         print(f"front door (PostgreSQL with TLS, every endpoint): 127.0.0.1:{info['front_door_port']}")
     if "pooler" in info:
         print(info["pooler"])
+    clusters = Path(info.get("clusters") or paths.root / "clusters")
+    places = [paths.root] if clusters.is_relative_to(paths.root) else [paths.root, clusters]
+    where = f"data directory {paths.root}" + ("" if len(places) == 1 else f", clusters {clusters}")
+    print(f"disk used: {disk_used(*places) / 2**20:.1f} MiB ({where})")
     print(_env_lines(int(info["port"]), paths.token()))
     return 0
 
@@ -228,7 +295,9 @@ def _status(home: Path) -> int:
 def local_command(
     action: str, home: Path, *, port: int, clusters_root: Path | None, bindir: Path | None, history: int
 ) -> int:
-    """``neon-mcp local ACTION``; returns the exit code."""
+    """``neon-mcp local ACTION``; returns the exit code. Every action first sweeps away the clusters of data
+    directories that are gone."""
+    sweep_orphans()
     if action == "run":
         return run_foreground(home, port=port, clusters_root=clusters_root, bindir=bindir, history=history)
     if action == "start":

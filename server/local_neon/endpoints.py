@@ -1,7 +1,8 @@
 """Endpoints: the computes of a branch, each a server on its own loopback port.
 
 A ``read_write`` endpoint runs the branch's own server (one per branch); a ``read_only`` endpoint (a read replica) runs
-a hot standby of it (see ``replicas``), and needs the branch's read-write endpoint to stream from. ``start`` runs the
+a hot standby of it (see ``replicas``), on any branch: it streams from the read-write endpoint when there is one and
+reads the branch's WAL archive otherwise. ``start`` runs the
 endpoint's server on its port, and its PgBouncer on its pooler port when local Neon has one (see ``pooler``);
 ``suspend`` stops both, ``restart`` does both; each is an operation (``start_compute``/``suspend_compute``). An update
 is checked against Neon's limits (``server.computes.limits``: sizes, autoscaling range, suspend timeout) and refused
@@ -19,10 +20,11 @@ from typing import Any
 from ..computes.limits import limits_problem, suspend_problem
 from . import ids, replicas, views
 from .clusters import free_port
-from .errors import bad_request
+from .errors import bad_request, unprocessable
 from .operations import Step
 from .records import Branch, Endpoint, Operation, Project
 from .requests import boolean, integer, number, section, string
+from .routing import route
 from .runtime import Runtime
 
 __all__ = ["Endpoints"]
@@ -54,11 +56,6 @@ class Endpoints:
         writer = self._rt.read_write_endpoint(branch)
         if kind == "read_write" and writer is not None:
             raise bad_request(f"branch {branch.id} already has a read_write endpoint; a branch can have only one")
-        if kind == "read_only" and writer is None:
-            raise bad_request(
-                f"branch {branch.id} has no read_write endpoint: in local Neon a read_only endpoint (read replica) "
-                "streams from it, so create that first"
-            )
         defaults = project.default_endpoint_settings
         moment = ids.now()
         port = self.allocate_port()
@@ -118,15 +115,17 @@ class Endpoints:
 
     # --- the API -------------------------------------------------------------------------------------------------
 
-    async def list_endpoints(self, project_id: str, branch_id: str | None = None) -> dict[str, Any]:
-        if branch_id is not None:
-            branch = self._rt.branch(project_id, branch_id)
-            records = self._rt.endpoints_of(branch)
-        else:
-            self._rt.project(project_id)
-            records = self._rt.store.list(Endpoint, project_id=project_id)
-        return {"endpoints": [self.view(record) for record in records]}
+    @route("list_endpoints", "GET", "/projects/{project_id}/endpoints")
+    async def list_endpoints(self, project_id: str) -> dict[str, Any]:
+        self._rt.project(project_id)
+        return {"endpoints": [self.view(record) for record in self._rt.store.list(Endpoint, project_id=project_id)]}
 
+    @route("list_branch_endpoints", "GET", "/projects/{project_id}/branches/{branch_id}/endpoints")
+    async def list_branch_endpoints(self, project_id: str, branch_id: str) -> dict[str, Any]:
+        branch = self._rt.branch(project_id, branch_id)
+        return {"endpoints": [self.view(record) for record in self._rt.endpoints_of(branch)]}
+
+    @route("create_endpoint", "POST", "/projects/{project_id}/endpoints", status=201)
     async def create(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         project = self._rt.project(project_id)
         options = section(body, "endpoint", required=True)
@@ -141,9 +140,11 @@ class Endpoints:
         )
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
+    @route("get_endpoint", "GET", "/projects/{project_id}/endpoints/{endpoint_id}")
     async def get(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
         return {"endpoint": self.view(self._rt.endpoint(project_id, endpoint_id))}
 
+    @route("update_endpoint", "PATCH", "/projects/{project_id}/endpoints/{endpoint_id}")
     async def update(self, project_id: str, endpoint_id: str, body: dict[str, Any]) -> dict[str, Any]:
         record = self._rt.endpoint(project_id, endpoint_id)
         options = section(body, "endpoint", required=True)
@@ -166,14 +167,25 @@ class Endpoints:
         operations = applied + self._rt.operations.submit(project_id, [record.branch_id], steps)
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
-    async def delete(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        record = self._rt.endpoint(project_id, endpoint_id)
+    @route("delete_endpoint", "DELETE", "/projects/{project_id}/endpoints/{endpoint_id}")
+    async def delete(self, project_id: str, endpoint_id: str) -> dict[str, Any] | None:
+        """Delete the endpoint; ``None`` (204) when it is already gone; 422 for an endpoint of a protected branch."""
+        record = self._rt.find_endpoint(project_id, endpoint_id)
+        if record is None:
+            return None
+        branch = self._rt.store.get(Branch, record.branch_id)
+        if branch is not None and branch.protected:
+            raise unprocessable(
+                f"endpoint {endpoint_id} is a compute of protected branch {branch.name}: computes of protected "
+                "branches cannot be deleted"
+            )
         self._rt.operations.check([record.branch_id])
         step = self.suspend_step(record, then_delete=True)
         operations = self._rt.operations.submit(project_id, [record.branch_id], [step])
         self.mark(record, "idle")
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
+    @route("start_endpoint", "POST", "/projects/{project_id}/endpoints/{endpoint_id}/start")
     async def start(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
         record = self._rt.endpoint(project_id, endpoint_id)
         if record.disabled:
@@ -182,12 +194,14 @@ class Endpoints:
         self.mark(record, "active")
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
+    @route("suspend_endpoint", "POST", "/projects/{project_id}/endpoints/{endpoint_id}/suspend")
     async def suspend(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
         record = self._rt.endpoint(project_id, endpoint_id)
         operations = self._rt.operations.submit(project_id, [record.branch_id], [self.suspend_step(record)])
         self.mark(record, "idle")
         return {"endpoint": self.view(record), "operations": [views.operation(op) for op in operations]}
 
+    @route("restart_endpoint", "POST", "/projects/{project_id}/endpoints/{endpoint_id}/restart")
     async def restart(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
         record = self._rt.endpoint(project_id, endpoint_id)
         if record.disabled:

@@ -1,8 +1,8 @@
 """Identifiers, timestamps and LSNs in Neon's formats.
 
-Project ids look like ``lively-river-12345678``, branch ids ``br-lively-river-a1b2c3d4``, endpoint ids
-``ep-lively-river-a1b2c3d4``, operation ids are UUIDs. Timestamps are RFC 3339 in UTC with a ``Z``; LSNs are
-PostgreSQL's ``X/X`` hexadecimal form.
+Project ids look like ``lively-river-12345678``, organisation ids ``org-lively-river-12345678``, branch ids
+``br-lively-river-a1b2c3d4``, endpoint ids ``ep-lively-river-a1b2c3d4``, operation ids are UUIDs. Timestamps are
+RFC 3339 in UTC with a ``Z``; LSNs are PostgreSQL's ``X/X`` hexadecimal form.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = [
     "format_time",
     "now",
     "operation_id",
+    "org_id",
     "parse_lsn",
     "parse_time",
     "password",
@@ -58,6 +59,11 @@ def _words() -> str:
 def project_id() -> str:
     """``adjective-noun-12345678``."""
     return f"{_words()}-{secrets.randbelow(10**8):08d}"
+
+
+def org_id() -> str:
+    """``org-adjective-noun-12345678``."""
+    return f"org-{project_id()}"
 
 
 def _suffix() -> str:

@@ -1,9 +1,10 @@
-"""Projects, operations and the current user.
+"""Projects and their operations.
 
 Creating a project makes its root branch (``production`` unless the request names another) with database ``neondb``
 owned by ``neondb_owner`` (or the names the request gives), and a read-write endpoint: a ``create_timeline``
 operation runs initdb and creates them, a ``start_compute`` operation reports the endpoint up. If initdb fails, the
-project is removed again; its operations stay readable.
+project is removed again; its operations stay readable. Every project belongs to an organisation (``accounts``):
+the one the request names, else the default. A project holding a protected branch cannot be deleted (Neon's rule).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any
 
 from ..computes.limits import limits_problem, suspend_problem
 from . import catalog, ids, replicas, views
+from .accounts import Accounts, check_region
 from .branches import Branches
 from .endpoints import Endpoints
-from .errors import bad_request, locked, not_found
+from .errors import bad_request, locked, not_found, unprocessable
 from .operations import Step
 from .records import Branch, Database, Endpoint, Operation, Project, Role
 from .requests import integer, number, section, string
+from .routing import route
 from .runtime import Runtime
 
 __all__ = ["Projects"]
@@ -28,33 +31,23 @@ _MAX_RETENTION = 2592000
 
 
 class Projects:
-    def __init__(self, rt: Runtime, endpoints: Endpoints, branches: Branches) -> None:
+    def __init__(self, rt: Runtime, accounts: Accounts, endpoints: Endpoints, branches: Branches) -> None:
         self._rt = rt
+        self._accounts = accounts
         self._endpoints = endpoints
         self._branches = branches
 
-    def me(self) -> dict[str, Any]:
-        return {
-            "id": "local",
-            "email": "local@localhost",
-            "login": "local",
-            "name": "Local",
-            "last_name": "Neon",
-            "image": "",
-            "projects_limit": 1000,
-            "branches_limit": 5000,
-            "max_autoscaling_limit": 8,
-            "active_seconds_limit": 0,
-            "auth_accounts": [],
-            "plan": "local",
-        }
-
+    @route("list_projects", "GET", "/projects")
     async def list_projects(
-        self, *, limit: int = 10, cursor: str | None = None, search: str | None = None
+        self, *, limit: int = 10, cursor: str | None = None, search: str | None = None, org_id: str | None = None
     ) -> dict[str, Any]:
+        """The user's projects, of every organisation unless ``org_id`` names one (404 for an unknown one)."""
         if not 1 <= limit <= 400:
             raise bad_request("limit must be from 1 to 400")
         records = self._rt.store.list(Project)
+        if org_id is not None:
+            self._accounts.organization(org_id)
+            records = [p for p in records if p.org_id == org_id]
         if search:
             needle = search.lower()
             records = [p for p in records if needle in p.name.lower() or needle in p.id]
@@ -73,6 +66,16 @@ class Projects:
             body["pagination"] = {"cursor": records[-1].id}
         return body
 
+    @route("list_shared_projects", "GET", "/projects/shared")
+    async def list_shared_projects(
+        self, *, limit: int = 10, cursor: str | None = None, search: str | None = None
+    ) -> dict[str, Any]:
+        """Projects others share with the user: none, locally (neonctl's ``projects list`` asks anyway)."""
+        if not 1 <= limit <= 400:
+            raise bad_request("limit must be from 1 to 400")
+        return {"projects": []}
+
+    @route("create_project", "POST", "/projects", status=201)
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         options = section(body, "project", required=True)
         name = string(options, "name", field="project.name")
@@ -88,6 +91,9 @@ class Projects:
             minimum=0,
             maximum=_MAX_RETENTION,
         )
+        check_region(string(options, "region_id", field="project.region_id"))
+        org_id = string(options, "org_id", field="project.org_id", max_length=60)
+        org = self._accounts.organization(org_id) if org_id else self._accounts.default_organization()
         root = section(options, "branch")
         branch_name = string(root, "name", field="project.branch.name") or "production"
         database_name = string(root, "database_name", field="project.branch.database_name", max_length=63) or "neondb"
@@ -105,6 +111,7 @@ class Projects:
             superuser_password=secrets.token_urlsafe(24),
             settings=section(options, "settings"),
             default_endpoint_settings=_endpoint_defaults(options, min_suspend=self._rt.min_suspend_seconds),
+            org_id=org.id,
         )
         branch_id = ids.branch_id()
         branch = Branch(
@@ -194,10 +201,12 @@ class Projects:
             return  # the data is there; only the endpoint failed to start, and it can be started again
         await self._teardown(project_id, keep_operations=True)
 
+    @route("get_project", "GET", "/projects/{project_id}")
     async def get(self, project_id: str) -> dict[str, Any]:
         project = self._rt.project(project_id)
         return {"project": views.project(project, host=self._rt.host, now=ids.now())}
 
+    @route("update_project", "PATCH", "/projects/{project_id}")
     async def update(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         project = self._rt.project(project_id)
         options = section(body, "project", required=True)
@@ -221,8 +230,15 @@ class Projects:
         self._rt.store.put(project)
         return {"project": views.project(project, host=self._rt.host, now=project.updated_at), "operations": []}
 
+    @route("delete_project", "DELETE", "/projects/{project_id}")
     async def delete(self, project_id: str) -> dict[str, Any]:
         project = self._rt.project(project_id)
+        protected = [b.name for b in self._rt.store.list(Branch, project_id=project_id) if b.protected]
+        if protected:
+            raise unprocessable(
+                f"project {project_id} has protected branches ({', '.join(protected)}): projects with protected "
+                "branches cannot be deleted; unprotect them first"
+            )
         if self._rt.operations.busy(project_id):
             raise locked(f"running operations of project {project_id}")
         await self._teardown(project_id, keep_operations=False)
@@ -254,6 +270,7 @@ class Projects:
 
     # --- operations ----------------------------------------------------------------------------------------------
 
+    @route("list_operations", "GET", "/projects/{project_id}/operations")
     async def list_operations(
         self, project_id: str, *, limit: int | None = None, cursor: str | None = None
     ) -> dict[str, Any]:
@@ -273,6 +290,7 @@ class Projects:
             body["pagination"] = {"cursor": records[-1].id}
         return body
 
+    @route("get_operation", "GET", "/projects/{project_id}/operations/{operation_id}")
     async def get_operation(self, project_id: str, operation_id: str) -> dict[str, Any]:
         record = self._rt.store.get(Operation, operation_id)
         if record is None or record.project_id != project_id:

@@ -1,4 +1,5 @@
-"""What local Neon remembers: projects, branches, endpoints, roles, databases and operations, as plain dataclasses.
+"""What local Neon remembers: organisations, projects, branches, endpoints, roles, databases and operations, as plain
+dataclasses.
 
 Records hold local facts (a branch's timeline directory, an endpoint's port, role passwords); ``views`` turns them
 into Neon's JSON. Times are aware UTC datetimes. Records are mutable: handlers change a copy and ``Store.put`` it.
@@ -10,7 +11,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Branch", "Database", "Endpoint", "Operation", "Project", "Record", "Role"]
+__all__ = ["Branch", "Database", "Endpoint", "Operation", "Organization", "Project", "Record", "Role"]
+
+
+@dataclass
+class Organization:
+    """An organisation of the local user; the first one (made at first start) is the default for new projects."""
+
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    default: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.id
 
 
 @dataclass
@@ -24,6 +40,8 @@ class Project:
     superuser_password: str
     settings: dict[str, Any] = field(default_factory=dict)
     default_endpoint_settings: dict[str, Any] = field(default_factory=dict)
+    org_id: str | None = None
+    """The organisation the project belongs to (None only in state written before organisations existed)."""
 
     @property
     def key(self) -> str:
@@ -60,10 +78,17 @@ class Branch:
     history_start: datetime | None = None
     history_start_lsn: str | None = None
     annotation: dict[str, str] = field(default_factory=dict)
+    init_source: str = "parent-data"
+    """``parent-data`` (a copy of the parent), or ``schema-only`` (a root holding only the schema of its source)."""
 
     @property
     def key(self) -> str:
         return self.id
+
+    @property
+    def is_project_root(self) -> bool:
+        """The project's root branch: no parent and not a schema-only branch (those are roots of their own)."""
+        return self.parent_id is None and self.init_source == "parent-data"
 
 
 @dataclass
@@ -144,4 +169,4 @@ class Operation:
         return self.id
 
 
-Record = Project | Branch | Endpoint | Role | Database | Operation
+Record = Organization | Project | Branch | Endpoint | Role | Database | Operation

@@ -3,8 +3,10 @@
 Restoring from the parent at head is Neon's *reset from parent*. The new data is copied into a new timeline first
 (``create_timeline``); only then does the branch switch to it, and its active endpoints start again on it
 (``start_compute``), at the same addresses. ``preserve_under_name`` keeps the old timeline as a new branch of that
-name, which takes over the branch's children; without it the old data is deleted. Neon requires it when the branch
-has children or is restored onto its own history.
+name, which takes the branch's place in the tree (its parent, its children) and becomes the restored branch's parent,
+as on Neon: "reset from parent" then undoes the restore, and restoring a root leaves one root. Without it the old data
+is deleted; Neon requires it when the branch has children or is restored onto its own history. A protected branch
+cannot be reset from its parent, and a restore from a protected branch gives the roles passwords of their own.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any
 from . import ids, inheritance, views
 from .branching import Copy, check_window, copy_data, on_copy, parse_point
 from .endpoints import Endpoints
-from .errors import bad_request
+from .errors import bad_request, unprocessable
 from .operations import Step
 from .records import Branch, Database, Project, Role
 from .requests import string
+from .routing import route
 from .runtime import Runtime
 
 __all__ = ["Restores"]
@@ -29,6 +32,7 @@ class Restores:
         self._rt = rt
         self._endpoints = endpoints
 
+    @route("restore_branch", "POST", "/projects/{project_id}/branches/{branch_id}/restore")
     async def restore(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
         project = self._rt.project(project_id)
         branch = self._rt.branch(project_id, branch_id)
@@ -44,6 +48,11 @@ class Restores:
         preserve = body.get("preserve_under_name") or None
         if preserve is not None:
             preserve = string(body, "preserve_under_name", field="preserve_under_name")
+        if branch.protected and source.id == branch.parent_id:
+            raise unprocessable(
+                f"branch {branch.id} is protected: protected branches cannot be reset from their parent; "
+                "unprotect it first"
+            )
         if source.id == branch.id and point.is_head:
             raise bad_request("restoring a branch onto itself needs source_lsn or source_timestamp")
         if source.id == branch.id and preserve is None:
@@ -61,7 +70,15 @@ class Restores:
 
         async def run() -> None:
             copy = await copy_data(self._rt, project, source, point, run_on=None)
-            await self._swap(project, branch.id, source, copy, preserve)
+            passwords = None
+            if source.protected and source.id != branch.id:
+                passwords = self._own_passwords(branch, source, copy)
+                try:
+                    await inheritance.set_passwords(self._rt, project, copy.timeline, passwords)
+                except BaseException:
+                    await self._rt.drop_timeline(copy.timeline)
+                    raise
+            await self._swap(project, branch.id, source, copy, preserve, passwords)
 
         async def undo() -> None:
             fresh = self._rt.store.get(Branch, branch.id)
@@ -75,8 +92,28 @@ class Restores:
         self._rt.store.put(branch)
         return {"branch": views.branch(branch), "operations": [views.operation(op) for op in operations]}
 
-    async def _swap(self, project: Project, branch_id: str, source: Branch, copy: Copy, preserve: str | None) -> None:
-        """Put ``copy`` under the branch; keep the old timeline as branch ``preserve`` or delete it."""
+    def _own_passwords(self, branch: Branch, source: Branch, copy: Copy) -> dict[str, str]:
+        """The passwords the login roles of a copy of protected ``source`` get on ``branch``: the ones the branch had,
+        new ones for roles it did not have."""
+        own = {r.name: r.password for r in self._rt.store.list(Role, project_id=branch.project_id, branch_id=branch.id)}
+        return {
+            role.name: own.get(role.name) or ids.password()
+            for role in self._rt.store.list(Role, project_id=source.project_id, branch_id=source.id)
+            if role.password is not None and (copy.roles is None or role.name in copy.roles)
+        }
+
+    async def _swap(
+        self,
+        project: Project,
+        branch_id: str,
+        source: Branch,
+        copy: Copy,
+        preserve: str | None,
+        passwords: dict[str, str] | None,
+    ) -> None:
+        """Put ``copy`` under the branch; keep the old timeline as branch ``preserve`` (the branch's new parent) or
+        delete it. ``passwords``: the roles' own passwords (set in ``copy`` already), for a copy of a protected
+        branch."""
         old = self._rt.store.get(Branch, branch_id)
         assert old is not None
         await self._rt.computes.stop(old.timeline)
@@ -103,7 +140,14 @@ class Restores:
                     pending_state=None,
                     annotation={},
                 )
-                new = replace(new, restored_as=kept.id)
+                new = replace(
+                    new,
+                    restored_as=kept.id,
+                    parent_id=kept.id,
+                    parent_lsn=None,
+                    parent_timestamp=moment,
+                    init_source="parent-data",
+                )
                 self._rt.store.put(kept)
                 for role in old_roles:
                     self._rt.store.put(replace(role, branch_id=kept.id))
@@ -114,5 +158,7 @@ class Restores:
             self._rt.store.put(new)
             origin = source if source.id != old.id else old
             inheritance.sync(self._rt, new, origin, roles=copy.roles, databases=copy.databases)
+            if passwords is not None and source.id != old.id:
+                inheritance.reissue_passwords(self._rt, new, passwords)
         if preserve is None:
             await self._rt.drop_timeline(old.timeline)

@@ -49,11 +49,16 @@ class Runtime:
         return record
 
     def branch(self, project_id: str, branch_id: str) -> Branch:
-        self.project(project_id)
-        record = self.store.get(Branch, branch_id)
-        if record is None or record.project_id != project_id:
+        record = self.find_branch(project_id, branch_id)
+        if record is None:
             raise not_found("branch", branch_id)
         return record
+
+    def find_branch(self, project_id: str, branch_id: str) -> Branch | None:
+        """The branch, or ``None`` if the project has none of that id (404 if the project does not exist)."""
+        self.project(project_id)
+        record = self.store.get(Branch, branch_id)
+        return record if record is not None and record.project_id == project_id else None
 
     def default_branch(self, project_id: str) -> Branch:
         for record in self.store.list(Branch, project_id=project_id):
@@ -62,11 +67,16 @@ class Runtime:
         raise not_found("default branch of project", project_id)
 
     def endpoint(self, project_id: str, endpoint_id: str) -> Endpoint:
-        self.project(project_id)
-        record = self.store.get(Endpoint, endpoint_id)
-        if record is None or record.project_id != project_id:
+        record = self.find_endpoint(project_id, endpoint_id)
+        if record is None:
             raise not_found("endpoint", endpoint_id)
         return record
+
+    def find_endpoint(self, project_id: str, endpoint_id: str) -> Endpoint | None:
+        """The endpoint, or ``None`` if the project has none of that id (404 if the project does not exist)."""
+        self.project(project_id)
+        record = self.store.get(Endpoint, endpoint_id)
+        return record if record is not None and record.project_id == project_id else None
 
     def role(self, branch: Branch, name: str) -> Role:
         record = self.store.get(Role, f"{branch.id}/{name}")

@@ -1,15 +1,18 @@
 """``LocalNeon``: Neon's management API v2 over local PostgreSQL clusters, without HTTP.
 
-Each public method takes the request's path ids, query parameters and body (plain JSON values) and returns the body
-Neon answers with, in Neon's envelopes; refusals raise ``NeonAPIError`` with Neon's status. Mutations answer at once
-with their operations, which run in the background (see ``operations``). ``open()`` locks the data directory, loads
-the state and brings back every endpoint that was active; ``close()`` waits for running operations and stops the
-servers and their poolers (unless told to leave them running).
+``LocalNeon`` owns the life cycle: ``open()`` locks the data directory, loads the state, builds the parts (accounts,
+projects, branches, restores, schemas, endpoints, access) and brings back every endpoint that was active;
+``close()`` waits for running operations and stops the servers and their poolers (unless told to leave them
+running). The parts answer the API: each marks its handler methods with their routes (``routing``), ``routes()``
+lists them and ``handler(name)`` gives the one answering a route. A handler takes the request's path ids, query
+parameters and body (plain JSON values) and returns the body Neon answers with, in Neon's envelopes; refusals raise
+``NeonAPIError`` with Neon's status. Mutations answer at once with their operations, which run in the background
+(see ``operations``).
 
-Layout of ``home``: ``state.db`` (SQLite: projects, branches, endpoints, roles and passwords, databases,
-operations), ``lock`` (held while open), ``clusters/`` (timeline directories, the read replicas' directories and the
-endpoints' pooler directories, unless ``clusters_root`` is given), ``front-door/`` (the front door's certificate, key
-and port, see ``frontdoor``).
+Layout of ``home``: ``state.db`` (SQLite: organisations, projects, branches, endpoints, roles and passwords,
+databases, operations), ``lock`` (held while open), ``clusters/`` (timeline directories, the read replicas'
+directories and the endpoints' pooler directories, unless ``clusters_root`` is given), ``front-door/`` (the front
+door's certificate, key and port, see ``frontdoor``).
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ import contextlib
 import fcntl
 import logging
 import os
+import typing
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from ..computes.limits import SUSPEND_MIN_SECONDS
 from ..errors import ClusterError
 from .access import Access
+from .accounts import Accounts
 from .branches import Branches
-from .clusters import Cluster, ensure_traversable, find_pg_bindir
+from .clusters import HOME_MARKER, Cluster, ensure_traversable, find_pg_bindir
 from .computes import SUPERUSER, Computes
 from .endpoints import Endpoints
 from .errors import NeonAPIError
@@ -41,6 +45,7 @@ from .projects import Projects
 from .records import Branch, Endpoint, Operation
 from .replicas import is_replica_name, replica_name
 from .restore import Restores
+from .routing import Handler, Route, handlers_of, routes_of
 from .runtime import Runtime
 from .schemas import Schemas
 from .store import Store
@@ -55,6 +60,9 @@ _CLOSE_WAIT = 120.0
 
 @dataclass(frozen=True)
 class _Handlers:
+    """The parts answering the API, built once the service is open."""
+
+    accounts: Accounts
     projects: Projects
     branches: Branches
     restores: Restores
@@ -62,12 +70,19 @@ class _Handlers:
     endpoints: Endpoints
     access: Access
 
+    @staticmethod
+    def part_types() -> list[type]:
+        """The classes of the parts, each marking the routes it answers."""
+        return [hint for hint in typing.get_type_hints(_Handlers).values() if isinstance(hint, type)]
+
     @classmethod
     def build(cls, rt: Runtime) -> _Handlers:
+        accounts = Accounts(rt)
         endpoints = Endpoints(rt)
         branches = Branches(rt, endpoints)
         return cls(
-            projects=Projects(rt, endpoints, branches),
+            accounts=accounts,
+            projects=Projects(rt, accounts, endpoints, branches),
             branches=branches,
             restores=Restores(rt, endpoints),
             schemas=Schemas(rt),
@@ -115,6 +130,7 @@ class LocalNeon:
         self._handlers: _Handlers | None = None
         self._front_door_port = front_door_port
         self._front_door: FrontDoor | None = None
+        self._by_name: dict[str, Handler] | None = None
 
     # --- life cycle ----------------------------------------------------------------------------------------------
 
@@ -167,6 +183,7 @@ class LocalNeon:
         handlers = _Handlers.build(rt)
         self._rt = rt
         self._handlers = handlers
+        self._by_name = handlers_of(vars(handlers).values())
         try:
             await self._recover()
         except BaseException:
@@ -174,7 +191,7 @@ class LocalNeon:
             await rt.computes.stop_all()
             store.close()
             door_socket.close()
-            self._rt = self._handlers = None
+            self._rt = self._handlers = self._by_name = None
             self._unlock()
             raise
         self._front_door = FrontDoor(rt, handlers.endpoints, certificate)
@@ -207,6 +224,7 @@ class LocalNeon:
         rt.store.close()
         self._rt = None
         self._handlers = None
+        self._by_name = None
         self._unlock()
 
     def _lock(self) -> None:
@@ -226,7 +244,7 @@ class LocalNeon:
     def _claim_clusters_root(self) -> None:
         """Mark the clusters root as this home's; refuse one another home uses (``open`` sweeps unused timelines
         out of it, which would destroy the other's branches)."""
-        marker = self._clusters_root / ".local-neon-home"
+        marker = self._clusters_root / HOME_MARKER
         try:
             owner = marker.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
@@ -252,6 +270,7 @@ class LocalNeon:
                     error = "interrupted: local Neon stopped before this operation finished"
                     store.put(replace(op, status="failed", error=error, failures_count=op.failures_count + 1))
         handlers = self._all()
+        handlers.accounts.ensure_default_organization()
         for branch in store.list(Branch):
             if branch.current_state == "init" and branch.parent_id is None:
                 await handlers.projects.discard_unfinished(branch.project_id)
@@ -298,9 +317,25 @@ class LocalNeon:
         """The port of the front door, which every endpoint host and connection URI names."""
         return self._runtime().front_door_port
 
+    @property
+    def clusters_root(self) -> Path:
+        """Where the branches' data lives."""
+        return self._clusters_root
+
     def pooler_status(self) -> str:
         """One line saying which pooler serves pooled connection URIs, or that none does."""
         return self._runtime().poolers.describe()
+
+    @staticmethod
+    def routes() -> list[Route]:
+        """Every API endpoint local Neon answers, as its parts mark them (see ``routing``)."""
+        return routes_of(_Handlers.part_types())
+
+    def handler(self, name: str) -> Handler:
+        """The method answering the route ``name`` (the service must be open); call it as ``routing.call`` does."""
+        if self._by_name is None:
+            raise RuntimeError("LocalNeon is not open: call open() first")
+        return self._by_name[name]
 
     def _runtime(self) -> Runtime:
         if self._rt is None:
@@ -311,161 +346,3 @@ class LocalNeon:
         if self._handlers is None:
             raise RuntimeError("LocalNeon is not open: call open() first")
         return self._handlers
-
-    # --- users, projects, operations -----------------------------------------------------------------------------
-
-    def me(self) -> dict[str, Any]:
-        return self._all().projects.me()
-
-    async def list_projects(
-        self, *, limit: int = 10, cursor: str | None = None, search: str | None = None
-    ) -> dict[str, Any]:
-        return await self._all().projects.list_projects(limit=limit, cursor=cursor, search=search)
-
-    async def create_project(self, body: dict[str, Any]) -> dict[str, Any]:
-        """201."""
-        return await self._all().projects.create(body)
-
-    async def get_project(self, project_id: str) -> dict[str, Any]:
-        return await self._all().projects.get(project_id)
-
-    async def update_project(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._all().projects.update(project_id, body)
-
-    async def delete_project(self, project_id: str) -> dict[str, Any]:
-        return await self._all().projects.delete(project_id)
-
-    async def list_operations(
-        self, project_id: str, *, limit: int | None = None, cursor: str | None = None
-    ) -> dict[str, Any]:
-        return await self._all().projects.list_operations(project_id, limit=limit, cursor=cursor)
-
-    async def get_operation(self, project_id: str, operation_id: str) -> dict[str, Any]:
-        return await self._all().projects.get_operation(project_id, operation_id)
-
-    # --- branches ------------------------------------------------------------------------------------------------
-
-    async def list_branches(
-        self,
-        project_id: str,
-        *,
-        search: str | None = None,
-        sort_by: str | None = None,
-        sort_order: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> dict[str, Any]:
-        return await self._all().branches.list_branches(
-            project_id, search=search, sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor
-        )
-
-    async def create_branch(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """201."""
-        return await self._all().branches.create(project_id, body)
-
-    async def get_branch(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        return await self._all().branches.get(project_id, branch_id)
-
-    async def update_branch(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._all().branches.update(project_id, branch_id, body)
-
-    async def delete_branch(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        return await self._all().branches.delete(project_id, branch_id)
-
-    async def restore_branch(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._all().restores.restore(project_id, branch_id, body)
-
-    async def set_default_branch(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        return await self._all().branches.set_default(project_id, branch_id)
-
-    async def branch_schema(
-        self, project_id: str, branch_id: str, *, db_name: str, lsn: str | None = None, timestamp: str | None = None
-    ) -> dict[str, Any]:
-        return await self._all().schemas.schema(project_id, branch_id, db_name=db_name, lsn=lsn, timestamp=timestamp)
-
-    async def compare_schema(
-        self, project_id: str, branch_id: str, *, base_branch_id: str | None, db_name: str
-    ) -> dict[str, Any]:
-        return await self._all().schemas.compare_schema(
-            project_id, branch_id, base_branch_id=base_branch_id, db_name=db_name
-        )
-
-    # --- endpoints -----------------------------------------------------------------------------------------------
-
-    async def list_endpoints(self, project_id: str, branch_id: str | None = None) -> dict[str, Any]:
-        return await self._all().endpoints.list_endpoints(project_id, branch_id)
-
-    async def create_endpoint(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """201."""
-        return await self._all().endpoints.create(project_id, body)
-
-    async def get_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        return await self._all().endpoints.get(project_id, endpoint_id)
-
-    async def update_endpoint(self, project_id: str, endpoint_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._all().endpoints.update(project_id, endpoint_id, body)
-
-    async def delete_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        return await self._all().endpoints.delete(project_id, endpoint_id)
-
-    async def start_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        return await self._all().endpoints.start(project_id, endpoint_id)
-
-    async def suspend_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        return await self._all().endpoints.suspend(project_id, endpoint_id)
-
-    async def restart_endpoint(self, project_id: str, endpoint_id: str) -> dict[str, Any]:
-        return await self._all().endpoints.restart(project_id, endpoint_id)
-
-    # --- roles, databases, connection URIs ------------------------------------------------------------------------
-
-    async def list_databases(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        return await self._all().access.list_databases(project_id, branch_id)
-
-    async def create_database(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """201."""
-        return await self._all().access.create_database(project_id, branch_id, body)
-
-    async def get_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any]:
-        return await self._all().access.get_database(project_id, branch_id, database_name)
-
-    async def delete_database(self, project_id: str, branch_id: str, database_name: str) -> dict[str, Any]:
-        return await self._all().access.delete_database(project_id, branch_id, database_name)
-
-    async def list_roles(self, project_id: str, branch_id: str) -> dict[str, Any]:
-        return await self._all().access.list_roles(project_id, branch_id)
-
-    async def create_role(self, project_id: str, branch_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """201."""
-        return await self._all().access.create_role(project_id, branch_id, body)
-
-    async def get_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
-        return await self._all().access.get_role(project_id, branch_id, role_name)
-
-    async def delete_role(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
-        return await self._all().access.delete_role(project_id, branch_id, role_name)
-
-    async def reveal_password(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
-        return await self._all().access.reveal_password(project_id, branch_id, role_name)
-
-    async def reset_password(self, project_id: str, branch_id: str, role_name: str) -> dict[str, Any]:
-        return await self._all().access.reset_password(project_id, branch_id, role_name)
-
-    async def connection_uri(
-        self,
-        project_id: str,
-        *,
-        database_name: str,
-        role_name: str,
-        branch_id: str | None = None,
-        endpoint_id: str | None = None,
-        pooled: bool = False,
-    ) -> dict[str, Any]:
-        return await self._all().access.connection_uri(
-            project_id,
-            database_name=database_name,
-            role_name=role_name,
-            branch_id=branch_id,
-            endpoint_id=endpoint_id,
-            pooled=pooled,
-        )

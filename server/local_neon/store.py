@@ -7,24 +7,23 @@ with its endpoint, roles and databases) is all there or not at all.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import sqlite3
-import types
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar
 
-from .records import Branch, Database, Endpoint, Operation, Project, Role
+from pydantic import TypeAdapter
+
+from .records import Branch, Database, Endpoint, Operation, Organization, Project, Role
 
 __all__ = ["Store"]
 
-T = TypeVar("T", Project, Branch, Endpoint, Role, Database, Operation)
+T = TypeVar("T", Organization, Project, Branch, Endpoint, Role, Database, Operation)
 
 _KINDS: dict[type[Any], str] = {
+    Organization: "organization",
     Project: "project",
     Branch: "branch",
     Endpoint: "endpoint",
@@ -32,34 +31,21 @@ _KINDS: dict[type[Any], str] = {
     Database: "database",
     Operation: "operation",
 }
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {kind: TypeAdapter(kind) for kind in _KINDS}
+"""Each record's JSON form, both ways (datetimes as ISO 8601; older rows' ``+00:00`` offsets read the same)."""
 _SELECT = (
     "SELECT data FROM records WHERE kind = ? AND (? IS NULL OR project_id = ?) AND (? IS NULL OR branch_id = ?) "
     "ORDER BY seq"
 )
 
 
-def _datetime_fields(kind: type[Any]) -> frozenset[str]:
-    """Names of the fields of ``kind`` typed ``datetime`` or ``datetime | None``."""
-    names = set()
-    for name, hint in get_type_hints(kind).items():
-        if hint is datetime or (isinstance(hint, types.UnionType) and datetime in hint.__args__):
-            names.add(name)
-    return frozenset(names)
-
-
-_DATETIMES = {kind: _datetime_fields(kind) for kind in _KINDS}
-
-
 def _encode(record: Any) -> str:
-    return json.dumps(dataclasses.asdict(record), default=lambda value: value.isoformat())
+    return _ADAPTERS[type(record)].dump_json(record).decode()
 
 
 def _decode(kind: type[T], text: str) -> T:
-    values = json.loads(text)
-    for name in _DATETIMES[kind]:
-        if values.get(name) is not None:
-            values[name] = datetime.fromisoformat(values[name])
-    return kind(**values)
+    record: T = _ADAPTERS[kind].validate_json(text)
+    return record
 
 
 class Store:
@@ -106,9 +92,9 @@ class Store:
         finally:
             self._depth = 0
 
-    def put(self, record: Project | Branch | Endpoint | Role | Database | Operation) -> None:
+    def put(self, record: Organization | Project | Branch | Endpoint | Role | Database | Operation) -> None:
         """Insert or replace ``record`` (keyed by its ``key``); a replaced row keeps its place in lists."""
-        project_id = record.id if isinstance(record, Project) else record.project_id
+        project_id = record.id if isinstance(record, Project) else getattr(record, "project_id", None)
         branch_id = record.id if isinstance(record, Branch) else getattr(record, "branch_id", None)
         self._db.execute(
             "INSERT INTO records (kind, key, project_id, branch_id, data) VALUES (?, ?, ?, ?, ?) "

@@ -12,7 +12,7 @@ from typing import Any
 
 from .frontdoor import addresses
 from .ids import format_time
-from .records import Branch, Database, Endpoint, Operation, Project, Role
+from .records import Branch, Database, Endpoint, Operation, Organization, Project, Role
 
 __all__ = [
     "REGION",
@@ -22,8 +22,10 @@ __all__ = [
     "database",
     "endpoint",
     "operation",
+    "organization",
     "project",
     "project_list_item",
+    "region",
     "role",
 ]
 
@@ -67,9 +69,10 @@ def _project_common(record: Project, host: str) -> dict[str, Any]:
         "history_retention_seconds": record.history_retention_seconds,
         "created_at": format_time(record.created_at),
         "updated_at": format_time(record.updated_at),
-        "owner_id": "local",
+        "owner_id": record.org_id or "local",
         "settings": record.settings,
         "default_endpoint_settings": record.default_endpoint_settings,
+        **({"org_id": record.org_id} if record.org_id else {}),
     }
 
 
@@ -103,7 +106,7 @@ def branch(record: Branch) -> dict[str, Any]:
         "protected": record.protected,
         "created_at": format_time(record.created_at),
         "updated_at": format_time(record.updated_at),
-        "init_source": "parent-data",
+        "init_source": record.init_source,
         **_ZERO_USAGE,
     }
     _optional(
@@ -120,6 +123,24 @@ def branch(record: Branch) -> dict[str, Any]:
     if record.parent_timestamp is not None:
         body["parent_timestamp"] = format_time(record.parent_timestamp, precise=True)
     return body
+
+
+def organization(record: Organization) -> dict[str, Any]:
+    """The Organization schema."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "handle": record.id,
+        "plan": "local",
+        "managed_by": "console",
+        "created_at": format_time(record.created_at),
+        "updated_at": format_time(record.updated_at),
+    }
+
+
+def region() -> dict[str, Any]:
+    """The RegionResponse schema of local Neon's one region."""
+    return {"region_id": REGION, "name": "This machine", "default": True, "geo_lat": "", "geo_long": ""}
 
 
 def endpoint(record: Endpoint, *, host: str, port: int, pooler_enabled: bool) -> dict[str, Any]:

@@ -552,6 +552,11 @@ class BranchService:
             "backup": backup_name(b.name, now),
         }[change.keep]
         await progress.report(0, None, f"{change.request.action} of branch {b.name} from {src.name}")
+        # Neon does not reset a protected branch from its parent: its protection is lifted for the reset, then put back
+        unprotect = b.protected and src.id == b.parent_id
+        if unprotect:
+            await neon.update_branch(project_id, b.id, protected=False)
+        operations = None
         try:
             _, operations = await neon.restore_branch(
                 project_id,
@@ -571,10 +576,14 @@ class BranchService:
                 ) from exc
             raise
         finally:
+            if unprotect and operations is None:
+                await neon.update_branch(project_id, b.id, protected=True)
             self.directory.forget(project_id)
         try:
             await neon.wait_for_operations(project_id, operations, progress=progress.report)
         finally:
+            if unprotect:
+                await neon.update_branch(project_id, b.id, protected=True)
             self.directory.forget(project_id)
             await self.connections.forget_branch(b.id)
         result.preserved_as = preserve

@@ -1,5 +1,6 @@
 """Checking local Neon's answers against Neon's official OpenAPI spec (read from ../shared, never copied here).
 
+The spec is read from ``../shared`` beside the repository, or from ``$NEON_OPENAPI_SPEC`` (a worktree elsewhere).
 ``response_validator(method, path, status)`` returns a function that raises ``jsonschema.ValidationError`` when a
 body does not match the spec's schema for that operation and status (a no-op when ../shared is absent). OpenAPI
 3.0's ``nullable`` is translated to JSON Schema's null type so that the spec's own nulls validate.
@@ -10,19 +11,26 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "neon-api" / "openapi-v2.json"
+SPEC_PATH = Path(
+    os.environ.get("NEON_OPENAPI_SPEC")
+    or Path(__file__).resolve().parents[3] / "shared" / "neon-api" / "openapi-v2.json"
+)
 
 
-def _nullable_to_json_schema(node: Any) -> Any:
+def _nullable_to_json_schema(node: Any, *, names: bool = False) -> Any:
+    """``names``: ``node`` maps property names to schemas (a property may be called ``nullable`` or ``type``)."""
+    if isinstance(node, dict) and names:
+        return {key: _nullable_to_json_schema(value) for key, value in node.items()}
     if isinstance(node, dict):
-        out = {key: _nullable_to_json_schema(value) for key, value in node.items()}
-        if out.pop("nullable", False):
+        out = {key: _nullable_to_json_schema(value, names=key == "properties") for key, value in node.items()}
+        if out.pop("nullable", False) is True:
             if "type" in out:
                 kind = out["type"]
                 out["type"] = [*kind, "null"] if isinstance(kind, list) else [kind, "null"]

@@ -328,6 +328,7 @@ async def test_restore_to_a_point_in_time_preserves_the_old_state(
     branch = (await service_api("get_branch", project_id, branch_id))["branch"]
     kept = next(b for b in (await service_api("list_branches", project_id))["branches"] if b["name"] == "travel-before")
     assert branch["restored_as"] == kept["id"] and kept["current_state"] == "ready"
+    assert branch["parent_id"] == kept["id"] and kept["parent_id"] == created["branch"]["parent_id"]
     assert [r["name"] for r in (await service_api("list_roles", project_id, kept["id"]))["roles"]] == ["neondb_owner"]
 
     endpoint = await service_api(
@@ -338,5 +339,5 @@ async def test_restore_to_a_point_in_time_preserves_the_old_state(
     assert not await fetch(kept_uri, "SELECT 1 FROM items WHERE id = 200")
     assert await fetch(kept_uri, "SELECT 1 FROM pg_class WHERE relname = 'mistakes'")
 
-    for doomed in (kept["id"], branch_id):
+    for doomed in (branch_id, kept["id"]):  # the kept state is the restored branch's parent now
         await service_api.wait(project_id, (await service_api("delete_branch", project_id, doomed))["operations"])

@@ -122,15 +122,24 @@ async def test_a_replica_sees_writes_made_while_it_slept_and_follows_a_reset(
     assert not (neon_home / "clusters" / f"ro-{replica['id']}").exists()
 
 
-async def test_a_read_replica_needs_the_branch_primary(service_api: ServiceAPI, project: dict[str, Any]) -> None:
+async def test_a_read_replica_serves_a_branch_without_a_primary(
+    service_api: ServiceAPI, project: dict[str, Any]
+) -> None:
+    """As on Neon, a branch may have read-only computes only (neonctl branches create --type read_only)."""
     project_id, _ = ids(project)
-    message = await service_api.refused(
-        400,
-        "create_branch",
-        project_id,
-        {"branch": {"name": "replica-only"}, "endpoints": [{"type": "read_only"}]},
+    created = await service_api(
+        "create_branch", project_id, {"branch": {"name": "replica-only"}, "endpoints": [{"type": "read_only"}]}
     )
-    assert "has no read_write endpoint" in message
+    await service_api.wait(project_id, created["operations"])
+    branch_id = created["branch"]["id"]
+    (endpoint,) = (await service_api.list_endpoints(project_id, branch_id))["endpoints"]
+    assert endpoint["type"] == "read_only" and endpoint["current_state"] == "active"
+    uri = await uri_of(service_api, project_id, branch_id)
+    parent = await fetch(project["connection_uris"][0]["connection_uri"], "SELECT count(*) AS n FROM items")
+    assert await fetch(uri, "SELECT count(*) AS n FROM items") == parent, "the replica serves the branch's data"
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+        await fetch(uri, "INSERT INTO items VALUES (99, 'no')")
+    await service_api.wait(project_id, (await service_api("delete_branch", project_id, branch_id))["operations"])
 
 
 @pytest.mark.parametrize(

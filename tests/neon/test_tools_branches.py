@@ -367,6 +367,8 @@ async def test_reset_of_a_branch_with_children_keeps_its_state_under_an_old_name
         asked = data_of(await client.call_tool("reset_branch", {"branch": "bt-work"}))
         assert "kept as branch bt-work_old_<UTC time> (it has child branches (bt-kid)" in asked["summary"]
         done = data_of(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
+        assert await _count(project.uri_of(branch["id"])) == 3
+        # As on Neon, the kept state became bt-work's parent: resetting from the parent now undoes the first reset.
         named = await _confirmed(client, "reset_branch", {"branch": "bt-work", "preserve_under_name": "bt-kept"})
     old = done["preserved_as"]
     assert old.startswith("bt-work_old_") and any(old in note and "bt-kid" in note for note in done["notes"])
@@ -374,7 +376,30 @@ async def test_reset_of_a_branch_with_children_keeps_its_state_under_an_old_name
     kid = project.branch("bt-kid")
     assert kept is not None and kid is not None and kid["parent_id"] == kept["id"]
     assert named["preserved_as"] == "bt-kept" and project.branch("bt-kept") is not None
+    assert await _count(project.uri_of(branch["id"])) == 2
+
+
+async def test_full_mode_resets_a_neon_protected_branch_and_keeps_it_protected(
+    neon_settings: Callable[..., Settings],
+    project: NeonTestProject,
+    protected_branch: Callable[[str], dict[str, Any]],
+) -> None:
+    """Neon refuses to reset a protected branch: the server lifts the protection for the reset and puts it back."""
+    branch = protected_branch("bt-guarded")
+    await sql(project.uri_of(branch["id"]), "INSERT INTO auslex.users VALUES (5, 'five')")
+    refused = project.api.call(
+        "POST",
+        f"/projects/{project.id}/branches/{branch['id']}/restore",
+        json={"source_branch_id": branch["parent_id"]},
+        expect=422,
+    )
+    assert "cannot be reset" in refused["message"]
+    async with mcp_client(neon_settings(access_mode="full")) as client:
+        done = await _confirmed(client, "reset_branch", {"branch": "bt-guarded"})
+    assert done["backup_branch"].startswith("backup/bt-guarded/")
     assert await _count(project.uri_of(branch["id"])) == 3
+    after = project.branch("bt-guarded")
+    assert after is not None and after["protected"], "Neon's protection is back"
 
 
 async def test_full_mode_resets_a_protected_branch_after_a_backup(
@@ -516,9 +541,9 @@ async def test_every_branch_tool_succeeds_under_injected_api_faults(
             count = data_of(
                 await client.call_tool("run_sql", {"sql": "SELECT count(*) FROM auslex.users", "branch": "bt-stormy"})
             )
-            old = restored["preserved_as"]
-            removed_old = await _confirmed(client, "delete_branch", {"branch": old})
+            old = restored["preserved_as"]  # bt-stormy's parent now, as on Neon: deleted after it
             deleted = await _confirmed(client, "delete_branch", {"branch": "bt-stormy"})
+            removed_old = await _confirmed(client, "delete_branch", {"branch": old})
     assert created["connectable"] and reset["action"] == "reset" and removed_old["action"] == "delete"
     assert not deleted_row.is_error and count["rows"] == [[3]]
     assert deleted["branch_id"] == created["branch_id"]
