@@ -219,7 +219,7 @@ async def run_or_store(
     call = current_call.get()
     if call is None or call.tool != tool:
         raise AssertionError(f"{tool}: a change is stored only from within its own tool call")
-    operation = services(ctx).pending.add(
+    operation = await services(ctx).pending.add(
         tool=tool, arguments=call.arguments, summary=change.summary, session=session_id(ctx)
     )
     expires = dt.datetime.fromtimestamp(operation.expires_at, dt.UTC).isoformat(timespec="seconds")
