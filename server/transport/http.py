@@ -210,5 +210,24 @@ def create_app(settings: Settings, *, transport: Literal["http", "sse"], token: 
         routes=[Route("/healthz", _healthz(tenants), methods=["GET"]), Mount("", app=BearerGate(mcp_app, token))],
         lifespan=lifespan,
     )
-    streams = OpenStreams(app)
+    streams = OpenStreams(_said_plainly(app, failures))
     return HTTPApp(streams, tenants, streams, MCP_PATHS[transport], failures)
+
+
+def _said_plainly(app: ASGIApp, failures: list[NeonMCPError]) -> ASGIApp:
+    """The app, its start-up failures reported to the server by their message rather than a traceback (Starlette
+    sends the traceback; ours are anticipated, and the message says what to do)."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and failures:
+                message = {**message, "message": str(failures[0])}
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return wrapped

@@ -62,7 +62,11 @@ async def _serve(app: HTTPApp, sock: socket.socket, on_ready: Callable[[], None]
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_announce, server, on_ready)
             tasks.start_soon(_drain_when_stopping, server, app)
-            await server.serve(sockets=[sock])
+            try:
+                await server.serve(sockets=[sock])
+            except SystemExit:  # uvicorn's way of saying the app's lifespan failed: said below, as the app said it
+                if not app.failures:
+                    raise
             tasks.cancel_scope.cancel()
     finally:
         for sig, handler in previous.items():
