@@ -5,9 +5,9 @@ Composed from three pieces around the SDK's own app:
 
 - ``BearerGate``: every request but ``/healthz`` must carry ``Authorization: Bearer <token>``; the token is compared in
   constant time (digests of equal length), and a request without it, or with another, gets 401.
-- ``/healthz``: ``{"status": "ok", "state": …}``, without a token, for load balancers and supervisors; with a state
-  database, its health too, and 503 while it does not answer (a replica that cannot store or take a confirmation
-  should get no calls).
+- ``/healthz``: ``{"status": "ok"}``, without a token, for load balancers and supervisors; with a state database, its
+  health too (``"state": {...}``), and 503 while it does not answer (a replica that cannot store or take a
+  confirmation should get no calls).
 - ``OpenStreams``: the event streams (GET requests: streamable HTTP's standalone stream, an SSE session) never end by
   themselves; a stopping server ends them, cleanly, once the calls in flight are answered (``server.transport.runner``).
 
@@ -157,7 +157,7 @@ async def _stopping(scope: Scope, receive: Receive, send: Send) -> None:
 def _healthz(tenants: Tenants) -> Callable[[Request], Awaitable[Response]]:
     async def healthz(_: Request) -> Response:
         if tenants.state is None:
-            return JSONResponse({"status": "ok", "state": {"store": "local"}})
+            return JSONResponse({"status": "ok"})
         health = await tenants.state.health()
         status = "ok" if health.ok else "unavailable"
         return JSONResponse({"status": status, "state": health.as_dict()}, status_code=200 if health.ok else 503)
