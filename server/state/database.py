@@ -149,7 +149,7 @@ class Health:
 def _driver_errors() -> tuple[type[BaseException], ...]:
     import asyncpg
 
-    return (*_DRIVER_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError)
+    return (*_DRIVER_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 @contextmanager
@@ -163,6 +163,12 @@ def translated(doing: str) -> Iterator[None]:
         raise StateUnavailable(
             f"the state database did not answer, so {doing} did not happen; try again (the server's log has the cause)"
         ) from exc
+
+
+async def _nothing_to_reset(_: asyncpg.Connection) -> None:
+    """The pool's ``reset`` hook. The stores' queries leave no session state behind (no ``SET``, ``LISTEN``, cursor or
+    session lock; asyncpg itself rolls back a transaction left open), so the reset query asyncpg would send on every
+    release — a second round trip for each query — has nothing to do."""
 
 
 class StateDatabase:
@@ -190,6 +196,7 @@ class StateDatabase:
                 timeout=self.timeout,
                 command_timeout=self.timeout,
                 server_settings={"application_name": "neon-mcp state"},
+                reset=_nothing_to_reset,
             )
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
@@ -268,13 +275,13 @@ class StateDatabase:
                 yield conn
             except BaseException:
                 # Closing the connection below rolls back too: a failed rollback must not hide why the block failed.
-                with suppress(*_driver_errors()):
+                with suppress(Exception):
                     await transaction.rollback()
                 raise
             with translated(doing):
                 await transaction.commit()
         finally:
-            with suppress(*_driver_errors()):
+            with suppress(Exception):  # a connection that broke is gone either way
                 await conn.close(timeout=self.timeout)
 
     async def health(self) -> Health:

@@ -209,12 +209,13 @@ async def test_the_claim_of_a_process_that_died_is_released(state_url: str, tabl
         async with table.claim(plan.id) as claim:
             admin = await asyncpg.connect(state_url)
             try:  # the holder's connection dies, as it does with its process (SIGKILL, a lost network)
-                await admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'"
+                killed = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                    "WHERE relation = 'neon_mcp_state.migration_plans'::regclass AND mode = 'RowShareLock'"
                 )
             finally:
                 await admin.close()
+            assert killed == 1
             await claim.finish("applied")
     async with table.claim(plan.id) as claim:  # planned still, and free
         assert claim.plan.state == "planned"
