@@ -110,32 +110,48 @@ async def load(urls: Sequence[str], pids: Sequence[int], tool: str, arguments: d
 
     async def client(index: int) -> None:
         nonlocal errors, connected, finished
-        async with AsyncExitStack() as stack:
-            clients = [await stack.enter_async_context(http_client(url)) for url in urls]
-            for mcp in clients:
-                await mcp.call_tool(tool, arguments)
-            turn = index
-            connected += 1
-            if connected == CLIENTS:
-                all_connected.set()
-            await go.wait()
-            while time.perf_counter() < deadline:
-                mcp = clients[turn % len(clients)]
-                turn += 1
-                started = time.perf_counter()
-                try:
-                    result = await mcp.call_tool(tool, arguments)
-                    errors += bool(result.is_error)
-                    if result.is_error and errors < 4:
-                        log(f"error result: {result.content}")
-                except Exception as exc:  # an error is a finding to count and show, not a crash
-                    errors += 1
-                    log(f"error: {exc!r}")
-                samples.append(time.perf_counter() - started)
-            finished += 1
-            if finished == CLIENTS:
-                all_finished.set()
-            await stop.wait()  # sessions close after the measurement
+        stage = "connecting"
+
+        def reached(next_stage: str) -> None:
+            nonlocal connected, finished, stage
+            if stage == "connecting":
+                connected += 1
+                if connected == CLIENTS:
+                    all_connected.set()
+            if next_stage == "closing":
+                finished += 1
+                if finished == CLIENTS:
+                    all_finished.set()
+            stage = next_stage
+
+        try:
+            async with AsyncExitStack() as stack:
+                clients = [await stack.enter_async_context(http_client(url)) for url in urls]
+                for mcp in clients:
+                    await mcp.call_tool(tool, arguments)
+                turn = index
+                reached("calling")
+                await go.wait()
+                while time.perf_counter() < deadline:
+                    mcp = clients[turn % len(clients)]
+                    turn += 1
+                    started = time.perf_counter()
+                    try:
+                        result = await mcp.call_tool(tool, arguments)
+                        errors += bool(result.is_error)
+                        if result.is_error and errors < 4:
+                            log(f"error result: {result.content}")
+                    except Exception as exc:  # an error is a finding to count and show, not a crash
+                        errors += 1
+                        log(f"error: {exc!r}")
+                    samples.append(time.perf_counter() - started)
+                reached("closing")
+                await stop.wait()  # sessions close after the measurement
+        except Exception as exc:  # the client's own transport failed (connecting, or closing): counted and shown
+            errors += 1
+            log(f"client {index} failed while {stage}: {exc!r}")
+            if stage != "closing":
+                reached("closing")
 
     memory_max: dict[str, int] = {}
     async with anyio.create_task_group() as tasks:
