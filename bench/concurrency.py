@@ -33,6 +33,7 @@ import anyio
 import asyncpg
 from _common import (
     BENCH_SERVER,
+    HTTPServer,
     Stats,
     bench_database,
     cpu_seconds,
@@ -286,6 +287,14 @@ class Costs:
     confirmed_shared: Stats
     store: Stats
     round_trip: Stats
+    read_transactions: float
+    """Transactions in the state database per plain read."""
+    confirmed_transactions: float
+    """Transactions in the state database per confirmed call."""
+    read_cpu: tuple[float, ...]
+    """Server CPU seconds per plain read: without, with a state database."""
+    confirmed_cpu: tuple[float, ...]
+    """Server CPU seconds per confirmed call: without, with a state database."""
 
 
 async def _confirmed(client: Any) -> float:
@@ -308,23 +317,55 @@ async def _read(client: Any) -> float:
     return time.perf_counter() - started
 
 
-async def sequential_costs(local_url: str, shared_url: str, state_url: str) -> Costs:
-    """Reads and confirmed calls alternating between the two servers (each pair in turn order), then the store's own
-    work in this process."""
+async def sequential_costs(local: HTTPServer, shared: HTTPServer, target: str, state_url: str) -> Costs:
+    """Reads, then confirmed calls, alternating between the two servers (each pair in turn order), counting the state
+    database's transactions and each server's CPU time over each phase; then the store's own work in this process."""
     samples: dict[str, list[float]] = {key: [] for key in ("rl", "rs", "cl", "cs")}
-    async with http_client(local_url) as local, http_client(shared_url) as shared:
-        for client in (local, shared):  # warm: pools, plans, the state database's statements
+    state_name = state_url.rsplit("/", 1)[1]
+    confirmed = SEQUENTIAL // 3
+    async with http_client(local.url) as local_client, http_client(shared.url) as shared_client:
+        for client in (local_client, shared_client):  # warm: pools, plans, the state database's statements
             for _ in range(5):
                 await _read(client)
                 await _confirmed(client)
+        before = await _transactions(target, state_name)
+        cpu_before = cpu_seconds(local.pid), cpu_seconds(shared.pid)
         for index in range(SEQUENTIAL):
-            pairs = [(local, "rl", "cl"), (shared, "rs", "cs")]
-            for client, read, confirmed in pairs if index % 2 else pairs[::-1]:
-                samples[read].append(await _read(client))
-                if index % 3 == 0:
-                    samples[confirmed].append(await _confirmed(client))
+            pairs = [(local_client, "rl"), (shared_client, "rs")]
+            for client, key in pairs if index % 2 else pairs[::-1]:
+                samples[key].append(await _read(client))
+        cpu_middle = cpu_seconds(local.pid), cpu_seconds(shared.pid)
+        middle = await _transactions(target, state_name)
+        for index in range(confirmed):
+            pairs = [(local_client, "cl"), (shared_client, "cs")]
+            for client, key in pairs if index % 2 else pairs[::-1]:
+                samples[key].append(await _confirmed(client))
+        cpu_after = cpu_seconds(local.pid), cpu_seconds(shared.pid)
+        after = await _transactions(target, state_name)
     store, round_trip = await store_cost(state_url)
-    return Costs(*(Stats.of(samples[key]) for key in ("rl", "rs", "cl", "cs")), store, round_trip)
+    return Costs(
+        *(Stats.of(samples[key]) for key in ("rl", "rs", "cl", "cs")),
+        store,
+        round_trip,
+        read_transactions=(middle - before) / SEQUENTIAL,
+        confirmed_transactions=(after - middle) / confirmed,
+        read_cpu=tuple((m - b) / SEQUENTIAL for b, m in zip(cpu_before, cpu_middle, strict=True)),
+        confirmed_cpu=tuple((a - m) / confirmed for m, a in zip(cpu_middle, cpu_after, strict=True)),
+    )
+
+
+async def _transactions(url: str, database: str) -> int:
+    """Transactions committed and rolled back in ``database`` so far, as PostgreSQL's statistics say once every
+    backend has reported (a backend that went idle reports within 10 s); read from another database, so that reading
+    adds none."""
+    await asyncio.sleep(11)
+    conn = await asyncpg.connect(url)
+    try:
+        return int(
+            await conn.fetchval("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", database)
+        )
+    finally:
+        await conn.close()
 
 
 async def store_cost(state_url: str) -> tuple[Stats, Stats]:
@@ -396,7 +437,7 @@ def replicas(url: str) -> None:
             http_server(BENCH_SERVER, env("local")) as local,
             http_server(BENCH_SERVER, env("r0", NEON_MCP_STATE_URL=state_url)) as shared,
         ):
-            costs = asyncio.run(sequential_costs(local.url, shared.url, state_url))
+            costs = asyncio.run(sequential_costs(local, shared, target, state_url))
 
     def row(label: str, run: Load, baseline: Load | None, what: str) -> list[object]:
         shares = f"{run.server_cpu / run.elapsed:.0%} / {run.generator_cpu / run.elapsed:.0%}"
@@ -419,23 +460,32 @@ def replicas(url: str) -> None:
     added_read = costs.read_shared.median - costs.read_local.median
     added_confirmed = costs.confirmed_shared.median - costs.confirmed_local.median
     cost_about = (
-        f"One client over streamable HTTP, {SEQUENTIAL} plain reads (`run_sql('select 1')`) and {SEQUENTIAL // 3} "
+        f"One client over streamable HTTP, {SEQUENTIAL} plain reads (`run_sql('select 1')`), then {SEQUENTIAL // 3} "
         "confirmed calls (`run_sql` of a destructive `UPDATE` without `WHERE`, answered `confirmation_required`, "
         "then `confirm_operation`) on each of two servers, alternating: one without a state database (memory and "
-        "files), one with it. A plain read never touches the state database (no audit record, no pending operation); "
-        "a confirmed call stores the operation, takes it (a conditional `UPDATE … RETURNING`) and writes its audit "
-        "row before answering. The store's own work is also timed in process, beside one `SELECT 1` on its pool."
+        "files), one with it; the state database's transactions over each phase are counted from PostgreSQL's "
+        "statistics (`pg_stat_database`). A plain read never touches the state database (no audit record, no pending "
+        "operation); a confirmed call stores the operation, takes it (a conditional `UPDATE … RETURNING`) and writes "
+        "its audit row before answering. The store's own work is also timed in process, beside one `SELECT 1` on "
+        "its pool."
     )
     cost_header = ["figure", "median", "p99", "baseline in the same run", "ratio", "the state database adds"]
     cost_rows = [
         ["plain read, `run_sql('select 1')`", ms(costs.read_shared.median), ms(costs.read_shared.p99),
          f"without a state database {ms(costs.read_local.median)}",
          ratio(costs.read_shared.median, costs.read_local.median),
-         f"{added_read * 1000:+.3f} ms (target: nothing)"],
+         f"{added_read * 1000:+.3f} ms; {costs.read_transactions:.2f} transactions in it per call (target: nothing)"],
         ["confirmed call, `run_sql` + `confirm_operation`", ms(costs.confirmed_shared.median),
          ms(costs.confirmed_shared.p99), f"without a state database {ms(costs.confirmed_local.median)}",
          ratio(costs.confirmed_shared.median, costs.confirmed_local.median),
-         f"{added_confirmed * 1000:+.3f} ms: {of_target(added_confirmed, 0.001)} (1 ms)"],
+         f"{added_confirmed * 1000:+.3f} ms: {of_target(added_confirmed, 0.001)} (1 ms); "
+         f"{costs.confirmed_transactions:.2f} transactions in it per call"],
+        ["server CPU per plain read", ms(costs.read_cpu[1]), "—", f"without a state database {ms(costs.read_cpu[0])}",
+         ratio(costs.read_cpu[1], costs.read_cpu[0]), f"{(costs.read_cpu[1] - costs.read_cpu[0]) * 1000:+.3f} ms"],
+        ["server CPU per confirmed call", ms(costs.confirmed_cpu[1]), "—",
+         f"without a state database {ms(costs.confirmed_cpu[0])}",
+         ratio(costs.confirmed_cpu[1], costs.confirmed_cpu[0]),
+         f"{(costs.confirmed_cpu[1] - costs.confirmed_cpu[0]) * 1000:+.3f} ms"],
         ["the store's work per confirmed call (store, take, audit row), in process", ms(costs.store.median),
          ms(costs.store.p99), f"one `SELECT 1` on its pool {ms(costs.round_trip.median)}",
          ratio(costs.store.median, costs.round_trip.median), of_target(costs.store.median, 0.001) + " (1 ms)"],
