@@ -22,6 +22,7 @@ _SERVE_OPTIONS = (
     "host",
     "port",
     "neon_key_from_header",
+    "state_url",
     "database_url",
     "neon_project_id",
     "neon_branch",

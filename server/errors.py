@@ -16,6 +16,7 @@ original. Local Neon's answers to its own HTTP clients are
     ├── ClusterError            a local PostgreSQL cluster could not be created, started or stopped
     ├── LocalNeonDidNotStart    local Neon, started in the background, exited or did not answer in time
     ├── MigrationFailed         a migration failed on its plan branch or on its target (what stayed is said)
+    ├── StateUnavailable        the state database (NEON_MCP_STATE_URL) did not answer: nothing was stored or taken
     ├── NeonAPIFailure          Neon's API refused a request (HTTP status, Neon's code, message, request_id)
     │   └── NeonUnreachable     Neon's API could not be reached: network error or timeout, retries used up
     ├── OperationFailed         an operation Neon ran for a change ended failed, error or cancelled
@@ -42,6 +43,7 @@ __all__ = [
     "OperationTimeout",
     "PolicyViolation",
     "SQLParseError",
+    "StateUnavailable",
     "UnknownDatabase",
 ]
 
@@ -96,6 +98,11 @@ class LocalNeonDidNotStart(NeonMCPError):
 
 class MigrationFailed(NeonMCPError):
     """The migration failed on its plan branch or on the target; the message says where and what stayed."""
+
+
+class StateUnavailable(NeonMCPError):
+    """The state database shared by replicas could not be reached, or refused; the message says what did not happen
+    (the driver's text goes to the log only: it may name hosts)."""
 
 
 class NeonAPIFailure(NeonMCPError):

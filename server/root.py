@@ -10,6 +10,11 @@ the audit log and the operations waiting for confirmation. ``NeonServices`` adds
 directory of projects and branches, connections per target, backups, short-lived branches, and the branch, compute,
 role, migration and Neon-view services. A server of a plain database URL has ``Services`` and so no Neon service at
 all; ``build_services`` picks the class from the settings.
+
+What decides safety beyond one call — the operations waiting for confirmation, the migration plans, the audit log —
+lives in one of two places, chosen here: in memory and files of this process (the default), or, with a state URL, in
+the state database every replica shares (``build_state``: one pool per process, opened by ``server.mcp.tenants``),
+where each tenant's rows carry its id. Each store has one interface, and both implementations in its own module.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .settings import Settings
-from .state.pending import PendingOperations
 
 if TYPE_CHECKING:
     from .computes.connection_check import ConnectionCheck
     from .computes.roles import Roles
     from .computes.service import Computes
     from .migrate.service import Migrations
+    from .migrate.store import MigrationStore
     from .neon.backups import Backups
     from .neon.branches import BranchService
     from .neon.client import NeonClient
@@ -40,22 +45,51 @@ if TYPE_CHECKING:
     from .sql.places import Places
     from .sql.service import SQLService
     from .state.audit import AuditLog
+    from .state.database import StateDatabase
+    from .state.pending import PendingOperations
 
-__all__ = ["NeonServices", "Services", "build_services"]
+__all__ = ["NeonServices", "Services", "build_services", "build_state"]
 
 
 class Services:
-    """The services of a server of a plain PostgreSQL URL, and the part every server shares."""
+    """The services of a server of a plain PostgreSQL URL, and the part every server shares.
 
-    def __init__(self, settings: Settings) -> None:
+    ``tenant`` names whose services these are in the state database's rows and in the audit log; ``state`` is the
+    state database (None: memory and files).
+    """
+
+    def __init__(self, settings: Settings, *, tenant: str = "default", state: StateDatabase | None = None) -> None:
         self.settings = settings
-        self.pending = PendingOperations(settings.confirmation_ttl)
+        self.tenant = tenant
+        self.state = state
+
+    @cached_property
+    def pending(self) -> PendingOperations:
+        from .state.database import replica
+        from .state.pending import PendingInMemory, PendingTable
+
+        ttl = self.settings.confirmation_ttl
+        if self.state is None:
+            return PendingInMemory(ttl)
+        return PendingTable(self.state, tenant=self.tenant, ttl=ttl, replica=replica())
 
     @cached_property
     def audit(self) -> AuditLog:
-        from .state.audit import AuditLog
+        from .state.audit import AuditFile, AuditTable
+        from .state.database import replica
 
-        return AuditLog(self.settings.audit_log_path)
+        if self.state is None:
+            return AuditFile(self.settings.audit_log_path, tenant=self.tenant)
+        return AuditTable(self.state, tenant=self.tenant, replica=replica())
+
+    @cached_property
+    def plans(self) -> MigrationStore:
+        from .migrate.store import PlanFiles, PlanTable
+        from .state.database import replica
+
+        if self.state is None:
+            return PlanFiles(self.settings.home / "migrations")
+        return PlanTable(self.state, tenant=self.tenant, replica=replica())
 
     @cached_property
     def guards(self) -> Guards:
@@ -132,9 +166,15 @@ class Services:
         return None
 
     async def aclose(self) -> None:
-        """Close what was opened (pools, the API client); services never used were never built."""
+        """Close what was opened (pools, the API client) and write what the audit log holds; services never used
+        were never built."""
         if "places" in self.__dict__:
             await self.places.close()
+        await self._close_audit()
+
+    async def _close_audit(self) -> None:
+        if "audit" in self.__dict__:
+            await self.audit.aclose()
 
 
 class NeonServices(Services):
@@ -265,11 +305,10 @@ class NeonServices(Services):
     @cached_property
     def migrations(self) -> Migrations:
         from .migrate.service import Migrations
-        from .migrate.store import MigrationStore
 
         s = self.settings
         return Migrations(
-            MigrationStore(s.home / "migrations"),
+            self.plans,
             self.connections,
             self.scratch,
             self.backups,
@@ -287,8 +326,19 @@ class NeonServices(Services):
             await self.connections.close()
         if "neon" in self.__dict__:
             await self.neon.aclose()
+        await self._close_audit()
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, tenant: str = "default", state: StateDatabase | None = None) -> Services:
     """The services ``settings`` call for: Neon's when a Neon API key is set, else a plain database's."""
-    return NeonServices(settings) if settings.neon_api_key is not None else Services(settings)
+    kind = NeonServices if settings.neon_api_key is not None else Services
+    return kind(settings, tenant=tenant, state=state)
+
+
+def build_state(settings: Settings) -> StateDatabase | None:
+    """The state database of ``settings`` (not yet open), or None: the stores then live in memory and files."""
+    if settings.state_url is None:
+        return None
+    from .state.database import StateDatabase
+
+    return StateDatabase(settings.state_url.get_secret_value(), pool_size=settings.pool_size)

@@ -22,6 +22,9 @@ Transport = Literal["stdio", "http", "sse"]
 MIN_HTTP_TOKEN_CHARS = 16
 """A bearer token shorter than this is refused: it would be guessable."""
 
+MIN_STATE_KEY_CHARS = 32
+"""The request-state cipher needs at least 32 bytes of secret (the SDK refuses less)."""
+
 HARD_MAX_SQL_BYTES = 1_000_000
 """SQL text larger than this is refused before parsing, whatever the settings say."""
 
@@ -188,6 +191,22 @@ class Settings(BaseSettings):
         ),
     )
 
+    state_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL URL of the state database that replicas share: pending confirmations, migration plans and "
+            "the audit log, in the schema neon_mcp_state (created and migrated by the server). Streamable HTTP then "
+            "runs stateless, so any replica answers any request. Default: memory and files in HOME (one process)."
+        ),
+    )
+    state_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Secret (at least 32 characters) sealing the request state of elicitation round trips, the same on every "
+            "replica. Default with a state URL: a random key kept in the state database; without: one per process."
+        ),
+    )
+
     @field_validator("default_schema")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
@@ -205,6 +224,13 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("state_key")
+    @classmethod
+    def _key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_STATE_KEY_CHARS:
+            raise ValueError(f"a state key needs at least {MIN_STATE_KEY_CHARS} characters")
         return value
 
     @field_validator("log_level", mode="before")

@@ -7,6 +7,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,21 +62,35 @@ def database_url(pg_cluster: Cluster) -> str:
 # --- databases, settings and MCP clients -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def fresh_db(pg_cluster: Cluster) -> AsyncIterator[str]:
-    """A new, empty database for one test (dropped afterwards); yields its superuser URL."""
-    name = f"t_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(pg_cluster.dsn())
+@asynccontextmanager
+async def _new_database(cluster: Cluster, prefix: str) -> AsyncIterator[str]:
+    """A new, empty database on ``cluster`` (dropped afterwards); yields its superuser URL."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(cluster.dsn())
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield pg_cluster.dsn(name)
-    admin = await asyncpg.connect(pg_cluster.dsn())
+    yield cluster.dsn(name)
+    admin = await asyncpg.connect(cluster.dsn())
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def fresh_db(pg_cluster: Cluster) -> AsyncIterator[str]:
+    """A new, empty database for one test (dropped afterwards); yields its superuser URL."""
+    async with _new_database(pg_cluster, "t") as url:
+        yield url
+
+
+@pytest.fixture
+async def state_url(pg_cluster: Cluster) -> AsyncIterator[str]:
+    """A new, empty database for one test's state store (``NEON_MCP_STATE_URL``; the server creates its schema)."""
+    async with _new_database(pg_cluster, "state") as url:
+        yield url
 
 
 @pytest.fixture

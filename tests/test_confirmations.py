@@ -11,7 +11,7 @@ import pytest
 from mcp_types import ElicitRequestParams, ElicitResult
 
 from server.settings import Settings
-from server.state.audit import AuditLog
+from server.state.audit import AuditFile
 from tests.helpers import mcp_client, script, sql, text_of
 
 pytestmark = pytest.mark.anyio
@@ -66,7 +66,7 @@ async def test_elicitation_accept_runs_the_statement(make_settings: Callable[...
     assert "affects: shop.orders" in question
     assert re.search(r"shop\.orders: table, oid \d+, ≈1,000 rows, \d+ kB", question), question
     assert "operation " in question and "database" in question
-    (record,) = AuditLog(settings.audit_log_path).read()
+    (record,) = AuditFile(settings.audit_log_path).read()
     assert record["confirmation"] == "elicitation" and record["rows_affected"] == 1000
     assert record["classification"] == "destructive" and record["outcome"] == "ok"
 
@@ -85,7 +85,7 @@ async def test_elicitation_refusal_runs_nothing(make_settings: Callable[..., Set
     assert result.structured_content["status"] == "declined"  # type: ignore[index]
     assert f"The user {how} the confirmation: nothing ran" in text_of(result)
     assert await _exists(url)
-    assert AuditLog(settings.audit_log_path).read() == []
+    assert AuditFile(settings.audit_log_path).read() == []
 
 
 async def test_without_elicitation_confirm_operation_runs_the_stored_operation_once(
@@ -111,7 +111,7 @@ async def test_without_elicitation_confirm_operation_runs_the_stored_operation_o
         unknown = await client.call_tool("confirm_operation", {"operation_id": "op_made_up"})
     assert again.is_error and "already confirmed and ran" in text_of(again)
     assert unknown.is_error and "unknown operation id" in text_of(unknown)
-    (record,) = AuditLog(settings.audit_log_path).read()
+    (record,) = AuditFile(settings.audit_log_path).read()
     assert record["confirmation"] == "confirm_operation" and record["operation_id"] == data["operation_id"]
 
 

@@ -42,7 +42,7 @@ async def confirm_operation(
     operation (never new SQL), once, before it expires (5 minutes by default), and only if it would still do exactly
     what the summary said. Unknown, expired or already used ids, and ids from another session, are refused.
     """
-    operation = services(ctx).pending.take(operation_id.strip(), session=session_id(ctx))
+    operation = await services(ctx).pending.take(operation_id.strip(), session=session_id(ctx))
     return await replay(ctx, CONFIRMABLE[operation.tool], operation)
 
 

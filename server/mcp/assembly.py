@@ -5,13 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import MCPServer, RequestStateSecurity
+from mcp.server.request_state import AESGCMRequestStateCodec, InvalidRequestState
 
 from .. import __version__
 from ..errors import InvalidInput
 from ..settings import Settings
 from .tenants import Tenants, track_calls
+
+if TYPE_CHECKING:
+    from ..state.database import StateDatabase
 
 __all__ = ["build_server", "instructions"]
 
@@ -77,6 +82,41 @@ def instructions(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _request_state_security(settings: Settings, tenants: Tenants | None) -> RequestStateSecurity | None:
+    """How the state of an elicitation round trip (2026-07-28: sealed into the result, echoed by the client's retry)
+    is sealed: under a key every replica shares, since the retry may reach another one — the state key of the
+    settings, else the key kept in the state database. None (the SDK's default: a key of this process) without
+    either."""
+    if settings.state_key is not None:
+        return RequestStateSecurity(keys=[settings.state_key.get_secret_value()])
+    if tenants is None or tenants.state is None:
+        return None
+    return RequestStateSecurity(codec=_KeyInState(tenants.state))
+
+
+class _KeyInState:
+    """A request-state codec (the SDK's AES-GCM one) under the key kept in the state database, known once it is
+    open (before any request)."""
+
+    def __init__(self, state: StateDatabase) -> None:
+        self._state = state
+        self._codec: AESGCMRequestStateCodec | None = None
+
+    def _ready(self) -> AESGCMRequestStateCodec:
+        if self._codec is None:
+            key = self._state.request_state_key
+            if key is None:
+                raise InvalidRequestState("the state database is not open")
+            self._codec = AESGCMRequestStateCodec([key])
+        return self._codec
+
+    def seal(self, payload: bytes) -> str:
+        return self._ready().seal(payload)
+
+    def unseal(self, token: str) -> bytes:
+        return self._ready().unseal(token)
+
+
 def build_server(settings: Settings, *, tenants: Tenants | None = None) -> MCPServer[Tenants]:
     """The MCP server for ``settings``; services are created when it starts and closed when it stops.
 
@@ -107,6 +147,7 @@ def build_server(settings: Settings, *, tenants: Tenants | None = None) -> MCPSe
         lifespan=lifespan,
         log_level=settings.log_level,
         middleware=[track_calls] if tenants is not None else None,
+        request_state_security=_request_state_security(settings, tenants),
     )
     from prompts import register_all as register_prompts
     from tools import register_all as register_tools

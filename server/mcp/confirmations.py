@@ -274,7 +274,7 @@ async def run_or_store(
     if call is None or call.tool != tool:
         raise AssertionError(f"{tool}: a change is stored only from within its own tool call")
     binding = await change.binding()
-    operation = services(ctx).pending.add(
+    operation = await services(ctx).pending.add(
         tool=tool, arguments=call.arguments, summary=change.summary, session=session_id(ctx), binding=to_json(binding)
     )
     expires = dt.datetime.fromtimestamp(operation.expires_at, dt.UTC).isoformat(timespec="seconds")

@@ -15,7 +15,7 @@ from .tenants import Tenants
 if TYPE_CHECKING:
     from ..root import NeonServices, Services
 
-__all__ = ["Ctx", "neon_services", "services", "session_id"]
+__all__ = ["Ctx", "client_name", "neon_services", "services", "session_id"]
 
 Ctx: TypeAlias = Context[Tenants, Any]
 
@@ -40,6 +40,15 @@ def session_id(ctx: Ctx) -> str | None:
     query = getattr(request, "query_params", None)
     sse = query.get("session_id") if query is not None else None
     return f"sse:{sse}" if sse else None
+
+
+def client_name(ctx: Ctx) -> str | None:
+    """The name the MCP client gave for itself (``clientInfo.name``: in ``initialize``, or in each request's envelope
+    on the 2026-07-28 protocol), when it gave one."""
+    params = getattr(ctx.request_context.session, "client_params", None)
+    info = getattr(params, "client_info", None)
+    name = getattr(info, "name", None)
+    return name if isinstance(name, str) else None
 
 
 def neon_services(ctx: Ctx) -> NeonServices:

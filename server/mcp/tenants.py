@@ -6,6 +6,11 @@ API client, directory cache, pools, pending confirmations, and a data directory 
 log, migration plans) — and nothing is shared between keys. A tenant is known by a hash of its key (``id``, 16 hex
 digits, the only form that reaches logs); the key itself is kept only inside its tenant's settings as a ``SecretStr``.
 
+With a state URL, the state database (``server.root.build_state``: one pool for the process) holds every tenant's
+pending confirmations, migration plans and audit records, by tenant id, where every replica finds them; ``Tenants``
+opens it first and closes it last. A server without a Neon key of its own is the tenant of its database URL (its
+hash), so that two deployments sharing one state database never share rows.
+
 Tenants of keys from requests are closed after an hour without calls (at least twice the confirmation TTL, so a
 pending confirmation never outlives its tenant), and at most ``max_tenants`` are open at once.
 
@@ -74,16 +79,17 @@ class Tenants:
         idle_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from ..root import build_services
+        from ..root import build_services, build_state
 
         self.settings = settings
         self.max_tenants = max_tenants
         self.idle_seconds = idle_seconds if idle_seconds is not None else max(3600.0, 2 * settings.confirmation_ttl)
         self._clock = clock
-        own_key = settings.neon_api_key
-        self._default = _Tenant(
-            tenant_id(own_key.get_secret_value()) if own_key else "default", build_services(settings)
-        )
+        self.state = build_state(settings)
+        """The state database replicas share (None: memory and files); open while the tenants are."""
+        own = settings.neon_api_key or settings.database_url
+        ident = tenant_id(own.get_secret_value()) if own is not None else "default"
+        self._default = _Tenant(ident, build_services(settings, tenant=ident, state=self.state))
         self._by_id: dict[str, _Tenant] = {}
         self._calls: dict[str, int] = {}
         self._no_calls: anyio.Event | None = None
@@ -94,6 +100,9 @@ class Tenants:
     # --- lifetime ----------------------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Tenants:
+        if self.state is not None:
+            await self.state.open()
+            self._stack.push_async_callback(self.state.close)  # after the tenants: their audit logs write there
         if self.settings.neon_key_from_header:
             self._task_group = await self._stack.enter_async_context(anyio.create_task_group())
             await self._task_group.start(self._sweep_forever)
@@ -104,9 +113,11 @@ class Tenants:
     ) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        await self._stack.aclose()  # tenants being closed finish closing
-        self._task_group = None
-        await self.aclose()
+        try:
+            await self.aclose()
+        finally:
+            await self._stack.aclose()  # tenants being closed finish closing; then the state database closes
+            self._task_group = None
 
     async def aclose(self) -> None:
         """Close every tenant's services."""
@@ -157,7 +168,7 @@ class Tenants:
         settings = self.settings.model_copy(
             update={"neon_api_key": SecretStr(key), "home": self.settings.home / "tenants" / ident}
         )
-        tenant = _Tenant(ident, build_services(settings))
+        tenant = _Tenant(ident, build_services(settings, tenant=ident, state=self.state))
         self._by_id[ident] = tenant
         logger.info("tenant %s: opened (%d open)", ident, len(self._by_id))
         return tenant

@@ -1,7 +1,9 @@
 """Registering tools, and the one place where errors become MCP tool results.
 
 The boundary also records the call in flight (its tool and arguments: ``server.mcp.confirmations.current_call``), which
-is what a change that needs confirming stores for ``confirm_operation``.
+is what a change that needs confirming stores for ``confirm_operation``, and who made it (``server.state.audit``'s
+``current_caller``: tool, MCP session, client), which every audit record of the call carries; it answers once those
+records are written.
 
 ``add_tool`` wraps each tool so that a ``NeonMCPError`` reaches the model as a ``ToolError`` with its message (what it
 quotes from the database inside an untrusted-data fence: ``NeonMCPError.split``), and anything unexpected is logged
@@ -18,6 +20,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
@@ -25,7 +28,9 @@ from mcp_types import ToolAnnotations
 from .. import progress
 from ..errors import NeonMCPError
 from ..redaction import redact_text
+from ..state.audit import Caller, current_caller
 from .confirmations import Call, current_call, resolved_parameters
+from .context import client_name, session_id
 from .fence import fence
 
 __all__ = ["add_tool", "boundary"]
@@ -44,9 +49,14 @@ def boundary(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     @functools.wraps(fn)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
         ctx = kwargs.get("ctx")
-        token = progress.current.set(ctx.report_progress if isinstance(ctx, Context) else None)
+        context = ctx if isinstance(ctx, Context) else None
+        token = progress.current.set(context.report_progress if context is not None else None)
         arguments = {name: value for name, value in kwargs.items() if name != "ctx" and name not in resolved}
         call = current_call.set(Call(fn.__name__, arguments))
+        caller = Caller(fn.__name__)
+        if context is not None:
+            caller.session, caller.client = session_id(context), client_name(context)
+        who = current_caller.set(caller)
         try:
             return await fn(*args, **kwargs)
         except ToolError:
@@ -63,8 +73,12 @@ def boundary(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
                 "the server's log has the details"
             ) from exc
         finally:
+            current_caller.reset(who)
             current_call.reset(call)
             progress.current.reset(token)
+            if caller.unwritten:
+                with anyio.CancelScope(shield=True):  # what ran is recorded, even when the call was cancelled
+                    await caller.settle()
 
     return guarded
 

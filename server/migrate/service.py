@@ -4,7 +4,8 @@
 lints it (our rules and squawk's), and applies it on a scratch branch of the target: one transaction, with the
 statements that cannot run in one (``CREATE INDEX CONCURRENTLY`` …) outside it, in order. It times each statement,
 counts rows, diffs the schema before and after, and stores the plan (script, checksum, target, the target's schema
-fingerprint) on disk. A failing script reports its statement, error and position, and leaves nothing behind.
+fingerprint: ``server.migrate.store``, files or the state database replicas share). A failing script reports its
+statement, error and position, and leaves nothing behind.
 
 ``apply`` runs exactly the stored script on the target, after checking that it is still planned and unexpired, that
 the target's schema is the one it was tested against, and that its version was not applied with another checksum;
@@ -36,7 +37,7 @@ from ..state.audit import AuditLog, AuditRecord, Confirmed
 from ..state.binding import Binding, Bound
 from .lint import Finding, lint, lock_of, squawk_findings
 from .models import AppliedMigration, FindingModel, MigrationReport, StatementReport
-from .store import MigrationPlan, MigrationStore, checksum
+from .store import Claim, MigrationPlan, MigrationStore, checksum
 
 if TYPE_CHECKING:
     from ..neon.backups import Backups
@@ -233,7 +234,7 @@ class Migrations:
             created_at=datetime.now(UTC),
             expires_at=scratch.expires_at,
         )
-        self.store.save(plan)
+        await self.store.save(plan)
         await progress.report(3, 3, "planned")
         return MigrationReport(
             migration_id=plan.id,
@@ -258,29 +259,13 @@ class Migrations:
 
     # --- apply -------------------------------------------------------------------------------------------------------
 
-    def _applicable(self, migration_id: str) -> MigrationPlan:
-        """The stored plan, checked to be applicable (planned, not expired); raises ``ConfirmationError``."""
-        plan = self.store.load(migration_id)
-        if plan.state == "applied":
-            raise ConfirmationError(
-                f"migration {plan.id} was already applied (at {plan.finished_at:%Y-%m-%d %H:%M:%S} UTC); "
-                "it cannot run again"
-            )
-        if plan.state == "discarded":
-            raise ConfirmationError(f"migration {plan.id} was discarded; plan it again")
-        if plan.expired:
-            raise ConfirmationError(
-                f"migration {plan.id} expired at {plan.expires_at:%H:%M:%S} UTC with its plan branch; plan it again"
-            )
-        return plan
-
     async def plan_apply(self, migration_id: str) -> ApplyChange:
         """Check that a stored plan can be applied, by whom it must be confirmed, and what the human is asked.
 
         Raises ``ConfirmationError`` (unknown, applied, discarded or expired plan) and ``PolicyViolation`` (access
         mode) before anything is asked.
         """
-        plan = self._applicable(migration_id)
+        plan = await self.store.applicable(migration_id)
         verdict = self._apply_verdict(plan.branch_name, plan.protected_because, plan.destructive).enforced()
         script = await self._parse(plan.sql)
         return ApplyChange(plan, script, self._summary(plan, script), verdict.needs_confirmation)
@@ -321,10 +306,16 @@ class Migrations:
         return "\n".join(lines)
 
     async def apply(self, change: ApplyChange, confirmed: Confirmed) -> AppliedMigration:
-        """Apply a checked plan (once: its state is read again from the store, which another call may have changed
-        since it was checked)."""
-        plan = self._applicable(change.plan.id)
-        script = change.script
+        """Apply a checked plan, once: the store holds the plan for as long as it runs (another call, through any
+        replica, is refused meanwhile), and reads its state again, which another call may have changed since it was
+        checked. Its plan branch is deleted once it is recorded as applied."""
+        async with self.store.claim(change.plan.id) as claim:
+            applied = await self._apply(claim, change.script, confirmed)
+        await self.scratch.remove(claim.plan.project_id, claim.plan.plan_branch_id)
+        return applied
+
+    async def _apply(self, claim: Claim, script: _Script, confirmed: Confirmed) -> AppliedMigration:
+        plan = claim.plan
         target = Target(
             plan.project_id, plan.branch_id, plan.branch_name, plan.database, plan.role, plan.protected_because
         )
@@ -336,7 +327,7 @@ class Migrations:
                     f"version {plan.version} was applied on {place.label} with another checksum ({applied}) since "
                     "the plan; nothing runs"
                 )
-            await self._finish(plan, "applied")
+            await claim.finish("applied")
             return AppliedMigration(
                 migration_id=plan.id,
                 version=plan.version,
@@ -361,7 +352,7 @@ class Migrations:
         except DatabaseError as exc:
             self._audit(plan, script, None, confirmed, error=str(exc))
             raise await self._apply_failure(exc, place, script, plan, backup) from exc
-        await self._finish(plan, "applied")
+        await claim.finish("applied")
         self.sql.forget_cached_plans()
         self._audit(plan, script, run.outcomes, confirmed)
         return AppliedMigration(
@@ -417,10 +408,12 @@ class Migrations:
     # --- discard and history -----------------------------------------------------------------------------------------
 
     async def discard(self, migration_id: str) -> str:
-        plan = self.store.load(migration_id)
+        plan = await self.store.load(migration_id)
         if plan.state != "planned":
             return f"migration {plan.id} is already {plan.state}; nothing to discard"
-        await self._finish(plan, "discarded")
+        async with self.store.claim(plan.id) as claim:
+            await claim.finish("discarded")
+        await self.scratch.remove(plan.project_id, plan.plan_branch_id)
         return f"discarded migration {plan.id} and deleted its plan branch {plan.plan_branch_name}"
 
     async def history(
@@ -590,17 +583,11 @@ class Migrations:
         (rows,) = await place.databases.read_catalog(place.database, [("SHOW server_version", ())])
         return str(rows[0][0]).split()[0]
 
-    async def _finish(self, plan: MigrationPlan, state: str) -> None:
-        plan.state = state  # type: ignore[assignment]
-        plan.finished_at = datetime.now(UTC)
-        self.store.save(plan)
-        await self.scratch.remove(plan.project_id, plan.plan_branch_id)
-
     async def _purge(self) -> None:
         if self._purged:
             return
         self._purged = True
-        for plan in self.store.purge():
+        for plan in await self.store.purge():
             await self.scratch.remove(plan.project_id, plan.plan_branch_id)
 
 

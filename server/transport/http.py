@@ -5,7 +5,9 @@ Composed from three pieces around the SDK's own app:
 
 - ``BearerGate``: every request but ``/healthz`` must carry ``Authorization: Bearer <token>``; the token is compared in
   constant time (digests of equal length), and a request without it, or with another, gets 401.
-- ``/healthz``: ``{"status": "ok"}``, without a token, for load balancers and supervisors.
+- ``/healthz``: ``{"status": "ok"}``, without a token, for load balancers and supervisors; with a state database, its
+  health too (``"state": {...}``), and 503 while it does not answer (a replica that cannot store or take a
+  confirmation should get no calls).
 - The SDK's Host and Origin checks (``transport_security``), on whatever address the server listens: a request
   whose Host is not allowed gets 421, one from a browser page of another origin 403 (DNS rebinding, cross-site
   requests). Behind a token this is defence in depth; beyond loopback the allowed hosts must be named.
@@ -13,6 +15,12 @@ Composed from three pieces around the SDK's own app:
   themselves; a stopping server ends them, cleanly, once the calls in flight are answered (``server.transport.runner``).
 
 The app's lifespan owns the tenants (``server.mcp.tenants``): they outlive every MCP session, and are closed after them.
+
+With a state URL the server is one of several interchangeable replicas: streamable HTTP runs stateless (no
+``Mcp-Session-Id``: every request stands alone, so a round-robin load balancer needs no session affinity; clients of
+the older protocol then confirm through ``confirm_operation``, as the server cannot ask them mid-call), and the
+request state of elicitation round trips is sealed under a key every replica shares (``server.mcp.assembly``). SSE
+keeps a session per connection in one process: behind a load balancer it needs session affinity.
 """
 
 from __future__ import annotations
@@ -21,9 +29,9 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import anyio
@@ -35,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import NeonMCPError
 from ..mcp.assembly import build_server
 from ..mcp.tenants import Tenants
 from ..settings import Settings
@@ -164,8 +173,15 @@ async def _stopping(scope: Scope, receive: Receive, send: Send) -> None:
     await JSONResponse({"error": "the server is stopping"}, status_code=503)(scope, receive, send)
 
 
-async def _healthz(_: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+def _healthz(tenants: Tenants) -> Callable[[Request], Awaitable[Response]]:
+    async def healthz(_: Request) -> Response:
+        if tenants.state is None:
+            return JSONResponse({"status": "ok"})
+        health = await tenants.state.health()
+        status = "ok" if health.ok else "unavailable"
+        return JSONResponse({"status": status, "state": health.as_dict()}, status_code=200 if health.ok else 503)
+
+    return healthz
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,8 @@ class HTTPApp:
     streams: OpenStreams
     path: str
     """Where MCP is served (``/mcp`` or ``/sse``)."""
+    failures: list[NeonMCPError] = field(default_factory=list)
+    """Why the app could not start (its lifespan failed), for the runner to report."""
 
 
 def create_app(settings: Settings, *, transport: Literal["http", "sse"], token: str) -> HTTPApp:
@@ -187,15 +205,24 @@ def create_app(settings: Settings, *, transport: Literal["http", "sse"], token: 
     security = transport_security(settings)
     if transport == "http":
         mcp_app = server.streamable_http_app(
-            streamable_http_path=MCP_PATHS["http"], host=settings.host, transport_security=security
+            streamable_http_path=MCP_PATHS["http"],
+            host=settings.host,
+            transport_security=security,
+            stateless_http=settings.state_url is not None,
         )
     else:
         mcp_app = server.sse_app(sse_path=MCP_PATHS["sse"], host=settings.host, transport_security=security)
 
+    failures: list[NeonMCPError] = []
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            await stack.enter_async_context(tenants)  # closed last: after every session
+            try:
+                await stack.enter_async_context(tenants)  # closed last: after every session
+            except NeonMCPError as exc:  # the state database: said once by the runner, not as a traceback
+                failures.append(exc)
+                raise
             if transport == "http":
                 # The SDK's app runs its session manager in its own lifespan, which a mounted app does not get.
                 await stack.enter_async_context(server.session_manager.run())
@@ -203,8 +230,27 @@ def create_app(settings: Settings, *, transport: Literal["http", "sse"], token: 
         logger.info("stopped: sessions ended, pools closed")
 
     app = Starlette(
-        routes=[Route("/healthz", _healthz, methods=["GET"]), Mount("", app=BearerGate(mcp_app, token))],
+        routes=[Route("/healthz", _healthz(tenants), methods=["GET"]), Mount("", app=BearerGate(mcp_app, token))],
         lifespan=lifespan,
     )
-    streams = OpenStreams(app)
-    return HTTPApp(streams, tenants, streams, MCP_PATHS[transport])
+    streams = OpenStreams(_said_plainly(app, failures))
+    return HTTPApp(streams, tenants, streams, MCP_PATHS[transport], failures)
+
+
+def _said_plainly(app: ASGIApp, failures: list[NeonMCPError]) -> ASGIApp:
+    """The app, its start-up failures reported to the server by their message rather than a traceback (Starlette
+    sends the traceback; ours are anticipated, and the message says what to do)."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and failures:
+                message = {**message, "message": str(failures[0])}
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return wrapped

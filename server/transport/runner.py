@@ -37,7 +37,8 @@ _SETTLE_SECONDS = 0.2
 
 
 def serve(app: HTTPApp, sock: socket.socket, *, on_ready: Callable[[], None]) -> None:
-    """Serve ``app`` on ``sock`` until a signal stops it; ``on_ready`` runs once requests are answered."""
+    """Serve ``app`` on ``sock`` until a signal stops it; ``on_ready`` runs once requests are answered. Raises the
+    ``NeonMCPError`` that kept the app from starting (the state database did not answer)."""
     anyio.run(_serve, app, sock, on_ready)
 
 
@@ -61,11 +62,17 @@ async def _serve(app: HTTPApp, sock: socket.socket, on_ready: Callable[[], None]
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_announce, server, on_ready)
             tasks.start_soon(_drain_when_stopping, server, app)
-            await server.serve(sockets=[sock])
+            try:
+                await server.serve(sockets=[sock])
+            except SystemExit:  # uvicorn's way of saying the app's lifespan failed: said below, as the app said it
+                if not app.failures:
+                    raise
             tasks.cancel_scope.cancel()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if app.failures:
+        raise app.failures[0]
 
 
 def _keep_event_streams_open_on_signal() -> None:
