@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field, SecretStr
 from ..audit import AuditLog, AuditRecord, ConfirmationPath
 from ..errors import ConfirmationError, InvalidInput, NeonMCPError, PolicyViolation
 from ..mcp.confirmations import NotAsked, ask
+from ..sql.quoting import quote_ident, quote_literal
 
 if TYPE_CHECKING:
     from ..mcp.context import AppContext
@@ -46,7 +47,6 @@ __all__ = [
     "RoleCreated",
     "RolePlan",
     "Roles",
-    "quote_ident",
     "reveal_question",
     "revealed",
     "scram_verifier",
@@ -66,11 +66,6 @@ _SCHEMAS_SQL = (
     "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1"
 )
 _ME_SQL = "SELECT current_user"
-
-
-def quote_ident(name: str) -> str:
-    """``name`` as a quoted SQL identifier (the one way identifiers reach this module's SQL)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = _SCRAM_ITERATIONS) -> str:
@@ -156,7 +151,8 @@ class RolePlan:
         """The SQL, in order; the first carries the SCRAM verifier (never the password)."""
         role = quote_ident(self.name)
         sql = [
-            f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '{verifier}'",
+            f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            f"PASSWORD {quote_literal(verifier)}",
             f"GRANT CONNECT ON DATABASE {quote_ident(self.database)} TO {role}",
         ]
         table_privileges = {

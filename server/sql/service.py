@@ -21,6 +21,7 @@ from .analysis import StatementFacts, analyze
 from .database import Caps, Outcome, Statement
 from .places import Place
 from .policy import Verdict, decide, functions_needing_volatility
+from .quoting import qualified
 
 __all__ = ["Execution", "Plan", "SQLService", "protected_refusal"]
 
@@ -219,7 +220,7 @@ class SQLService:
                     seen.add(relation.name)
                     warnings.append(
                         f"table {relation.name} is not schema-qualified; "
-                        f"write {_ident(self.default_schema)}.{_ident(relation.name)}"
+                        f"write {qualified(self.default_schema, relation.name)}"
                     )
         return warnings
 
@@ -259,7 +260,7 @@ class SQLService:
             text = fact.sql if len(fact.sql) <= _SUMMARY_SQL_CHARS else fact.sql[:_SUMMARY_SQL_CHARS] + " …"
             lines.append(f"{fact.index + 1}. [{classification.category}] {text}")
             targets = ", ".join(
-                _qualified(r.schema, r.name)
+                qualified(r.schema, r.name)
                 + (f" ({estimates[(r.schema, r.name)]})" if (r.schema, r.name) in estimates else "")
                 for r in fact.targets
             )
@@ -379,16 +380,6 @@ def _bind_params(params: Sequence[Sequence[Any]] | None, count: int) -> tuple[tu
     if len(params) != count:
         raise InvalidInput(f"params has {len(params)} lists for {count} statements; give one list per statement")
     return tuple(tuple(p) for p in params)
-
-
-def _ident(name: str) -> str:
-    if name.isidentifier() and name == name.lower() and name.isascii():
-        return name
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _qualified(schema: str | None, name: str) -> str:
-    return f"{_ident(schema)}.{_ident(name)}" if schema else _ident(name)
 
 
 _VOLATILITY_SQL = """
