@@ -7,20 +7,37 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["AccessMode", "AccessModeSetting", "Settings", "Transport", "default_home"]
 
-AccessMode = Literal["read-only", "branches", "full"]
-AccessModeSetting = Literal["auto", "read-only", "branches", "full"]
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-Transport = Literal["stdio", "http", "sse"]
-
 MIN_HTTP_TOKEN_CHARS = 16
 """A bearer token shorter than this is refused: it would be guessable."""
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _blank_is_none(value: str | None) -> str | None:
+    return value or None
+
+
+def _long_enough(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) < MIN_HTTP_TOKEN_CHARS:
+        raise ValueError(f"a bearer token needs at least {MIN_HTTP_TOKEN_CHARS} characters")
+    return value
+
+
+# Validators belong to the fields' types (not to the class), so that a model made of some of the fields, as the
+# command line's options are, validates them exactly as Settings does.
+AccessMode = Literal["read-only", "branches", "full"]
+AccessModeSetting = Literal["auto", "read-only", "branches", "full"]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)]
+Transport = Literal["stdio", "http", "sse"]
 
 HARD_MAX_SQL_BYTES = 1_000_000
 """SQL text larger than this is refused before parsing, whatever the settings say."""
@@ -115,7 +132,7 @@ class Settings(BaseSettings):
     max_sql_bytes: int = Field(
         default=200_000, ge=1_000, le=HARD_MAX_SQL_BYTES, description="Largest SQL text accepted in one call."
     )
-    default_schema: str | None = Field(
+    default_schema: Annotated[str | None, AfterValidator(_blank_is_none)] = Field(
         default=None, description="Schema tables belong to (e.g. auslex); unqualified table names get a warning."
     )
     confirmation_ttl: float = Field(
@@ -148,7 +165,7 @@ class Settings(BaseSettings):
         default="stdio",
         description="MCP transport: stdio, http (streamable HTTP at /mcp) or sse (legacy SSE at /sse).",
     )
-    http_token: SecretStr | None = Field(
+    http_token: Annotated[SecretStr | None, AfterValidator(_long_enough)] = Field(
         default=None,
         description=(
             "Bearer token HTTP and SSE clients must send (Authorization: Bearer …); default: one generated at start "
@@ -166,23 +183,6 @@ class Settings(BaseSettings):
             "caches, pools, confirmations and data directory. Without the header the server's own key is used."
         ),
     )
-
-    @field_validator("default_schema")
-    @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
-        return value or None
-
-    @field_validator("http_token")
-    @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_HTTP_TOKEN_CHARS:
-            raise ValueError(f"a bearer token needs at least {MIN_HTTP_TOKEN_CHARS} characters")
-        return value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
 
     @property
     def uses_neon(self) -> bool:
