@@ -1,18 +1,32 @@
-"""The ``neon-mcp`` command line. Arguments override environment variables, which override defaults.
+"""The ``neon-mcp`` command line, made by pydantic-settings (``CliApp``) from the models below.
+
+``serve`` and ``local`` take settings as options: each option is typed, described, constrained and validated by its
+``Settings`` field, and a given option overrides the environment, which overrides the default. Invalid settings exit
+with status 2 and one ``neon-mcp: invalid setting …`` line per error on stderr.
 
 Logs go to stderr only: in stdio mode stdout is the MCP channel.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from .settings import Settings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_settings import (
+    BaseSettings,
+    CliApp,
+    CliPositionalArg,
+    CliSubCommand,
+    CliToggleFlag,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    get_subcommand,
+)
+
+from .settings import Settings
 
 __all__ = ["main"]
 
@@ -40,56 +54,99 @@ _SERVE_OPTIONS = (
     "allowed_origins",
     "log_level",
 )
-"""Settings that ``neon-mcp serve`` also takes as options (all settings come from the environment too)."""
+_LOCAL_OPTIONS = ("local_port", "local_clusters", "history_seconds", "log_level")
+"""The settings ``neon-mcp serve`` and ``neon-mcp local`` take as options (all come from the environment too)."""
 
 
-def _add_setting_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
-    """One ``--option`` per setting, its help and choices taken from the Settings field itself."""
-    from typing import Literal, get_args, get_origin
+class _Options(BaseModel):
+    """Settings given on the command line (only those; the environment comes in through ``settings``)."""
 
-    from .settings import Settings
+    # Options are named after the fields alone: the environment's aliases (DATABASE_URL, NEON_API_KEY…) are no options.
+    model_config = ConfigDict(validate_by_alias=False, validate_by_name=True, frozen=True)
 
-    for name in names:
-        field = Settings.model_fields[name]
-        annotation = field.annotation
-        options: dict[str, Any] = {"help": field.description, "dest": name}
-        if get_origin(annotation) is Literal:
-            options["choices"] = list(get_args(annotation))
-            if name == "log_level":
-                options["type"] = str.upper
-        elif annotation is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        elif annotation is int:
-            options["type"] = int
-        elif annotation is float:
-            options["type"] = float
-            options["metavar"] = "SECONDS"
-        parser.add_argument("--" + name.replace("_", "-"), **options)
+    def settings(self) -> Settings:
+        """The settings in force: the options given, over the environment, over the defaults."""
+        given = self.model_fields_set & Settings.model_fields.keys()
+        return Settings(**{name: getattr(self, name) for name in given})
+
+    def run(self, settings: Settings) -> int:
+        """Run the command with ``settings``; returns the exit status."""
+        raise NotImplementedError
 
 
-def _serve_parser(sub: Any) -> None:
-    serve = sub.add_parser("serve", help="run the MCP server", description="Run the MCP server.")
-    _add_setting_options(serve, _SERVE_OPTIONS)
+def _options(names: Sequence[str]) -> type[_Options]:
+    """``_Options`` with the settings ``names`` as fields, each exactly as ``Settings`` declares it: type, description,
+    default, constraints and validators, which become the option's metavar, help and checks."""
+    fields: dict[str, Any] = {
+        name: (Settings.model_fields[name].annotation, Settings.model_fields[name]) for name in names
+    }
+    return create_model("_Options", __base__=_Options, **fields)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neon-mcp", description="A safe, Neon-aware MCP server for PostgreSQL.")
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _serve_parser(sub)
-    local = sub.add_parser(
-        "local",
-        help="run local Neon (Neon's management API over PostgreSQL clusters on this machine)",
-        description="Local Neon: start or stop it in the background, show its status, or run it in the foreground.",
+# The bases are made at import from Settings' fields, which mypy cannot follow.
+class Serve(_options(_SERVE_OPTIONS)):  # type: ignore[misc]
+    """Run the MCP server."""
+
+    def run(self, settings: Settings) -> int:
+        return _serve(settings)
+
+
+class Local(_options(_LOCAL_OPTIONS)):  # type: ignore[misc]
+    """Local Neon: start or stop it in the background, show its status, or run it in the foreground."""
+
+    action: CliPositionalArg[Literal["start", "stop", "status", "run"]] = Field(
+        description="start, stop, status or run"
     )
-    local.add_argument("action", choices=["start", "stop", "status", "run"])
-    _add_setting_options(local, ("local_port", "local_clusters", "history_seconds", "log_level"))
-    sub.add_parser(
-        "demo",
-        help="walk the whole SQL core on a throwaway PostgreSQL",
-        description="Start a throwaway PostgreSQL cluster and drive neon-mcp over stdio through every tool.",
+
+    def run(self, settings: Settings) -> int:
+        return _local(self.action, settings)
+
+
+class Demo(BaseModel):
+    """Start a throwaway PostgreSQL cluster and drive neon-mcp over stdio through every tool."""
+
+
+class NeonMcp(BaseSettings):
+    """A safe, Neon-aware MCP server for PostgreSQL."""
+
+    model_config = SettingsConfigDict(
+        cli_prog_name="neon-mcp",
+        case_sensitive=True,
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_hide_none_type=True,
+        cli_avoid_json=True,
     )
-    return parser
+
+    version: CliToggleFlag[bool] = Field(default=False, description="print the version and exit")
+    serve: CliSubCommand[Serve] = Field(description="run the MCP server")
+    local: CliSubCommand[Local] = Field(
+        description="run local Neon (Neon's management API over PostgreSQL clusters on this machine)"
+    )
+    demo: CliSubCommand[Demo] = Field(description="walk the whole SQL core on a throwaway PostgreSQL")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The command line alone (CliApp adds it): an environment variable named like a command must not select it.
+        return (init_settings,)
+
+
+def _invalid(exc: ValidationError) -> int:
+    """Report each error as ``neon-mcp: invalid setting FIELD: MESSAGE`` (the value is never shown) and return 2."""
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        if loc and loc[0] in NeonMcp.model_fields:  # raised while reading a command's options: drop the command
+            loc = loc[1:]
+        kind = "setting" if loc and loc[0] in Settings.model_fields else "argument"
+        print(f"neon-mcp: invalid {kind} {'.'.join(loc)}: {error['msg']}", file=sys.stderr)
+    return 2
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -114,22 +171,9 @@ def _configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(quiet)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
+def _serve(settings: Settings) -> int:
     from .errors import NeonMCPError
-    from .settings import Settings
 
-    overrides = {
-        key: value for key, value in vars(args).items() if key not in ("command", "version") and value is not None
-    }
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"])
-            print(f"neon-mcp: invalid setting {field}: {error['msg']}", file=sys.stderr)
-        return 2
     _configure_logging(settings.log_level)
     refusal = _transport_refusal(settings)
     if refusal is not None:
@@ -307,22 +351,12 @@ def _stop_local_neon(settings: Settings, pid: int, timeout: float = 60.0) -> Non
     logging.getLogger("neon_mcp").info("stopped local Neon (this server had started it)")
 
 
-def _local(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
+def _local(action: str, settings: Settings) -> int:
     from .local_neon.daemon import local_command
-    from .settings import Settings
 
-    overrides = {key: value for key, value in vars(args).items() if key not in ("command", "version", "action")}
-    try:
-        settings = Settings(**{key: value for key, value in overrides.items() if value is not None})
-    except ValidationError as exc:
-        for error in exc.errors():
-            print(f"neon-mcp: invalid setting {'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
-        return 2
     _configure_logging(settings.log_level)
     return local_command(
-        args.action,
+        action,
         settings.home,
         port=settings.local_port,
         clusters_root=settings.local_clusters,
@@ -332,23 +366,29 @@ def _local(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``neon-mcp`` console script."""
-    args = _parser().parse_args(argv)
-    if args.version:
+    """Entry point of the ``neon-mcp`` console script; returns the exit status (argparse exits 2 on a bad option)."""
+    try:
+        cli = CliApp.run(NeonMcp, cli_args=list(sys.argv[1:] if argv is None else argv))
+    except ValidationError as exc:
+        return _invalid(exc)
+    if cli.version:
         from . import __version__
 
         print(f"neon-mcp {__version__}")
         return 0
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "local":
-        return _local(args)
-    if args.command == "demo":
+    command = get_subcommand(cli, is_required=False)
+    if isinstance(command, Demo):
         from .demo import run_demo
 
         return run_demo()
-    _parser().print_help(sys.stderr)
-    return 2
+    if not isinstance(command, _Options):
+        CliApp.print_help(NeonMcp, file=sys.stderr)
+        return 2
+    try:
+        settings = command.settings()
+    except ValidationError as exc:
+        return _invalid(exc)
+    return command.run(settings)
 
 
 if __name__ == "__main__":

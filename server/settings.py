@@ -9,21 +9,54 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["AccessMode", "AccessModeSetting", "Settings", "Transport", "default_home"]
-
-AccessMode = Literal["read-only", "branches", "full"]
-AccessModeSetting = Literal["auto", "read-only", "branches", "full"]
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-Transport = Literal["stdio", "http", "sse"]
 
 MIN_HTTP_TOKEN_CHARS = 16
 """A bearer token shorter than this is refused: it would be guessable."""
 
 MIN_STATE_KEY_CHARS = 32
 """The request-state cipher needs at least 32 bytes of secret (the SDK refuses less)."""
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _blank_is_none(value: str | None) -> str | None:
+    return value or None
+
+
+def _long_enough(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) < MIN_HTTP_TOKEN_CHARS:
+        raise ValueError(f"a bearer token needs at least {MIN_HTTP_TOKEN_CHARS} characters")
+    return value
+
+
+# Validators belong to the fields' types (not to the class), so that a model made of some of the fields, as the
+# command line's options are, validates them exactly as Settings does.
+AccessMode = Literal["read-only", "branches", "full"]
+AccessModeSetting = Literal["auto", "read-only", "branches", "full"]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)]
+Transport = Literal["stdio", "http", "sse"]
+
+
+def _key_long_enough(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) < MIN_STATE_KEY_CHARS:
+        raise ValueError(f"a state key needs at least {MIN_STATE_KEY_CHARS} characters")
+    return value
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+Names = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
+"""A list setting that the environment and the command line give comma-separated."""
 
 HARD_MAX_SQL_BYTES = 1_000_000
 """SQL text larger than this is refused before parsing, whatever the settings say."""
@@ -118,7 +151,7 @@ class Settings(BaseSettings):
     max_sql_bytes: int = Field(
         default=200_000, ge=1_000, le=HARD_MAX_SQL_BYTES, description="Largest SQL text accepted in one call."
     )
-    default_schema: str | None = Field(
+    default_schema: Annotated[str | None, AfterValidator(_blank_is_none)] = Field(
         default=None, description="Schema tables belong to (e.g. auslex); unqualified table names get a warning."
     )
     confirmation_ttl: float = Field(
@@ -156,7 +189,7 @@ class Settings(BaseSettings):
         default="stdio",
         description="MCP transport: stdio, http (streamable HTTP at /mcp) or sse (legacy SSE at /sse).",
     )
-    http_token: SecretStr | None = Field(
+    http_token: Annotated[SecretStr | None, AfterValidator(_long_enough)] = Field(
         default=None,
         description=(
             "Bearer token HTTP and SSE clients must send (Authorization: Bearer …); default: one generated at start "
@@ -167,7 +200,7 @@ class Settings(BaseSettings):
         default="127.0.0.1", min_length=1, description="Address the HTTP and SSE transports listen on (loopback)."
     )
     port: int = Field(default=8765, ge=0, le=65_535, description="Port of the HTTP and SSE transports (0: any free).")
-    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+    allowed_hosts: Names = Field(
         default_factory=list,
         description=(
             "HTTP and SSE: Host header values requests may carry, comma-separated (host, host:port, or host:* for any "
@@ -175,7 +208,7 @@ class Settings(BaseSettings):
             "non-loopback address."
         ),
     )
-    allowed_origins: Annotated[list[str], NoDecode] = Field(
+    allowed_origins: Names = Field(
         default_factory=list,
         description=(
             "HTTP and SSE: Origin header values browser requests may carry, comma-separated (scheme://host[:port], or "
@@ -199,44 +232,13 @@ class Settings(BaseSettings):
             "runs stateless, so any replica answers any request. Default: memory and files in HOME (one process)."
         ),
     )
-    state_key: SecretStr | None = Field(
+    state_key: Annotated[SecretStr | None, AfterValidator(_key_long_enough)] = Field(
         default=None,
         description=(
             "Secret (at least 32 characters) sealing the request state of elicitation round trips, the same on every "
             "replica. Default with a state URL: a random key kept in the state database; without: one per process."
         ),
     )
-
-    @field_validator("default_schema")
-    @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
-        return value or None
-
-    @field_validator("http_token")
-    @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_HTTP_TOKEN_CHARS:
-            raise ValueError(f"a bearer token needs at least {MIN_HTTP_TOKEN_CHARS} characters")
-        return value
-
-    @field_validator("allowed_hosts", "allowed_origins", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
-
-    @field_validator("state_key")
-    @classmethod
-    def _key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_STATE_KEY_CHARS:
-            raise ValueError(f"a state key needs at least {MIN_STATE_KEY_CHARS} characters")
-        return value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
 
     @property
     def uses_neon(self) -> bool:

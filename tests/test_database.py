@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from server.errors import ConnectionFailed, DatabaseError, InvalidInput, UnknownDatabase
+from server.local_neon.clusters import free_port
 from server.sql.database import Caps, Databases, Guards, Statement, redact_dsn
 from tests.helpers import script, sql
 
@@ -175,6 +177,88 @@ async def test_killed_backend_mid_query_then_the_next_call_succeeds(databases: D
     assert "nothing was applied" in str(caught.value)
     assert (await sql(fresh_db, "SELECT count(*) FROM k"))[0][0] == 0
     assert await _read(databases, "SELECT 2") == [[2]]
+
+
+class _Compute:
+    """A suspended compute on ``port``: nothing listens there until ``start``, then it forwards to the real server."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self.port = free_port()
+        self.url = urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.port}", f":{self.port}")))
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _forward(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        server_in, server_out = await asyncio.open_connection(*self.target)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(client_in, server_out), pipe(server_in, client_out), return_exceptions=True)
+
+
+async def test_a_waking_compute_is_retried_with_jittered_backoff_until_it_answers(fresh_db: str) -> None:
+    compute = _Compute(fresh_db)
+    woken: list[bool] = []
+    waits: list[float] = []
+
+    async def wake() -> None:
+        woken.append(True)
+
+    async def sleep(seconds: float) -> None:  # the compute is up after the third wait
+        waits.append(seconds)
+        if len(waits) == 3:
+            await compute.start()
+
+    dbs = Databases(compute.url, GUARDS, wake=wake, wake_patience=30, sleep=sleep)
+    try:
+        assert await _read(dbs, "SELECT 1") == [[1]]
+    finally:
+        await dbs.close()
+        await compute.stop()
+    assert woken == [True] and len(waits) == 3
+    for attempt, wait in enumerate(waits):
+        ceiling = min(2.0, 0.2 * 2**attempt)
+        assert ceiling / 2 <= wait <= ceiling
+
+
+async def test_a_compute_that_never_wakes_fails_once_its_patience_is_spent(fresh_db: str) -> None:
+    compute = _Compute(fresh_db)
+    now = [1000.0]
+    rounds: list[list[float]] = []
+
+    async def sleep(seconds: float) -> None:
+        rounds[-1].append(seconds)
+        now[0] += seconds
+
+    async def wake() -> None:
+        rounds.append([])
+
+    dbs = Databases(compute.url, GUARDS, wake=wake, wake_patience=10, clock=lambda: now[0], sleep=sleep)
+    try:
+        with pytest.raises(ConnectionFailed) as caught:
+            await _read(dbs, "SELECT 1")
+    finally:
+        await dbs.close()
+    assert "still unreachable 10 s after the compute was started" in str(caught.value)
+    # A read is tried twice (as after a broken connection), each time waking the compute and waiting its patience.
+    assert len(rounds) == 2
+    for waits in rounds:
+        assert sum(waits) <= 10 and max(waits) <= 2.0 and len(waits) >= 6
+        assert waits[:3] == sorted(waits[:3]), "the first waits grow"
 
 
 async def test_unknown_database_lists_the_real_ones(databases: Databases) -> None:

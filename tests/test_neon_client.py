@@ -20,7 +20,7 @@ import pytest
 from server.errors import NeonAPIFailure, NeonMCPError, NeonUnreachable, OperationFailed, OperationTimeout
 from server.neon.client import NeonClient
 from server.neon.models import Branch, Role
-from server.neon.rate_limit import RateLimiter, backoff, parse_retry_after, route_of
+from server.neon.rate_limit import RateLimiter, parse_retry_after, route_of
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -494,11 +494,6 @@ def test_parse_retry_after_dates() -> None:
     now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("Wed, 01 Jan 2025 12:00:09 GMT", now=lambda: now) == 9.0
     assert parse_retry_after("Wed, 01 Jan 2025 11:00:00 GMT", now=lambda: now) == 0.0
-
-
-def test_backoff_grows_to_its_cap_with_jitter() -> None:
-    assert [backoff(n, rand=lambda: 0.0) for n in range(7)] == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
-    assert [backoff(n, rand=lambda: 1.0) for n in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
 
 
 # --- typed helpers ---------------------------------------------------------------------------------------------------

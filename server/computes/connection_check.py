@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel, Field
 
 from ..errors import InvalidInput, NeonAPIFailure, NeonMCPError
+from ..sql.quoting import quote_ident
 
 if TYPE_CHECKING:
     from ..neon.client import NeonClient
@@ -395,7 +396,7 @@ class ConnectionCheck:
                 "role",
                 "problem",
                 f"role {role} exists but may not log in (NOLOGIN): it is a group role",
-                f"connect as a login role that is a member of it, or allow it: ALTER ROLE {role} LOGIN",
+                f"connect as a login role that is a member of it, or allow it: ALTER ROLE {quote_ident(role)} LOGIN",
             )
             return
         if valid_until is not None and valid_until < datetime.now(UTC):
@@ -403,7 +404,7 @@ class ConnectionCheck:
                 "role",
                 "problem",
                 f"the password of role {role} expired at {valid_until.isoformat()}",
-                f"ALTER ROLE {role} VALID UNTIL 'infinity' (and set a new password)",
+                f"ALTER ROLE {quote_ident(role)} VALID UNTIL 'infinity' (and set a new password)",
             )
             return
         if limit is not None and int(limit) >= 0 and int(in_use) >= int(limit):
@@ -411,7 +412,7 @@ class ConnectionCheck:
                 "role",
                 "problem",
                 f"role {role} allows {limit} connection(s) and has {in_use}",
-                f"ALTER ROLE {role} CONNECTION LIMIT <n> (-1: no limit), or close idle connections",
+                f"ALTER ROLE {quote_ident(role)} CONNECTION LIMIT <n> (-1: no limit), or close idle connections",
             )
             return
         if role in api_roles:
@@ -422,7 +423,8 @@ class ConnectionCheck:
                 "info",
                 f"role {role} exists and may log in; it was made with SQL, so Neon does not know its password and "
                 f"connecting was tried as {facts.connect_as} instead",
-                f"connect with the password set when it was created (or set one: ALTER ROLE {role} PASSWORD …)",
+                "connect with the password set when it was created (or set one: ALTER ROLE "
+                f"{quote_ident(role)} PASSWORD …)",
             )
 
 
@@ -432,7 +434,7 @@ def _connect_fix(error: str, facts: _Facts) -> str:
     if "password authentication failed" in text:
         return f"check the password of role {facts.connect_as} (Neon's console can reset it)"
     if "not permitted to log in" in text:
-        return f"ALTER ROLE {facts.connect_as} LOGIN, or connect as a login role"
+        return f"ALTER ROLE {quote_ident(facts.connect_as)} LOGIN, or connect as a login role"
     if "does not exist" in text:
         return "check the database and role names in the connection string"
     if "too many" in text:

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field, SecretStr
 from .. import access
 from ..errors import InvalidInput, NeonMCPError
 from ..settings import AccessMode
+from ..sql.quoting import quote_ident, quote_literal
 from ..state.audit import AuditLog, AuditRecord, Confirmed
 from ..state.binding import Binding, Bound
 
@@ -45,7 +46,6 @@ __all__ = [
     "RoleCreated",
     "RolePlan",
     "Roles",
-    "quote_ident",
     "scram_verifier",
 ]
 
@@ -63,11 +63,6 @@ _SCHEMAS_SQL = (
     "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1"
 )
 _ME_SQL = "SELECT current_user"
-
-
-def quote_ident(name: str) -> str:
-    """``name`` as a quoted SQL identifier (the one way identifiers reach this module's SQL)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = _SCRAM_ITERATIONS) -> str:
@@ -123,7 +118,8 @@ class RolePlan:
         """The SQL, in order; the first carries the SCRAM verifier (never the password)."""
         role = quote_ident(self.name)
         sql = [
-            f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '{verifier}'",
+            f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            f"PASSWORD {quote_literal(verifier)}",
             f"GRANT CONNECT ON DATABASE {quote_ident(self.database)} TO {role}",
         ]
         table_privileges = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from ..sql.quoting import quote_ident, quote_literal
 from .clusters import Cluster
 
 __all__ = [
@@ -20,22 +21,10 @@ __all__ = [
     "drop_database",
     "drop_role",
     "inventory",
-    "quote_ident",
-    "quote_literal",
     "set_password",
 ]
 
 _CONNECT_TIMEOUT = 10.0
-
-
-def quote_ident(name: str) -> str:
-    """``name`` as a quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """``text`` as a standard SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 async def _execute(cluster: Cluster, *statements: str, database: str = "postgres") -> None:

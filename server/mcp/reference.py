@@ -298,19 +298,15 @@ def _environment(name: str, field: FieldInfo, prefix: str) -> list[str]:
 
 
 def _options() -> dict[str, dict[str, list[str]]]:
-    """Setting → its command-line flag → the ``neon-mcp`` commands that take it, read from the parser itself."""
-    from ..cli import _parser
+    """Setting → its command-line flag → the ``neon-mcp`` commands that take it, read from the commands' own option
+    models (pydantic-settings names each field's flag in kebab case)."""
+    from ..cli import Local, Serve
 
     found: dict[str, dict[str, list[str]]] = {}
-    for action in _parser()._actions:
-        if not isinstance(action, argparse._SubParsersAction):
-            continue
-        for command, parser in action.choices.items():
-            for option in parser._actions:
-                if option.dest in Settings.model_fields:
-                    for flag in option.option_strings:
-                        if flag.startswith("--") and not flag.startswith("--no-"):
-                            found.setdefault(option.dest, {}).setdefault(flag, []).append(command)
+    for command, model in (("serve", Serve), ("local", Local)):
+        for name in model.model_fields:
+            if name in Settings.model_fields:
+                found.setdefault(name, {}).setdefault("--" + name.replace("_", "-"), []).append(command)
     return found
 
 

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
 from ..sql.analysis import Relation, StatementFacts
+from ..sql.quoting import qualified
 
 __all__ = ["Finding", "LockInfo", "lint", "lock_of", "squawk_findings"]
 
@@ -298,7 +299,7 @@ def lint(
                             "warning",
                             number,
                             f"table {relation.name} is not schema-qualified",
-                            f"write {default_schema}.{relation.name}",
+                            f"write {qualified(default_schema, relation.name)}",
                         )
                     )
     return findings

@@ -31,8 +31,9 @@ from pydantic import BaseModel, SecretStr
 
 from .. import __version__
 from ..errors import InvalidInput, NeonAPIFailure, NeonUnreachable, OperationFailed, OperationTimeout
+from ..retry import Clock, Sleep, backoff
 from .models import Branch, Database, Endpoint, Operation, Project, Role
-from .rate_limit import Clock, RateLimiter, Sleep, backoff, parse_retry_after, route_of
+from .rate_limit import RateLimiter, parse_retry_after, route_of
 
 __all__ = ["DEFAULT_BASE_URL", "CreatedBranch", "NeonClient", "Progress"]
 

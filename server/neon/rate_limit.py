@@ -1,8 +1,8 @@
 """Keeping within Neon's rate limits: the client-side limiter and the pacing of retries.
 
 Neon allows 700 API requests a minute per account, and bursts of at most 40 requests a second per route. The limiter
-keeps every request the client sends inside both, however many tool calls run at once; ``backoff`` and
-``parse_retry_after`` pace the retries when Neon still answers 429 (or 423/503).
+keeps every request the client sends inside both, however many tool calls run at once; ``parse_retry_after`` (or,
+without a Retry-After header, ``server.retry.backoff``) paces the retries when Neon still answers 429 (or 423/503).
 
 The limits are sliding windows, not token buckets: a bucket of 40 refilled at 40/s lets 80 requests through in a
 second that straddles a refill, and the guarantee wanted is "never more than N in any window".
@@ -11,21 +11,16 @@ second that straddles a refill, and the guarantee wanted is "never more than N i
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeAlias
 
-__all__ = ["Clock", "RateLimiter", "Sleep", "backoff", "parse_retry_after", "route_of"]
+from ..retry import Clock, Sleep
 
-Clock: TypeAlias = Callable[[], float]
-"""Monotonic seconds (``time.monotonic`` unless a test injects its own)."""
-Sleep: TypeAlias = Callable[[float], Awaitable[None]]
-"""Waits the given seconds (``asyncio.sleep`` unless a test injects its own)."""
+__all__ = ["RateLimiter", "parse_retry_after", "route_of"]
 
 _MIN_WAIT = 1e-4
 """Shortest wait; keeps float rounding at a window's edge from spinning on near-zero waits."""
@@ -103,15 +98,6 @@ class RateLimiter:
     async def _wait_for(self, window: _Window) -> None:
         while (delay := window.wait(self._clock())) > 0:
             await self._sleep(max(delay, _MIN_WAIT))
-
-
-def backoff(attempt: int, *, base: float = 0.5, cap: float = 10.0, rand: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before retry ``attempt`` (0 for the first retry): exponential, capped, with equal jitter.
-
-    Half the delay is fixed and half random, so concurrent callers spread out without any of them retrying at once.
-    """
-    ceiling = min(cap, base * 2.0**attempt)
-    return ceiling / 2 + rand() * ceiling / 2
 
 
 def parse_retry_after(value: str | None, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..redaction import redact
 from ..sql.places import Place
+from ..sql.quoting import qualified
 
 __all__ = ["CHECKS", "Finding", "HealthReport", "check", "estimate_bloat", "report", "sequence_used"]
 
@@ -358,7 +359,7 @@ def _limited(found: list[Finding], check: str, what: str) -> list[Finding]:
 
 
 def _sessions(rows: Sequence[Row]) -> list[Finding]:
-    out = []
+    out: list[Finding] = []
     for row in rows:
         idle = str(row["state"]).startswith("idle in transaction")
         seconds = float(row["state_seconds"] if idle else row["query_seconds"])
@@ -389,7 +390,7 @@ def _sessions(rows: Sequence[Row]) -> list[Finding]:
 
 
 def _blocking(rows: Sequence[Row]) -> list[Finding]:
-    out = []
+    out: list[Finding] = []
     for row in rows:
         seconds = float(row["waiting_seconds"])
         blocker_age = row["blocking_seconds"]
@@ -411,29 +412,33 @@ def _blocking(rows: Sequence[Row]) -> list[Finding]:
 
 
 def _indexes(invalid: Sequence[Row], duplicate: Sequence[Row], unused: Sequence[Row]) -> list[Finding]:
-    out = [
-        Finding(
-            check="invalid_index",
-            severity="warning",
-            object=f"{r['schema']}.{r['index']}",
-            detail=f"index {r['schema']}.{r['index']} on {r['table']} is invalid ({_size(r['bytes'])}): a CREATE "
-            "INDEX CONCURRENTLY or REINDEX failed; it is kept up to date on writes but never used",
-            action=f"unless it is being built right now: DROP INDEX CONCURRENTLY {r['schema']}.{r['index']}; then "
-            "create it again (or REINDEX INDEX CONCURRENTLY), as a migration",
+    out: list[Finding] = []
+    for r in invalid:
+        index = qualified(r["schema"], r["index"])
+        out.append(
+            Finding(
+                check="invalid_index",
+                severity="warning",
+                object=index,
+                detail=f"index {index} on {r['table']} is invalid ({_size(r['bytes'])}): a CREATE INDEX CONCURRENTLY "
+                "or REINDEX failed; it is kept up to date on writes but never used",
+                action=f"unless it is being built right now: DROP INDEX CONCURRENTLY {index}; then create it again "
+                "(or REINDEX INDEX CONCURRENTLY), as a migration",
+            )
         )
-        for r in invalid
-    ]
     for r in duplicate:
         keep, *extra = r["indexes"]
         wasted = sum(r["bytes"][1:])
+        table = qualified(r["schema"], r["table"])
         out.append(
             Finding(
                 check="duplicate_index",
                 severity="warning",
-                object=", ".join(f"{r['schema']}.{name}" for name in extra),
+                object=", ".join(qualified(r["schema"], name) for name in extra),
                 detail=f"{', '.join(extra)} duplicate{'s' if len(extra) == 1 else ''} {keep} on "
-                f"{r['schema']}.{r['table']} ({r['definition']}); {_size(wasted)} kept up to date for nothing",
-                action=f"drop the duplicate(s) with DROP INDEX CONCURRENTLY, as a migration; keep {r['schema']}.{keep}",
+                f"{table} ({r['definition']}); {_size(wasted)} kept up to date for nothing",
+                action="drop the duplicate(s) with DROP INDEX CONCURRENTLY, as a migration; keep "
+                + qualified(r["schema"], keep),
             )
         )
     out += _limited(
@@ -441,9 +446,9 @@ def _indexes(invalid: Sequence[Row], duplicate: Sequence[Row], unused: Sequence[
             Finding(
                 check="unused_index",
                 severity="info",
-                object=f"{r['schema']}.{r['index']}",
-                detail=f"{r['schema']}.{r['index']} on {r['table']} ({_size(r['bytes'])}) has not been scanned "
-                "since statistics were last reset",
+                object=qualified(r["schema"], r["index"]),
+                detail=f"{qualified(r['schema'], r['index'])} on {r['table']} ({_size(r['bytes'])}) has not been "
+                "scanned since statistics were last reset",
                 action="if it is not needed by rare queries (reports, month-end jobs), drop it with DROP INDEX "
                 "CONCURRENTLY as a migration; it slows every write",
             )
@@ -458,7 +463,7 @@ def _indexes(invalid: Sequence[Row], duplicate: Sequence[Row], unused: Sequence[
 def _tables(rows: Sequence[Row], block_size: int) -> list[Finding]:
     bloated, dead, stale = [], [], []
     for r in rows:
-        name = f"{r['schema']}.{r['table']}"
+        name = qualified(r["schema"], r["table"])
         estimate = estimate_bloat(
             rows=float(r["rows"]),
             pages=int(r["pages"]),
@@ -527,7 +532,7 @@ def _index_bloat(rows: Sequence[Row], block_size: int) -> list[Finding]:
         )
         if estimate is None or estimate[0] < _BLOAT_MIN_BYTES or estimate[1] < _BLOAT_RATIO:
             continue
-        name = f"{r['schema']}.{r['index']}"
+        name = qualified(r["schema"], r["index"])
         found.append(
             Finding(
                 check="index_bloat",
@@ -545,7 +550,9 @@ def _wraparound(age: int, freeze_max_age: int, oldest: Sequence[Row]) -> list[Fi
     if age < freeze_max_age and age < _WRAPAROUND_CRITICAL:
         return []
     table = (
-        f" (oldest: {oldest[0]['schema']}.{oldest[0]['table']}, age {int(oldest[0]['xid_age']):,})" if oldest else ""
+        f" (oldest: {qualified(oldest[0]['schema'], oldest[0]['table'])}, age {int(oldest[0]['xid_age']):,})"
+        if oldest
+        else ""
     )
     left = _WRAPAROUND - age
     return [
@@ -569,7 +576,7 @@ def _sequences(rows: Sequence[Row]) -> list[Finding]:
         if used is None or used[0] < _SEQUENCE_WARNING:
             continue
         share, limit = used
-        name = f"{r['schema']}.{r['sequence']}"
+        name = qualified(r["schema"], r["sequence"])
         feeds = f", feeding {r['column']} ({r['column_type']})" if r.get("column") else ""
         found.append(
             Finding(

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 
 from ..errors import ConnectionFailed, DatabaseError, InvalidInput, NeonMCPError, UnknownDatabase
+from ..retry import Clock, Sleep, backoff
 from .values import coerce_param, estimate_size, to_json
 
 __all__ = [
@@ -36,6 +37,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# Connecting to a waking compute is retried after 0.1-0.2 s, then 0.2-0.4 s, … up to 1-2 s between tries: Neon
+# usually starts a compute within a second, and a long wait would add to the first query after a suspension.
+_WAKE_RETRY_BASE = 0.2
+_WAKE_RETRY_CAP = 2.0
 _TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name", "citext"})
 
 
@@ -355,7 +360,7 @@ class Databases:
     session settings, go over a direct connection instead, so that no session state is left on a shared server
     connection. ``wake`` is called when no connection can be made (a suspended compute): it starts the compute, and
     connecting is retried with backoff for ``wake_patience`` seconds. Nothing of the caller's has been sent when a
-    connection is retried, so writes are retried too.
+    connection is retried, so writes are retried too. ``clock`` and ``sleep`` pace those retries (tests inject theirs).
     """
 
     def __init__(
@@ -369,6 +374,8 @@ class Databases:
         wake: Callable[[], Awaitable[None]] | None = None,
         wake_patience: float = 60.0,
         direct: Callable[[], Awaitable[Databases]] | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._base = urlsplit(base_dsn)
         self.default_database = self._base.path.lstrip("/") or (self._base.username or "postgres")
@@ -379,6 +386,8 @@ class Databases:
         self._wake = wake
         self._wake_patience = wake_patience
         self._direct = direct
+        self._clock = clock
+        self._sleep = sleep
         self._pools: dict[str, asyncpg.Pool] = {}
         self._lock = asyncio.Lock()
         self.fast_path = _FAST and cache_statements
@@ -463,8 +472,8 @@ class Databases:
         once at once, and with ``wake`` (a compute that may be suspended) after waking it, with backoff.
         """
         deadline: float | None = None
-        delay = 0.2
         attempt = 0
+        waits = 0
         while True:
             attempt += 1
             try:
@@ -492,14 +501,15 @@ class Databases:
             if deadline is None:
                 logger.info("cannot connect (%s); waking the compute", failure)
                 await self._wake()
-                deadline = time.monotonic() + self._wake_patience
+                deadline = self._clock() + self._wake_patience
                 continue
-            if time.monotonic() + delay > deadline:
+            delay = backoff(waits, base=_WAKE_RETRY_BASE, cap=_WAKE_RETRY_CAP)
+            if self._clock() + delay > deadline:
                 raise ConnectionFailed(
                     f"{failure} (still unreachable {self._wake_patience:g} s after the compute was started)"
                 ) from failure
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            await self._sleep(delay)
+            waits += 1
 
     async def run(
         self,

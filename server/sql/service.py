@@ -26,6 +26,7 @@ from .analysis import StatementFacts, analyze
 from .database import Caps, Outcome, Statement
 from .places import Place
 from .policy import Verdict, decide, functions_needing_volatility
+from .quoting import qualified
 from .touched import touched
 
 __all__ = ["Backups", "Execution", "Plan", "SQLService", "protected_refusal"]
@@ -256,7 +257,7 @@ class SQLService:
                     seen.add(relation.name)
                     warnings.append(
                         f"table {relation.name} is not schema-qualified; "
-                        f"write {_ident(self.default_schema)}.{_ident(relation.name)}"
+                        f"write {qualified(self.default_schema, relation.name)}"
                     )
         return warnings
 
@@ -291,7 +292,7 @@ class SQLService:
             shown = redact(fact.sql)
             text = shown if len(shown) <= _SUMMARY_SQL_CHARS else shown[:_SUMMARY_SQL_CHARS] + " …"
             lines.append(f"{fact.index + 1}. [{classification.category}] {text}")
-            targets = ", ".join(_qualified(r.schema, r.name) for r in fact.targets)
+            targets = ", ".join(qualified(r.schema, r.name) for r in fact.targets)
             if targets:
                 lines.append(f"   affects: {targets}")
         if any(plan.params):
@@ -372,16 +373,6 @@ def _bind_params(params: Sequence[Sequence[Any]] | None, count: int) -> tuple[tu
     if len(params) != count:
         raise InvalidInput(f"params has {len(params)} lists for {count} statements; give one list per statement")
     return tuple(tuple(p) for p in params)
-
-
-def _ident(name: str) -> str:
-    if name.isidentifier() and name == name.lower() and name.isascii():
-        return name
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _qualified(schema: str | None, name: str) -> str:
-    return f"{_ident(schema)}.{_ident(name)}" if schema else _ident(name)
 
 
 _VOLATILITY_SQL = """
