@@ -144,7 +144,10 @@ async def test_the_row_keeps_the_whole_call_as_json(state: StateDatabase, state_
     """The operation column holds every field of the operation but its id and expiry, so a field added to
     ``PendingOperation`` is stored and read back without a schema change."""
     store = PendingTable(state, tenant="t", ttl=60, replica="r")
-    stored = await store.add(tool="migrate", arguments={"action": "apply", "migration_id": "mig_x"}, summary="s")
+    bound = [{"kind": "migration", "id": "mig_x"}]
+    stored = await store.add(
+        tool="migrate", arguments={"action": "apply", "migration_id": "mig_x"}, summary="s", binding=bound
+    )
     conn = await asyncpg.connect(state_url)
     try:
         row = await conn.fetchrow(
@@ -159,4 +162,6 @@ async def test_the_row_keeps_the_whole_call_as_json(state: StateDatabase, state_
         "summary": "s",
         "arguments": {"action": "apply", "migration_id": "mig_x"},
         "session": None,
+        "binding": bound,
     }
+    assert (await store.take(stored.id)).binding == bound
