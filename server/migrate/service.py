@@ -27,9 +27,10 @@ from ..errors import ConfirmationError, DatabaseError, InvalidInput, MigrationFa
 from ..neon.targets import Target
 from ..settings import AccessMode
 from ..sql.analysis import StatementFacts, analyze
+from ..sql.closure import EMPTY
 from ..sql.database import Caps, Outcome, Statement
 from ..sql.places import Place
-from ..sql.policy import classify, functions_needing_volatility
+from ..sql.policy import classify
 from ..sql.snapshot import diff, fingerprint, snapshot
 from ..state.audit import AuditLog, AuditRecord, Confirmed
 from .lint import Finding, lint, lock_of, squawk_findings
@@ -153,7 +154,7 @@ class Migrations:
         self.lock_timeout = lock_timeout
         self.max_sql_bytes = max_sql_bytes
         self._purged = False
-        self._parsed: dict[str, _Script] = {}
+        self._parsed: dict[tuple[str, str | None], _Script] = {}
 
     # --- plan --------------------------------------------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class Migrations:
         place = await self._place(branch, database)
         target = place.target
         assert target is not None
-        script = await self._parse(sql)
+        script = await self._parse(sql, place)
         version = (version or datetime.now(UTC).strftime("%Y%m%d%H%M%S")).strip()
         if not version:
             raise InvalidInput("version is empty")
@@ -438,31 +439,32 @@ class Migrations:
     async def _place(self, branch: str | None, database: str | None) -> Place:
         return await self.connections.place(branch, database)
 
-    async def _parse(self, sql: str) -> _Script:
+    async def _parse(self, sql: str, place: Place | None = None) -> _Script:
+        """The script's statements and categories; with ``place`` (planning), judged with what each statement sets
+        off there (its executable closure, the script's own definitions included)."""
         if not isinstance(sql, str) or not sql.strip():
             raise InvalidInput("sql is empty: pass the migration script")
         if len(sql.encode()) > self.max_sql_bytes:
             raise InvalidInput(f"the script is over {self.max_sql_bytes:,} bytes (NEON_MCP_MAX_SQL_BYTES)")
-        parsed = self._parsed.get(sql)
+        key = (sql, place.key if place is not None else None)
+        parsed = self._parsed.get(key)
         if parsed is None:
-            parsed = await self._classify(sql)
+            parsed = await self._classify(sql, place)
             if len(self._parsed) >= 16:
                 self._parsed.pop(next(iter(self._parsed)))
-            self._parsed[sql] = parsed
+            self._parsed[key] = parsed
         return parsed
 
-    @staticmethod
-    async def _classify(sql: str) -> _Script:
+    async def _classify(self, sql: str, place: Place | None) -> _Script:
         facts = analyze(sql) if len(sql) <= 4096 else await asyncio.to_thread(analyze, sql)
-        # Functions the policy cannot see into count as volatile here: a migration that calls them is confirmed.
-        volatile = {key: "v" for key in functions_needing_volatility(facts)}
+        closures = await self.sql.closures.of(place, facts) if place is not None else (EMPTY,) * len(facts)
         kinds, autocommit = [], []
-        for fact in facts:
+        for fact, closure in zip(facts, closures, strict=True):
             if _is_guard(fact):
                 kinds.append("read")
                 autocommit.append(False)
                 continue
-            verdict = classify(fact, volatile)
+            verdict = classify(fact, closure)
             if verdict.category == "forbidden":
                 advice = (
                     " (migrate runs the script in a transaction itself: leave out BEGIN and COMMIT)"
