@@ -544,6 +544,7 @@ def test_closures_must_match_the_statements() -> None:
     with pytest.raises(InvalidInput):
         decide(analyze("select 1; select 2"), "full", [Closure()])
 
+
 # --- needs_autocommit -------------------------------------------------------------------------------------------------
 
 

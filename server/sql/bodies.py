@@ -148,14 +148,114 @@ def _string(value: Any) -> str | None:
 
 
 def _plpgsql(definition: str) -> Body:
+    unseen: list[str] = []
     try:
         tree = parse_plpgsql(definition)
-    except (ParseError, ValueError, RecursionError):
-        return Body(unseen=("its PL/pgSQL body does not parse",))
+    except (ParseError, ValueError, RecursionError) as exc:
+        # pglast compiles PL/pgSQL without a catalog: it knows types unqualified or in pg_catalog and public only.
+        neutral = _without_type_schemas(definition) if _NAMESPACES in str(exc) else None
+        try:
+            tree = parse_plpgsql(neutral) if neutral is not None else None
+        except (ParseError, ValueError, RecursionError):
+            tree = None
+        if tree is None:
+            return Body(unseen=("its PL/pgSQL body does not parse",))
     statements: list[StatementFacts] = []
-    unseen: list[str] = []
     _walk_plpgsql(tree, statements, unseen, dynamic=False)
+    # Variables of types pglast cannot look up lose their default expression in its tree: read them from the text.
+    for text, mode in _declarations(_source(definition))[1]:
+        _embedded({"query": text, "parseMode": mode}, statements, unseen, dynamic=False)
     return Body(tuple(statements), tuple(dict.fromkeys(unseen)))
+
+
+_NAMESPACES = "LookupExplicitNamespace"
+_KNOWN_SCHEMAS = frozenset({"pg_catalog", "public"})
+
+
+def _source(definition: str) -> str:
+    """The body text of a CREATE FUNCTION statement (empty when it has none)."""
+    try:
+        (raw,) = parse_sql(definition)
+    except (ParseError, ValueError):
+        return ""
+    for option in getattr(raw.stmt, "options", None) or ():
+        if isinstance(option, ast.DefElem) and option.defname == "as" and isinstance(option.arg, tuple):
+            return _string(option.arg[0]) or ""
+    return ""
+
+
+def _without_type_schemas(definition: str) -> str | None:
+    """The definition with the schemas of its parameter, result and variable types left out (``app.status`` →
+    ``status``), which changes nothing of what its body runs: expressions and statements stay as written."""
+    try:
+        (raw,) = parse_sql(definition)
+    except (ParseError, ValueError):
+        return None
+    node = raw.stmt
+    if not isinstance(node, ast.CreateFunctionStmt):
+        return None
+    for type_name in [node.returnType, *(p.argType for p in node.parameters or ())]:
+        if isinstance(type_name, ast.TypeName) and type_name.names and len(type_name.names) > 1:
+            if str(type_name.names[0].sval) not in _KNOWN_SCHEMAS:
+                type_name.names = type_name.names[-1:]
+    for option in node.options or ():
+        if isinstance(option, ast.DefElem) and option.defname == "as" and isinstance(option.arg, tuple):
+            body = _string(option.arg[0])
+            if body is not None:
+                option.arg = (ast.String(sval=_declarations(body)[0]), *option.arg[1:])
+    try:
+        return str(RawStream()(node))
+    except Exception:
+        return None
+
+
+def _declarations(body: str) -> tuple[str, list[tuple[str, int]]]:
+    """Read the DECLARE sections of a PL/pgSQL body: the body with the schema taken off each variable's type
+    (``x app.status`` → ``x status``), and every default value and cursor query (with its parse mode)."""
+    try:
+        tokens = scan(body)
+    except (ParseError, ValueError):
+        return body, []
+    cuts: list[tuple[int, int]] = []
+    expressions: list[tuple[str, int]] = []
+    declaring, state, depth, start, mode = False, "", 0, 0, _PARSE_EXPRESSION
+    for index, token in enumerate(tokens):
+        text = body[token.start : token.end + 1]
+        if token.name == "DECLARE":
+            declaring, state, depth = True, "name", 0
+            continue
+        if not declaring:
+            continue
+        if (token.name == "BEGIN_P" or text == ";") and depth == 0:
+            if state == "value":
+                expressions.append((body[start : token.start], mode))
+            declaring = token.name != "BEGIN_P"
+            state = "name"
+        elif text in ("(", "["):
+            depth += 1
+        elif text in (")", "]"):
+            depth -= 1
+        elif depth > 0 or state in ("value", "skip"):
+            continue
+        elif state == "name":
+            state = "type"
+        elif state == "type" and text.lower() == "constant":
+            continue
+        elif state == "type" and token.name in ("CURSOR", "SCROLL", "NO_P", "ALIAS"):
+            state = "cursor"
+        elif state == "cursor" and token.name in ("FOR", "IS"):
+            state, start, mode = "value", token.end + 1, _PARSE_DEFAULT
+        elif state == "type":
+            state = "declared"
+            following = [body[t.start : t.end + 1] for t in tokens[index + 1 : index + 3]]
+            rest = [body[t.start : t.end + 1] for t in tokens[index + 1 : index + 8]]
+            if following[:1] == ["."] and "%" not in rest and text.strip('"') not in _KNOWN_SCHEMAS:
+                cuts.append((token.start, tokens[index + 1].end + 1))
+        elif state == "declared" and (token.name in ("COLON_EQUALS", "DEFAULT") or text == "="):
+            state, start, mode = "value", token.end + 1, _PARSE_EXPRESSION
+    for cut_start, cut_end in reversed(cuts):
+        body = body[:cut_start] + body[cut_end:]
+    return body, expressions
 
 
 def _walk_plpgsql(tree: Any, statements: list[StatementFacts], unseen: list[str], *, dynamic: bool) -> None:

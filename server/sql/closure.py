@@ -551,7 +551,10 @@ class _Walk:
                 self._resolve(need)
             nodes, self.nodes = self.nodes, []
             for node in nodes:
-                self._visit(*node)
+                if node[1] in getattr(self.known, _TABLES[node[0]]):
+                    self._visit(*node)
+                else:  # reached through a name resolved just now: described in the next round
+                    self.nodes.append(node)
         for path, oid, label, kind in self.writes:
             self.items.append(Write(path, label, kind, oid in self.own))
         return Closure(tuple(dict.fromkeys(self.items)))
@@ -747,7 +750,8 @@ class _Walk:
         rel = self.known.rels.get(oid)
         if rel is None or oid < FIRST_USER_OID:
             return
-        inner = (*path, rel.label)
+        # A table's attached code names the table; views, materialized views and foreign tables are steps of their own.
+        inner = path if rel.kind in ("r", "p") else (*path, rel.label)
         if rel.foreign is not None:
             wrapper, options = rel.foreign
             self.items.append(Foreign(path, rel.name, wrapper, options))

@@ -414,7 +414,7 @@ SELECT jsonb_build_object(
   'casts', CASE WHEN $23 THEN (SELECT coalesce(jsonb_agg(jsonb_build_array(
       pg_catalog.format_type(k.castsource, NULL), pg_catalog.format_type(k.casttarget, NULL),
       k.castfunc::int8)), '[]')
-      FROM pg_catalog.pg_cast k WHERE k.castfunc >= 16384 AND (k.castsource < 16384 OR k.casttarget < 16384)) END
+      FROM pg_catalog.pg_cast k WHERE k.castfunc >= 16384 AND k.castsource < 16384 AND k.casttarget < 16384) END
 )::text
 """  # noqa: S608 - only the constant fragments above are interpolated
 """One round of the walk: resolve names, describe objects (their attached code and what it depends on)."""
