@@ -154,11 +154,11 @@ def _plpgsql(definition: str) -> Body:
     except (ParseError, ValueError, RecursionError) as exc:
         # pglast compiles PL/pgSQL without a catalog: it knows types unqualified or in pg_catalog and public only.
         neutral = _without_type_schemas(definition) if _NAMESPACES in str(exc) else None
+        if neutral is None:
+            return Body(unseen=("its PL/pgSQL body does not parse",))
         try:
-            tree = parse_plpgsql(neutral) if neutral is not None else None
+            tree = parse_plpgsql(neutral)
         except (ParseError, ValueError, RecursionError):
-            tree = None
-        if tree is None:
             return Body(unseen=("its PL/pgSQL body does not parse",))
     statements: list[StatementFacts] = []
     _walk_plpgsql(tree, statements, unseen, dynamic=False)
@@ -195,9 +195,9 @@ def _without_type_schemas(definition: str) -> str | None:
     if not isinstance(node, ast.CreateFunctionStmt):
         return None
     for type_name in [node.returnType, *(p.argType for p in node.parameters or ())]:
-        if isinstance(type_name, ast.TypeName) and type_name.names and len(type_name.names) > 1:
-            if str(type_name.names[0].sval) not in _KNOWN_SCHEMAS:
-                type_name.names = type_name.names[-1:]
+        names = type_name.names if isinstance(type_name, ast.TypeName) else None
+        if names and len(names) > 1 and str(names[0].sval) not in _KNOWN_SCHEMAS:
+            type_name.names = names[-1:]
     for option in node.options or ():
         if isinstance(option, ast.DefElem) and option.defname == "as" and isinstance(option.arg, tuple):
             body = _string(option.arg[0])
