@@ -358,7 +358,8 @@ def _function_effect(fn: FunctionCall) -> _Judgement | None:
 def _resolved_call(fn: Function) -> _Judgement | None:
     """What calling a function the catalog resolved adds: by its name and code for PostgreSQL's own and C functions,
     by its extension for allow-listed readers; SQL and PL/pgSQL functions by their bodies (judged as ``Runs``)."""
-    names = (fn.name, *fn.aliases)
+    # Functions written in SQL or PL/pgSQL are judged by their bodies, whatever their names; C code by its names.
+    names = (fn.name, *fn.aliases) if fn.builtin or fn.language in ("c", "internal") else ()
     if fn.library in _OUTSIDE_LIBRARIES or any(name.startswith(_FORBIDDEN_IN_ANY_SCHEMA) for name in names):
         return _Judgement("forbidden", _OUTSIDE_CONNECTION.format(fn=fn))
     for name in ((fn.name,) if fn.builtin else ()) + fn.aliases:
