@@ -62,10 +62,12 @@ def _setup(owner: str, password: str, conninfo: str, drop: Path) -> tuple[str, s
     CREATE FUNCTION app.lying_bool(int) RETURNS bool LANGUAGE plpgsql STABLE AS $$ BEGIN {wipe}; RETURN true; END $$;
     CREATE FUNCTION app.lying_pair(int, int) RETURNS bool LANGUAGE plpgsql IMMUTABLE
       AS $$ BEGIN {wipe}; RETURN true; END $$;
-    CREATE FUNCTION app.volatile_wipe() RETURNS int LANGUAGE plpgsql AS $$ BEGIN DELETE FROM app.canary; RETURN 1; END $$;
+    CREATE FUNCTION app.volatile_wipe() RETURNS int LANGUAGE plpgsql
+      AS $$ BEGIN DELETE FROM app.canary; RETURN 1; END $$;
     CREATE FUNCTION app.calls_volatile() RETURNS int LANGUAGE plpgsql STABLE
       AS $$ BEGIN RETURN app.volatile_wipe(); END $$;
-    CREATE FUNCTION app.wipe_bool() RETURNS bool LANGUAGE plpgsql AS $$ BEGIN DELETE FROM app.canary; RETURN true; END $$;
+    CREATE FUNCTION app.wipe_bool() RETURNS bool LANGUAGE plpgsql
+      AS $$ BEGIN DELETE FROM app.canary; RETURN true; END $$;
     CREATE FUNCTION app.wipe_pair(int, int) RETURNS bool LANGUAGE plpgsql
       AS $$ BEGIN DELETE FROM app.canary; RETURN true; END $$;
     CREATE FUNCTION app.wipe_trigger() RETURNS trigger LANGUAGE plpgsql
