@@ -134,7 +134,8 @@ READS = [
     "SELECT id, name FROM shop.customers WHERE lower(email) = lower('ADA@example.com')",
     "SELECT sku, price FROM shop.products WHERE tags @> ARRAY['sale'] AND price BETWEEN 1 AND 100",
     "SELECT o.id, o.status::text, o.total::numeric * 1.2 AS gross FROM shop.orders AS o WHERE o.customer_id = 1",
-    "WITH recent AS (SELECT * FROM shop.orders WHERE created_at > now() - interval '7 days') SELECT count(*) FROM recent",
+    "WITH recent AS (SELECT * FROM shop.orders WHERE created_at > now() - interval '7 days') "
+    "SELECT count(*) FROM recent",
     "SELECT jsonb_build_object('id', id, 'name', name) FROM shop.customers ORDER BY id LIMIT 5",
     "SELECT now(), random() < 2, gen_random_uuid() IS NOT NULL, clock_timestamp() >= now()",
     "SELECT id, name, count(*) OVER () FROM shop.customers WHERE email::text LIKE '%@example.com'",
