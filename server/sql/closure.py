@@ -37,17 +37,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pglast import ast
 
 from .analysis import Relation, StatementFacts
 from .bodies import Body, function_body, rule_actions, statement_body
 from .closure_catalog import (
-    CLOSURE_SQL,
     FIRST_USER_OID,
+    FUNCTIONS_SQL,
+    GLOBALS_SQL,
+    OPERATORS_SQL,
+    RELATIONS_SQL,
+    TYPES_SQL,
     WRITES,
     Access,
     Deps,
@@ -484,7 +488,8 @@ class _Known:
     closures: dict[tuple[str, ...], Closure] = field(default_factory=dict)
 
 
-Fetch = Callable[[str, Sequence[Any]], Any]
+Fetch = Callable[[list[tuple[str, Sequence[Any]]]], Awaitable[list[str]]]
+"""Runs the server's own catalog queries in one read-only transaction; each returns one text document."""
 
 
 @dataclass(slots=True)
@@ -516,6 +521,47 @@ class _Round:
             or self.event_triggers
             or self.casts
         )
+
+
+def _arguments(names: dict[_NameKey, int], oids: set[int]) -> list[Any]:
+    """The parameters of a describing query: the names asked (id, schema, name, extra schemas, one argument only)
+    and the OIDs."""
+    keys = list(names)
+    return [
+        [names[k] for k in keys],
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [json.dumps(list(k[3])) for k in keys],
+        [k[2] for k in keys],
+        sorted(oids),
+    ]
+
+
+_Row = TypeVar("_Row")
+
+
+def _store(
+    document: dict[str, Any],
+    asked: dict[_NameKey, int],
+    oids: set[int],
+    names: dict[_NameKey, tuple[int, ...]],
+    rows: dict[int, _Row | None],
+    read: Callable[[dict[str, Any]], _Row],
+) -> None:
+    """Keep what a describing query answered: the OIDs each asked name resolved to, and the rows."""
+    by_id: dict[int, list[int]] = {}
+    for ident, oid in document["names"]:
+        by_id.setdefault(ident, []).append(oid)
+    for key, ident in asked.items():
+        names[key] = tuple(sorted(by_id.get(ident, ())))
+    for row in document["rows"]:
+        rows[row["oid"]] = read(row)
+    for oid in oids:  # gone meanwhile, or of a kind not followed (PostgreSQL's own): known as nothing
+        rows.setdefault(oid, None)
+
+
+def _operator_of(row: dict[str, Any]) -> OperatorRow:
+    return OperatorRow(f"operator {row['label']}", tuple(row["functions"]))
 
 
 def _key(name: Relation, schemas: tuple[str, ...], one_arg: bool = False) -> _NameKey:
@@ -589,62 +635,34 @@ class _Walk:
         return missing
 
     async def _look_up(self, missing: _Round) -> None:
-        def names(found: dict[_NameKey, int]) -> list[list[Any]]:
-            keys = list(found)
-            return [
-                [found[k] for k in keys],
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [json.dumps(list(k[3])) for k in keys],
-            ]
-
-        fids, fschemas, fnames, fextra = names(missing.functions)
-        one_arg = [k[2] for k in missing.functions]
-        args = [
-            fids,
-            fschemas,
-            fnames,
-            one_arg,
-            fextra,
-            *names(missing.relations),
-            *names(missing.operators),
-            *names(missing.types),
-            sorted(missing.fns),
-            sorted(missing.rels),
-            sorted(missing.tys),
-            sorted(missing.ops),
-            missing.event_triggers,
-            missing.casts,
-        ]
-        document = json.loads(await self.fetch(CLOSURE_SQL, args))
         known = self.known
-        for kind, asked, table in (
-            ("f", missing.functions, known.functions),
-            ("r", missing.relations, known.relations),
-            ("o", missing.operators, known.operators),
-            ("t", missing.types, known.types),
-        ):
-            by_id: dict[int, list[int]] = {}
-            for ident, oid in document["names"][kind]:
-                by_id.setdefault(ident, []).append(oid)
-            for key, ident in asked.items():
-                table[key] = tuple(sorted(by_id.get(ident, ())))
-        for row in document["functions"]:
-            known.fns[row["oid"]] = function_of(row)
-        for row in document["relations"]:
-            known.rels[row["oid"]] = table_of(row)
-        for row in document["types"]:
-            known.tys[row["oid"]] = type_of(row)
-        for row in document["operators"]:
-            known.ops[row["oid"]] = OperatorRow(f"operator {row['label']}", tuple(row["functions"]))
-        for attribute in _TABLES.values():  # objects gone meanwhile, or not of a kind followed, are known as nothing
-            found: dict[int, Any] = getattr(known, attribute)
-            for oid in getattr(missing, attribute):
-                found.setdefault(oid, None)
-        if document.get("event_triggers") is not None:
-            known.event_triggers = tuple((f"event trigger {name}", oid) for name, oid in document["event_triggers"])
-        if document.get("casts") is not None:
-            known.casts = tuple((f"cast {source} → {target}", oid) for source, target, oid in document["casts"])
+        queries: list[tuple[str, Sequence[Any]]] = []
+        kinds = (
+            (FUNCTIONS_SQL, missing.functions, missing.fns),
+            (RELATIONS_SQL, missing.relations, missing.rels),
+            (TYPES_SQL, missing.types, missing.tys),
+            (OPERATORS_SQL, missing.operators, missing.ops),
+        )
+        for sql, names, oids in kinds:
+            if names or oids:
+                queries.append((sql, _arguments(names, oids)))
+        if missing.event_triggers or missing.casts:
+            queries.append((GLOBALS_SQL, [missing.event_triggers, missing.casts]))
+        documents = iter([json.loads(text) for text in await self.fetch(queries)])
+        if missing.functions or missing.fns:
+            _store(next(documents), missing.functions, missing.fns, known.functions, known.fns, function_of)
+        if missing.relations or missing.rels:
+            _store(next(documents), missing.relations, missing.rels, known.relations, known.rels, table_of)
+        if missing.types or missing.tys:
+            _store(next(documents), missing.types, missing.tys, known.types, known.tys, type_of)
+        if missing.operators or missing.ops:
+            _store(next(documents), missing.operators, missing.ops, known.operators, known.ops, _operator_of)
+        if missing.event_triggers or missing.casts:
+            extra = next(documents)
+            if extra.get("event_triggers") is not None:
+                known.event_triggers = tuple((f"event trigger {name}", oid) for name, oid in extra["event_triggers"])
+            if extra.get("casts") is not None:
+                known.casts = tuple((f"cast {source} → {target}", oid) for source, target, oid in extra["casts"])
 
     def _resolve(self, need: _Need) -> None:
         known, path, phase = self.known, need.path, need.phase
@@ -844,9 +862,9 @@ class Closures:
 
     @staticmethod
     async def _walk(place: Place, known: _Known, needs: list[_Need], items: list[Runs | Unseen]) -> Closure:
-        async def fetch(sql: str, args: Sequence[Any]) -> Any:
-            rows = (await place.databases.read_catalog(place.database, [(sql, args)]))[0]
-            return rows[0][0]
+        async def fetch(queries: list[tuple[str, Sequence[Any]]]) -> list[str]:
+            results = await place.databases.read_catalog(place.database, queries)
+            return [rows[0][0] for rows in results]
 
         walk = _Walk(known, fetch)
         walk.items.extend(items)

@@ -1,11 +1,14 @@
-"""The closure's catalog reading: one query per round of the walk, and the rows it gives.
+"""The closure's catalog reading: the queries of one round of the walk, and the rows they give.
 
-``CLOSURE_SQL`` resolves names as PostgreSQL could (unqualified ones in every schema of the search path, every
-overload) and describes objects: for a function its language, volatility, definition and the code it shares with
-others; for a relation the code attached to it (triggers, rules, policies, defaults, generated columns, checks, index
-expressions, foreign keys' actions, partitions, its view query, its foreign wrapper); for a type its domain checks,
-casts and operator classes. What an object's stored expressions use comes from ``pg_depend``, where PostgreSQL itself
-recorded the functions, operators, types and relations it resolved. The text is constant: every value is a parameter.
+``FUNCTIONS_SQL``, ``RELATIONS_SQL``, ``TYPES_SQL`` and ``OPERATORS_SQL`` each resolve names as PostgreSQL could
+(unqualified ones in every schema of the search path, every overload) and describe what they found and the OIDs they
+are given: for a function its language, volatility, definition and the code it shares with others; for a relation the
+code attached to it (triggers, rules, policies, defaults, generated columns, checks, index expressions, foreign keys'
+actions, partitions, its view query, its foreign wrapper); for a type its domain checks, casts and operator classes.
+What an object's stored expressions use comes from ``pg_depend``, where PostgreSQL itself recorded the functions,
+operators, types and relations it resolved. A round sends only the queries it needs: PostgreSQL plans each one on
+every call (a generic plan of these catalog joins is hundreds of times slower), so smaller is cheaper. The text is
+constant: every value is a parameter.
 """
 
 from __future__ import annotations
@@ -15,8 +18,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
-    "CLOSURE_SQL",
     "FIRST_USER_OID",
+    "FUNCTIONS_SQL",
+    "GLOBALS_SQL",
+    "OPERATORS_SQL",
+    "RELATIONS_SQL",
+    "TYPES_SQL",
     "WRITES",
     "Access",
     "Attached",
@@ -155,7 +162,7 @@ _KIND_WORDS = {"p": "procedure", "a": "aggregate", "w": "window function"}
 
 
 def table_of(row: dict[str, Any]) -> TableRow:
-    """A relation row of ``CLOSURE_SQL``'s document."""
+    """A relation row of ``RELATIONS_SQL``'s rows."""
     name = row["label"]
     attached: list[Attached] = []
     for trigger, bits, function, deps in row.get("triggers") or ():
@@ -200,7 +207,7 @@ def table_of(row: dict[str, Any]) -> TableRow:
 
 
 def function_of(row: dict[str, Any]) -> FunctionRow:
-    """A function row of ``CLOSURE_SQL``'s document."""
+    """A function row of ``FUNCTIONS_SQL``'s rows."""
     library = row.get("library")
     function = Function(
         schema=row["schema"],
@@ -233,7 +240,7 @@ def _search_path_setting(config: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def type_of(row: dict[str, Any]) -> TypeRow:
-    """A type row of ``CLOSURE_SQL``'s document."""
+    """A type row of ``TYPES_SQL``'s rows."""
     label = row["label"]
     functions = [(f"type {label}", oid) for oid in row.get("functions") or ()]
     functions += [(f"cast {source} → {target}", oid) for source, target, oid in row.get("casts") or ()]
@@ -267,48 +274,25 @@ def _deps(catalog: str, oid: str) -> str:
 _IN_PATH = """(CASE WHEN w.schema = '' THEN n.nspname = ANY(pg_catalog.current_schemas(true)::text[]
                     || ARRAY(SELECT pg_catalog.jsonb_array_elements_text(w.extra::jsonb)))
           ELSE n.nspname = w.schema END)"""
+_ASKED = "unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::bool[]) AS w(id, schema, name, extra, one_arg)"
 
-CLOSURE_SQL = f"""
-WITH fn_names AS (
-  SELECT w.id, p.oid
-  FROM unnest($1::int[], $2::text[], $3::text[], $4::bool[], $5::text[]) AS w(id, schema, name, one_arg, extra)
+
+def _describe(named: str, rows: str) -> str:
+    """A query resolving names (``named``: id and oid of each match) and describing them and the OIDs in ``$6``."""
+    return f"""
+WITH named AS ({named}), wanted AS (SELECT oid FROM named UNION SELECT unnest($6::oid[]))
+SELECT jsonb_build_object(
+  'names', (SELECT coalesce(jsonb_agg(jsonb_build_array(id, oid::int8)), '[]') FROM named),
+  'rows', ({rows}))::text
+"""  # noqa: S608 - only the constant fragments of this module are interpolated
+
+
+FUNCTIONS_SQL = _describe(
+    f"""SELECT w.id, p.oid FROM {_ASKED}
   JOIN pg_catalog.pg_proc p ON p.proname = w.name
   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-  WHERE {_IN_PATH} AND (NOT w.one_arg OR p.pronargs = 1)
-), rel_names AS (
-  SELECT w.id, c.oid
-  FROM unnest($6::int[], $7::text[], $8::text[], $9::text[]) AS w(id, schema, name, extra)
-  JOIN pg_catalog.pg_class c ON c.relname = w.name
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE {_IN_PATH} AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-), op_names AS (
-  SELECT w.id, o.oid
-  FROM unnest($10::int[], $11::text[], $12::text[], $13::text[]) AS w(id, schema, name, extra)
-  JOIN pg_catalog.pg_operator o ON o.oprname = w.name
-  JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
-  WHERE {_IN_PATH} AND o.oid >= 16384
-), type_names AS (
-  SELECT w.id, t.oid
-  FROM unnest($14::int[], $15::text[], $16::text[], $17::text[]) AS w(id, schema, name, extra)
-  JOIN pg_catalog.pg_type t ON t.typname = w.name
-  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-  WHERE {_IN_PATH} AND t.oid >= 16384
-), fns AS (
-  SELECT oid FROM fn_names UNION SELECT unnest($18::oid[])
-), rels AS (
-  SELECT oid FROM rel_names UNION SELECT unnest($19::oid[])
-), types AS (
-  SELECT oid FROM type_names UNION SELECT unnest($20::oid[])
-), ops AS (
-  SELECT oid FROM op_names UNION SELECT unnest($21::oid[])
-)
-SELECT jsonb_build_object(
-  'names', jsonb_build_object(
-    'f', (SELECT coalesce(jsonb_agg(jsonb_build_array(id, oid::int8)), '[]') FROM fn_names),
-    'r', (SELECT coalesce(jsonb_agg(jsonb_build_array(id, oid::int8)), '[]') FROM rel_names),
-    'o', (SELECT coalesce(jsonb_agg(jsonb_build_array(id, oid::int8)), '[]') FROM op_names),
-    't', (SELECT coalesce(jsonb_agg(jsonb_build_array(id, oid::int8)), '[]') FROM type_names)),
-  'functions', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+  WHERE {_IN_PATH} AND (NOT w.one_arg OR p.pronargs = 1)""",  # noqa: S608 - constant fragments
+    f"""SELECT coalesce(jsonb_agg(jsonb_build_object(
       'oid', p.oid::int8, 'schema', n.nspname, 'name', p.proname, 'kind', p.prokind, 'language', l.lanname,
       'volatility', p.provolatile,
       'extension', (SELECT e.extname FROM pg_catalog.pg_depend d
@@ -329,10 +313,18 @@ SELECT jsonb_build_object(
                                                  a.aggmfinalfn]::oid[]) AS f WHERE f <> 0)
          FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid = p.oid) END,
       'deps', CASE WHEN p.oid >= 16384 THEN {_deps("pg_catalog.pg_proc", "p.oid")} END)), '[]')
-    FROM fns JOIN pg_catalog.pg_proc p ON p.oid = fns.oid
+    FROM wanted JOIN pg_catalog.pg_proc p ON p.oid = wanted.oid
     JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-    JOIN pg_catalog.pg_language l ON l.oid = p.prolang),
-  'relations', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+    JOIN pg_catalog.pg_language l ON l.oid = p.prolang""",  # noqa: S608 - constant fragments
+)
+"""Functions by name (every overload in reach) and by OID: language, volatility, definition, support functions."""
+
+RELATIONS_SQL = _describe(
+    f"""SELECT w.id, c.oid FROM {_ASKED}
+  JOIN pg_catalog.pg_class c ON c.relname = w.name
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE {_IN_PATH} AND c.relkind IN ('r', 'p', 'v', 'm', 'f')""",  # noqa: S608 - constant fragments
+    f"""SELECT coalesce(jsonb_agg(jsonb_build_object(
       'oid', c.oid::int8, 'label', pg_catalog.format('%I.%I', n.nspname, c.relname), 'kind', c.relkind,
       'types', ARRAY(SELECT DISTINCT a.atttypid::int8 FROM pg_catalog.pg_attribute a
                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid >= 16384),
@@ -362,9 +354,13 @@ SELECT jsonb_build_object(
       'references', (SELECT jsonb_agg(jsonb_build_array(pg_catalog.quote_ident(f.conname), f.conrelid::int8,
                                                         pg_catalog.format('%I.%I', fn.nspname, fc.relname),
                                                         f.confdeltype, f.confupdtype))
-                     FROM pg_catalog.pg_constraint f JOIN pg_catalog.pg_class fc ON fc.oid = f.conrelid
+                     FROM pg_catalog.pg_depend fd
+                     JOIN pg_catalog.pg_constraint f ON f.oid = fd.objid
+                     JOIN pg_catalog.pg_class fc ON fc.oid = f.conrelid
                      JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
-                     WHERE f.confrelid = c.oid AND f.contype = 'f'
+                     WHERE fd.refclassid = 'pg_catalog.pg_class'::regclass AND fd.refobjid = c.oid
+                       AND fd.classid = 'pg_catalog.pg_constraint'::regclass
+                       AND f.contype = 'f' AND f.confrelid = c.oid
                        AND (f.confdeltype IN ('c', 'n', 'd') OR f.confupdtype IN ('c', 'n', 'd'))),
       'children', ARRAY(SELECT i.inhrelid::int8 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid),
       'foreign', (SELECT jsonb_build_array(w.fdwname,
@@ -374,9 +370,17 @@ SELECT jsonb_build_object(
                   JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
                   JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
                   WHERE ft.ftrelid = c.oid))), '[]')
-    FROM rels JOIN pg_catalog.pg_class c ON c.oid = rels.oid
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace),
-  'types', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+    FROM wanted JOIN pg_catalog.pg_class c ON c.oid = wanted.oid AND c.oid >= 16384
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace""",  # noqa: S608 - constant fragments
+)
+"""Relations by name (in reach) and by OID, with the code attached to each (PostgreSQL's own are not described)."""
+
+TYPES_SQL = _describe(
+    f"""SELECT w.id, t.oid FROM {_ASKED}
+  JOIN pg_catalog.pg_type t ON t.typname = w.name
+  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+  WHERE {_IN_PATH} AND t.oid >= 16384""",  # noqa: S608 - constant fragments
+    f"""SELECT coalesce(jsonb_agg(jsonb_build_object(
       'oid', t.oid::int8, 'label', pg_catalog.format('%I.%I', n.nspname, t.typname),
       'types', ARRAY(SELECT x::int8 FROM unnest(ARRAY[t.typbasetype, t.typelem, r.rngsubtype]::oid[]) AS x
                      WHERE x >= 16384
@@ -384,9 +388,8 @@ SELECT jsonb_build_object(
                            JOIN pg_catalog.pg_class tc ON tc.oid = a.attrelid AND tc.relkind = 'c'
                            WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND a.atttypid >= 16384),
       'functions', ARRAY(SELECT x::int8 FROM unnest(ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend,
-                                                    t.typmodin,
-                                                    t.typmodout, t.typanalyze, t.typsubscript, r.rngcanonical,
-                                                    r.rngsubdiff]::oid[]) AS x WHERE x >= 16384),
+                                                    t.typmodin, t.typmodout, t.typanalyze, t.typsubscript,
+                                                    r.rngcanonical, r.rngsubdiff]::oid[]) AS x WHERE x >= 16384),
       'checks', (SELECT jsonb_agg(jsonb_build_array(pg_catalog.quote_ident(k.conname),
                                                     {_deps("pg_catalog.pg_constraint", "k.oid")}))
                  FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid),
@@ -399,22 +402,35 @@ SELECT jsonb_build_object(
       'operators', ARRAY(SELECT ao.amopopr::int8 FROM pg_catalog.pg_opclass oc
                          JOIN pg_catalog.pg_amop ao ON ao.amopfamily = oc.opcfamily
                          WHERE oc.opcintype = t.oid AND oc.opcdefault AND ao.amopopr >= 16384))), '[]')
-    FROM types JOIN pg_catalog.pg_type t ON t.oid = types.oid
+    FROM wanted JOIN pg_catalog.pg_type t ON t.oid = wanted.oid
     JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-    LEFT JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid),
-  'operators', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+    LEFT JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid""",  # noqa: S608 - constant fragments
+)
+"""Types made by users, by name (in reach) and by OID: what using one may run (I/O, casts, operator classes, checks)."""
+
+OPERATORS_SQL = _describe(
+    f"""SELECT w.id, o.oid FROM {_ASKED}
+  JOIN pg_catalog.pg_operator o ON o.oprname = w.name
+  JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+  WHERE {_IN_PATH} AND o.oid >= 16384""",  # noqa: S608 - constant fragments
+    """SELECT coalesce(jsonb_agg(jsonb_build_object(
       'oid', o.oid::int8, 'label', pg_catalog.format('%I.%s', n.nspname, o.oprname),
       'functions', ARRAY(SELECT x::int8 FROM unnest(ARRAY[o.oprcode, o.oprrest, o.oprjoin]::oid[]) AS x
                          WHERE x <> 0))), '[]')
-    FROM ops JOIN pg_catalog.pg_operator o ON o.oid = ops.oid
-    JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace),
-  'event_triggers', CASE WHEN $22 THEN (SELECT coalesce(jsonb_agg(jsonb_build_array(
+    FROM wanted JOIN pg_catalog.pg_operator o ON o.oid = wanted.oid
+    JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace""",
+)
+"""Operators made by users, by name (in reach) and by OID: the functions behind them."""
+
+GLOBALS_SQL = """
+SELECT jsonb_build_object(
+  'event_triggers', CASE WHEN $1 THEN (SELECT coalesce(jsonb_agg(jsonb_build_array(
       pg_catalog.quote_ident(e.evtname), e.evtfoid::int8)), '[]') FROM pg_catalog.pg_event_trigger e
       WHERE e.evtenabled <> 'D') END,
-  'casts', CASE WHEN $23 THEN (SELECT coalesce(jsonb_agg(jsonb_build_array(
+  'casts', CASE WHEN $2 THEN (SELECT coalesce(jsonb_agg(jsonb_build_array(
       pg_catalog.format_type(k.castsource, NULL), pg_catalog.format_type(k.casttarget, NULL),
       k.castfunc::int8)), '[]')
       FROM pg_catalog.pg_cast k WHERE k.castfunc >= 16384 AND k.castsource < 16384 AND k.casttarget < 16384) END
 )::text
-"""  # noqa: S608 - only the constant fragments above are interpolated
-"""One round of the walk: resolve names, describe objects (their attached code and what it depends on)."""
+"""
+"""Code every DDL statement may fire (event triggers), and users' casts between PostgreSQL's own types."""
