@@ -28,7 +28,16 @@ from pglast.visitors import Continue, Visitor
 
 from ..errors import InvalidInput, SQLParseError
 
-__all__ = ["FunctionCall", "Modification", "Relation", "StatementFacts", "analyze", "facts_of"]
+__all__ = [
+    "FunctionCall",
+    "Modification",
+    "Relation",
+    "StatementFacts",
+    "analyze",
+    "facts_of",
+    "option_enabled",
+    "qualified_name",
+]
 
 _CACHED_MAX_CHARS = 4096
 """Longer SQL is neither cached (its tree may weigh megabytes) nor parsed on the caller's stack (see ``_parse``)."""
@@ -370,7 +379,7 @@ class _Collector(Visitor):
         )
 
     def _operator(self, node: Any) -> None:
-        name = _qualified(node.name)
+        name = qualified_name(node.name)
         if name is None:
             return
         if name.name in _BETWEEN:
@@ -379,17 +388,17 @@ class _Collector(Visitor):
             self.operators.append(name)
 
     def _sublink(self, node: Any) -> None:
-        name = _qualified(node.operName) if node.operName else None
+        name = qualified_name(node.operName) if node.operName else None
         if name is not None:
             self.operators.append(name)
 
     def _sort_by(self, node: Any) -> None:
-        name = _qualified(node.useOp) if node.useOp else None
+        name = qualified_name(node.useOp) if node.useOp else None
         if name is not None:
             self.operators.append(name)
 
     def _type_name(self, node: Any) -> None:
-        name = _qualified(node.names)
+        name = qualified_name(node.names)
         if name is not None and name.schema != "pg_catalog":
             self.types.append(name)
 
@@ -461,9 +470,10 @@ def _truth(node: Any, depth: int) -> bool | None:
     match node:
         case ast.A_Const(isnull=False, val=ast.Boolean(boolval=value)):
             return bool(value)
-        case ast.TypeCast(arg=ast.A_Const(isnull=False, val=ast.String(sval=text)), typeName=type_name) if _qualified(
-            type_name
-        ) in (Relation("pg_catalog", "bool"), Relation(None, "boolean"), Relation(None, "bool")):
+        case ast.TypeCast(arg=ast.A_Const(isnull=False, val=ast.String(sval=text)), typeName=type_name) if (
+            qualified_name(type_name)
+            in (Relation("pg_catalog", "bool"), Relation(None, "boolean"), Relation(None, "bool"))
+        ):
             lowered = str(text).strip().lower()
             return True if lowered in _TRUE_WORDS else False if lowered in _FALSE_WORDS else None
         case ast.BoolExpr(boolop=BoolExprType.OR_EXPR, args=args):
@@ -514,6 +524,25 @@ def _compare(op: str, left: int | float | str | None, right: int | float | str |
     return None
 
 
+def option_enabled(options: Any, name: str) -> bool:
+    """Whether a generic option such as EXPLAIN's ``analyze`` or VACUUM's ``full`` is on (no value means on).
+
+    Anything but a clear "off" counts as on, the stricter reading; PostgreSQL rejects values it does not know.
+    """
+    for option in options or ():
+        if not isinstance(option, ast.DefElem) or option.defname != name:
+            continue
+        value = option.arg
+        if isinstance(value, ast.Integer):
+            return value.ival != 0
+        if isinstance(value, ast.Boolean):
+            return bool(value.boolval)
+        if isinstance(value, ast.String) and isinstance(value.sval, str):
+            return value.sval.lower() not in ("false", "off")
+        return True
+    return False
+
+
 def _string_constant(args: Any) -> str | None:
     """The value of the first positional argument when it is a string literal, maybe with a cast."""
     if not args:
@@ -532,8 +561,9 @@ def _relation(node: Any) -> Relation | None:
     return None
 
 
-def _qualified(parts: Any) -> Relation | None:
-    """A name given as a list of String nodes (``schema.name`` or ``name``; a catalog part is ignored)."""
+def qualified_name(parts: Any) -> Relation | None:
+    """A name given as String nodes (``schema.name`` or ``name``; a catalog part is ignored), a ``TypeName`` or an
+    ``ObjectWithArgs``; None for anything else."""
     if isinstance(parts, ast.String):
         parts = (parts,)
     elif isinstance(parts, ast.ObjectWithArgs):
@@ -567,7 +597,7 @@ def _targets(node: Any) -> list[Relation]:
     found: list[Relation | None]
     match node:
         case ast.DropStmt():
-            found = [_qualified(obj) for obj in node.objects or ()]
+            found = [qualified_name(obj) for obj in node.objects or ()]
         case ast.TruncateStmt() | ast.LockStmt():
             found = [_relation(rel) for rel in node.relations or ()]
         case ast.VacuumStmt():
@@ -583,7 +613,9 @@ def _targets(node: Any) -> list[Relation]:
         case ast.CreatePolicyStmt() | ast.AlterPolicyStmt():
             found = [_relation(node.table)]
         case ast.GrantStmt():
-            found = [_relation(obj) if isinstance(obj, ast.RangeVar) else _qualified(obj) for obj in node.objects or ()]
+            found = [
+                _relation(obj) if isinstance(obj, ast.RangeVar) else qualified_name(obj) for obj in node.objects or ()
+            ]
         case ast.CreatedbStmt() | ast.DropdbStmt() | ast.AlterDatabaseStmt() | ast.AlterDatabaseSetStmt():
             return _named(node.dbname)
         case ast.DropRoleStmt() | ast.DropOwnedStmt() | ast.ReassignOwnedStmt():
@@ -597,7 +629,7 @@ def _targets(node: Any) -> list[Relation]:
         case ast.CreateExtensionStmt():
             return _named(node.extname)
         case ast.CreateFunctionStmt():
-            found = [_qualified(node.funcname)]
+            found = [qualified_name(node.funcname)]
         case _:
             found = [_relation(getattr(node, "relation", None))]
     return [relation for relation in found if relation is not None]

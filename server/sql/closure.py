@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pglast import ast
 
-from .analysis import Relation, StatementFacts
+from .analysis import Relation, StatementFacts, option_enabled, qualified_name
 from .bodies import Body, function_body, rule_actions, statement_body
 from .closure_catalog import (
     FIRST_USER_OID,
@@ -290,24 +290,10 @@ def _phase(facts: StatementFacts) -> Phase | None:
         inner = type(node.query).__name__
         if inner not in _RUNS:
             return None
-        return "run" if _explain_analyzes(node) else "plan"
+        return "run" if option_enabled(node.options, "analyze") else "plan"
     if facts.tag == "SelectStmt" or facts.tag in _RUNS:
         return "run"
     return None
-
-
-def _explain_analyzes(node: Any) -> bool:
-    for option in node.options or ():
-        if isinstance(option, ast.DefElem) and option.defname in ("analyze", "analyse"):
-            value = option.arg
-            if isinstance(value, ast.Boolean):
-                return bool(value.boolval)
-            if isinstance(value, ast.Integer):
-                return value.ival != 0
-            if isinstance(value, ast.String) and isinstance(value.sval, str):
-                return value.sval.lower() not in ("false", "off")
-            return True
-    return False
 
 
 def _needs_of(facts: StatementFacts, path: Path, *, own: bool, writes: bool, schemas: tuple[str, ...] = ()) -> _Need:
@@ -367,7 +353,7 @@ def _definition_needs(facts: StatementFacts) -> tuple[_Need, tuple[Runs | Unseen
     label = f"what statement {facts.index + 1} defines ({_verb(facts)})"
     path: Path = (label,)
     functions = [Relation(f.schema, f.name) for f in facts.functions]
-    functions += [name for name in _named_functions(node) if name is not None]
+    functions += _named_functions(node)
     relations = [_RelationNeed(r, frozenset({"read", "insert", "update", "delete"})) for r in facts.relations]
     items: list[Runs | Unseen] = []
     schemas: tuple[str, ...] = ()
@@ -386,8 +372,6 @@ def _definition_needs(facts: StatementFacts) -> tuple[_Need, tuple[Runs | Unseen
         body_types = [t for need in inner for t in need.types]
     else:
         body_fields, body_ops, body_types = [], [], []
-    if isinstance(node, ast.RenameStmt | ast.AlterObjectSchemaStmt | ast.AlterFunctionStmt):
-        functions += [_object_name(node)] if _object_name(node) is not None else []  # type: ignore[list-item]
     need = _Need(
         path,
         "run",
@@ -406,48 +390,29 @@ def _verb(facts: StatementFacts) -> str:
     return " ".join(words[:4]) + (" …" if len(words) > 4 else "")
 
 
-def _named_functions(node: Any) -> list[Relation | None]:
-    """Functions a definition names without calling them (trigger, operator, cast, aggregate, event trigger)."""
+def _named_functions(node: Any) -> list[Relation]:
+    """Functions a definition names without calling them (trigger, operator, cast, aggregate, range, event trigger,
+    and the function an ALTER FUNCTION renames or moves)."""
     match node:
         case ast.CreateTrigStmt() | ast.CreateEventTrigStmt():
-            return [_function_name(node.funcname)]
+            named = [qualified_name(node.funcname)]
         case ast.CreateCastStmt():
-            return [_function_name(node.func.objname)] if node.func is not None else []
+            named = [qualified_name(node.func)]
         case ast.DefineStmt():
-            found: list[Relation | None] = []
-            for option in node.definition or ():
-                if isinstance(option, ast.DefElem) and option.arg is not None:
-                    arg = option.arg
-                    if isinstance(arg, ast.TypeName):
-                        found.append(_function_name(arg.names))
-                    elif isinstance(arg, tuple):
-                        found.append(_function_name(arg))
-                    elif isinstance(arg, ast.String):
-                        found.append(Relation(None, str(arg.sval)))
-            return found
+            named = [qualified_name(option.arg) for option in node.definition or () if isinstance(option, ast.DefElem)]
         case ast.CreateRangeStmt():
-            return [
-                _function_name(option.arg.names if isinstance(option.arg, ast.TypeName) else option.arg)
+            named = [
+                qualified_name(option.arg)
                 for option in node.params or ()
                 if isinstance(option, ast.DefElem) and option.defname in ("canonical", "subtype_diff")
             ]
-    return []
-
-
-def _object_name(node: Any) -> Relation | None:
-    obj = getattr(node, "object", None) or getattr(node, "func", None)
-    if isinstance(obj, ast.ObjectWithArgs):
-        return _function_name(obj.objname)
-    return None
-
-
-def _function_name(parts: Any) -> Relation | None:
-    if not isinstance(parts, tuple):
-        return None
-    names = [str(part.sval) for part in parts if isinstance(part, ast.String)]
-    if not names or len(names) != len(parts):
-        return None
-    return Relation(names[-2] if len(names) > 1 else None, names[-1])
+        case ast.RenameStmt() | ast.AlterObjectSchemaStmt() if isinstance(node.object, ast.ObjectWithArgs):
+            named = [qualified_name(node.object)]
+        case ast.AlterFunctionStmt():
+            named = [qualified_name(node.func)]
+        case _:
+            named = []
+    return [name for name in named if name is not None]
 
 
 def _search_path_option(options: Any) -> tuple[str, ...]:

@@ -38,7 +38,7 @@ from pglast.enums import AlterTableType, ObjectType, ReindexObjectType, Transact
 
 from ..errors import InvalidInput
 from ..settings import AccessMode
-from .analysis import FunctionCall, Modification, StatementFacts
+from .analysis import FunctionCall, Modification, StatementFacts, option_enabled
 from .closure import EMPTY, Call, Closure, Foreign, Function, Reached, Runs, Unseen, Write
 
 __all__ = ["Category", "Classification", "Verdict", "classify", "decide"]
@@ -558,25 +558,6 @@ def _names(facts: StatementFacts) -> str:
     return ", ".join(str(target) for target in facts.targets) or "the named objects"
 
 
-def _option_enabled(options: Any, name: str) -> bool:
-    """Whether a generic option such as EXPLAIN's ``analyze`` or VACUUM's ``full`` is on (no value means on).
-
-    Anything but a clear "off" counts as on, the stricter reading; PostgreSQL rejects values it does not know.
-    """
-    for option in options or ():
-        if not isinstance(option, ast.DefElem) or option.defname != name:
-            continue
-        value = option.arg
-        if isinstance(value, ast.Integer):
-            return value.ival != 0
-        if isinstance(value, ast.Boolean):
-            return bool(value.boolval)
-        if isinstance(value, ast.String) and isinstance(value.sval, str):
-            return value.sval.lower() not in ("false", "off")
-        return True
-    return False
-
-
 def _modification_effect(change: Modification) -> _Judgement:
     target = str(change.target) if change.target is not None else "the table"
     verb = change.kind.upper()
@@ -610,7 +591,7 @@ def _modify(node: Any, facts: StatementFacts) -> _Judgement:
 
 
 def _explain(node: Any, facts: StatementFacts) -> _Judgement:
-    if not _option_enabled(node.options, "analyze"):
+    if not option_enabled(node.options, "analyze"):
         return _Judgement("read", "EXPLAIN without ANALYZE only plans the statement", executes=False)
     inner = _judge(node.query, facts)
     if inner.category == "read":
@@ -672,7 +653,7 @@ def _grant(node: Any, facts: StatementFacts) -> _Judgement:
     if not node.is_grant:
         return _Judgement("destructive", "REVOKE takes privileges away, which can break the roles that use them")
     if isinstance(node, ast.GrantRoleStmt):
-        if node.admin_opt if hasattr(node, "admin_opt") else _option_enabled(node.opt, "admin"):
+        if node.admin_opt if hasattr(node, "admin_opt") else option_enabled(node.opt, "admin"):
             return _Judgement(
                 "destructive", "GRANT … WITH ADMIN OPTION lets the grantee hand the role on to others, for good"
             )
@@ -709,7 +690,7 @@ _ROLE_POWERS = {
 
 def _role(node: Any, facts: StatementFacts) -> _Judgement:
     verb = "CREATE ROLE" if isinstance(node, ast.CreateRoleStmt) else "ALTER ROLE"
-    powers = [word for name, word in _ROLE_POWERS.items() if _option_enabled(node.options, name)]
+    powers = [word for name, word in _ROLE_POWERS.items() if option_enabled(node.options, name)]
     if powers:
         return _Judgement(
             "destructive", f"{verb} … {' '.join(powers)} gives the role powers beyond its own objects, for good"
@@ -758,7 +739,7 @@ _WAYS_OUT = {
 def _vacuum(node: Any, facts: StatementFacts) -> _Judgement:
     if not node.is_vacuumcmd:
         return _Judgement("write", "ANALYZE updates planner statistics")
-    if _option_enabled(node.options, "full"):
+    if option_enabled(node.options, "full"):
         return _Judgement("destructive", "VACUUM FULL rewrites tables under an exclusive lock", True)
     return _Judgement("write", "VACUUM cleans up tables", True)
 
@@ -769,7 +750,7 @@ def _reindex(node: Any, facts: StatementFacts) -> _Judgement:
         ReindexObjectType.REINDEX_OBJECT_SYSTEM,
         ReindexObjectType.REINDEX_OBJECT_DATABASE,
     )
-    return _Judgement("write", "REINDEX rebuilds indexes", whole or _option_enabled(node.params, "concurrently"))
+    return _Judgement("write", "REINDEX rebuilds indexes", whole or option_enabled(node.params, "concurrently"))
 
 
 def _cluster(node: Any, facts: StatementFacts) -> _Judgement:
@@ -788,7 +769,7 @@ def _create_table_as(node: Any, facts: StatementFacts) -> _Judgement:
 
 def _alter_database(node: Any, facts: StatementFacts) -> _Judgement:
     # Moving a database to another tablespace cannot run inside a transaction block.
-    return _Judgement("ddl", "ALTER DATABASE changes a database", _option_enabled(node.options, "tablespace"))
+    return _Judgement("ddl", "ALTER DATABASE changes a database", option_enabled(node.options, "tablespace"))
 
 
 def _fixed(

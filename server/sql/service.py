@@ -202,8 +202,10 @@ class SQLService:
                 )
             facts.append(_renumbered(parsed[0], len(facts)))
         bound = _bind_params(params, len(facts))
-        closures = await self.closures.of(place, facts)
-        verdict = decide(facts, self._mode_at(place), closures)
+        mode = self._mode_at(place)
+        verdict = decide(facts, mode)
+        if verdict.action != "reject":  # what the statements set off can only make the verdict stricter
+            verdict = decide(facts, mode, await self.closures.of(place, facts))
         if verdict.action == "reject":
             if self.access_mode == "branches" and verdict.category != "forbidden":
                 raise PolicyViolation(protected_refusal(place, verdict.reason))
