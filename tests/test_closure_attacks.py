@@ -404,3 +404,26 @@ async def test_each_attack_works_when_nothing_stops_it(fresh: Attacked) -> None:
     finally:
         for conn in (admin, owner, victim):
             conn.terminate()
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_a_function_replaced_through_the_server_is_judged_anew(
+    fresh: Attacked, tmp_path: Path, role: Role
+) -> None:
+    """The closure is cached, but DDL run through the server drops it: a harmless function turned harmful between
+    two calls is judged by its new body."""
+    name = f"app.turncoat_{role}"
+    harmless = f"CREATE OR REPLACE FUNCTION {name}() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1'"
+    harmful = harmless.replace("'SELECT 1'", "$$ SELECT app.lying(1) $$")
+    await script(fresh.superuser if role == "superuser" else fresh.owner, harmless)
+    try:
+        async with mcp_client(_settings(fresh, role, "full", tmp_path)) as client:
+            first = await client.call_tool("run_sql", {"sql": f"SELECT {name}()"})
+            assert not first.is_error, text_of(first)
+            replaced = await client.call_tool("run_sql", {"sql": harmful})
+            assert not replaced.is_error, text_of(replaced)
+            again = await client.call_tool("run_sql", {"sql": f"SELECT {name}()"})
+        assert again.is_error and "dblink_exec()" in text_of(again), text_of(again)
+        await _untouched(fresh)
+    finally:
+        await script(fresh.superuser, f"DROP FUNCTION IF EXISTS {name}()")
