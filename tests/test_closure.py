@@ -323,3 +323,9 @@ async def test_closures_are_cached_until_ddl_or_their_time_is_up(place: Place) -
     before = databases.catalog_queries
     await _closure(place, "SELECT * FROM app.v", closures)
     assert databases.catalog_queries > before
+
+
+async def test_a_function_defined_in_a_language_it_cannot_read_is_unseen(place: Place) -> None:
+    facts = analyze("CREATE FUNCTION app.shell() RETURNS int LANGUAGE plpython3u AS 'return 1'; SELECT app.shell()")
+    _, call = await Closures().of(place, facts)
+    assert any(isinstance(item, Unseen) and "written in plpython3u" in item.what for item in call.reached), call.reached

@@ -358,8 +358,11 @@ def _definition_needs(facts: StatementFacts) -> tuple[_Need, tuple[Runs | Unseen
     items: list[Runs | Unseen] = []
     schemas: tuple[str, ...] = ()
     if isinstance(node, ast.CreateFunctionStmt):
+        language = _language(node)
+        if language not in ("sql", "plpgsql"):
+            items.append(Unseen(path, f"it defines a function written in {language}, which the policy cannot read"))
         body = statement_body(node, facts.sql)
-        items.extend(Unseen(path, f"{label}: {what}") for what in body.unseen)
+        items.extend(Unseen(path, what) for what in body.unseen)
         for statement in body.statements:
             items.append(Runs(path, statement))
         inner = [_needs_of(s, path, own=False, writes=True) for s in body.statements]
@@ -413,6 +416,14 @@ def _named_functions(node: Any) -> list[Relation]:
         case _:
             named = []
     return [name for name in named if name is not None]
+
+
+def _language(node: Any) -> str:
+    """The language of a CREATE FUNCTION statement (SQL when it has a ``BEGIN ATOMIC`` or ``RETURN`` body)."""
+    for option in node.options or ():
+        if isinstance(option, ast.DefElem) and option.defname == "language" and isinstance(option.arg, ast.String):
+            return str(option.arg.sval).lower()
+    return "sql"
 
 
 def _search_path_option(options: Any) -> tuple[str, ...]:
