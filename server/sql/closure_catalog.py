@@ -63,8 +63,12 @@ class Function:
     ``pg_read_file`` or ``dblink_exec`` is found out by these)."""
     library: str | None = None
     """For C functions: the shared library's base name (``dblink``)."""
+    display: str = ""
+    """How messages name it: quoted by PostgreSQL where needed, without schema for PostgreSQL's own."""
 
     def __str__(self) -> str:
+        if self.display:
+            return f"{self.display}()"
         return f"{self.name}()" if self.builtin else f"{self.schema}.{self.name}()"
 
 
@@ -219,6 +223,7 @@ def function_of(row: dict[str, Any]) -> FunctionRow:
         extension=row.get("extension"),
         aliases=tuple(row.get("aliases") or ()),
         library=library.rsplit("/", 1)[-1].removesuffix(".so") if isinstance(library, str) else None,
+        display=row.get("display") or "",
     )
     return FunctionRow(
         function=function,
@@ -294,6 +299,8 @@ FUNCTIONS_SQL = _describe(
   WHERE {_IN_PATH} AND (NOT w.one_arg OR p.pronargs = 1)""",  # noqa: S608 - constant fragments
     f"""SELECT coalesce(jsonb_agg(jsonb_build_object(
       'oid', p.oid::int8, 'schema', n.nspname, 'name', p.proname, 'kind', p.prokind, 'language', l.lanname,
+      'display', CASE WHEN p.oid < 16384 THEN pg_catalog.quote_ident(p.proname)
+                      ELSE pg_catalog.format('%I.%I', n.nspname, p.proname) END,
       'volatility', p.provolatile,
       'extension', (SELECT e.extname FROM pg_catalog.pg_depend d
                     JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
