@@ -10,8 +10,8 @@ import pytest
 from server.errors import InvalidInput
 from server.settings import AccessMode
 from server.sql.analysis import analyze
-from server.sql.closure import Call, Closure, Foreign, Function, Reached, Runs, Unseen, Write
 from server.sql.policy import Classification, Verdict, classify, decide
+from server.sql.reached import Call, Closure, Foreign, Function, Reached, Runs, Unseen, Write
 
 
 def _decide(sql: str, mode: AccessMode = "full", *reached: Reached) -> Verdict:

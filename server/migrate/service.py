@@ -27,10 +27,10 @@ from ..errors import ConfirmationError, DatabaseError, InvalidInput, MigrationFa
 from ..neon.targets import Target
 from ..settings import AccessMode
 from ..sql.analysis import StatementFacts, analyze
-from ..sql.closure import EMPTY
 from ..sql.database import Caps, Outcome, Statement
 from ..sql.places import Place
 from ..sql.policy import classify
+from ..sql.reached import EMPTY
 from ..sql.snapshot import diff, fingerprint, snapshot
 from ..state.audit import AuditLog, AuditRecord, Confirmed
 from .lint import Finding, lint, lock_of, squawk_findings

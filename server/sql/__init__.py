@@ -7,7 +7,8 @@
 - ``database``: the guarded executor (``Databases``): pools, read-only transactions, timeouts, caps, error mapping.
 - ``values``: PostgreSQL values to JSON and back. ``places``: where a call runs (``Place``, ``Places``).
 - ``closure``: what a statement sets off (views, triggers, function bodies, …) resolved from the catalog (``Closures``),
-  with ``closure_catalog`` (its catalog query) and ``bodies`` (function bodies and rule actions read as statements).
+  as facts (``reached``), from what the statement names (``closure_needs``), through the catalog's queries
+  (``closure_catalog``) and function bodies and rule actions read as statements (``bodies``).
 - ``catalog``: ``describe_schema``'s catalog reading. ``snapshot``: a one-query schema snapshot, its diff and
   fingerprint.
 """

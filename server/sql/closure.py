@@ -7,7 +7,8 @@ Operators and casts are functions too, ``t.fn`` is ``fn(t)``, aggregates have tr
 security policies run their expressions for every table read or written, and a foreign table reads through its
 wrapper. ``Closures.of`` walks all of that from the names a statement uses:
 
-- names (functions, relations, operators, types, fields usable as attribute notation) are resolved in the catalog as
+- names (functions, relations, operators, types, fields usable as attribute notation; ``server.sql.closure_needs``
+  says which, and how each relation is touched) are resolved in the catalog (``server.sql.closure_catalog``) as
   PostgreSQL could resolve them: unqualified ones in every schema of the search path (and of a function's own
   ``SET search_path``), every overload, so the closure over-approximates what one call picks;
 - objects are then followed through ``pg_depend`` (what PostgreSQL itself recorded for views, rules, policies,
@@ -16,21 +17,22 @@ wrapper. ``Closures.of`` walks all of that from the names a statement uses:
 - function bodies in SQL and PL/pgSQL, and rule actions, are read as statements (``server.sql.bodies``) and their
   names followed in turn, so a ``STABLE`` label that lies is found out by what the body calls.
 
-The result is facts, judged elsewhere (``server.sql.policy``): each ``Reached`` item carries the path from the
-statement to it (``view app.v → function app.f() → …``). Plain ``EXPLAIN`` only plans: there the walk keeps what the
-planner itself may execute (non-volatile functions it folds, and everything they run), not triggers or volatile calls.
+The result is facts (``server.sql.reached``), judged elsewhere (``server.sql.policy``): each item carries the path
+from the statement to it (``view app.v → function app.f() → …``). Plain ``EXPLAIN`` only plans: there the walk keeps
+what the planner itself may execute (non-volatile functions it folds, and everything they run), not triggers or
+volatile calls.
 
-Objects defined or changed earlier in the same call (``run_sql_transaction``) are not in the catalog yet: every
-executable definition of an earlier statement is taken as reached by each later statement that runs anything, and
-judged by its text (``Definitions``).
+Objects defined or changed earlier in the same call (``run_sql_transaction``, a migration) are not in the catalog yet:
+every executable definition of an earlier statement is taken as reached by each later statement that runs anything,
+and judged by its text.
 
 PostgreSQL's own objects (OIDs below 16384) are trusted as what their names say: the policy judges built-in functions
 by name and volatility; built-in views, operators and types are not followed.
 
-Closures are cached per place. The cache is dropped after DDL run through this server and expires after ``ttl``
-seconds, which bounds how long DDL made by others (another client, another server process) can go unseen: the
-catalog has no cheap version to key on (a checksum of the relevant catalogs' row versions costs about 30 ms on 2,000
-tables, more than the closure it would save).
+Closures, and the catalog rows they were built from, are cached per place. The cache is dropped after DDL run through
+this server and expires after ``ttl`` seconds, which bounds how long DDL made by others (another client, another
+server process) can go unseen: the catalog has no cheap version to key on (a checksum of the relevant catalogs' row
+versions costs about 30 ms on 2,000 tables, more than most closures it would save).
 """
 
 from __future__ import annotations
@@ -39,12 +41,10 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pglast import ast
-
-from .analysis import Relation, StatementFacts, option_enabled, qualified_name
-from .bodies import Body, function_body, rule_actions, statement_body
+from .analysis import Relation, StatementFacts
+from .bodies import Body, function_body, rule_actions
 from .closure_catalog import (
     FIRST_USER_OID,
     FUNCTIONS_SQL,
@@ -55,7 +55,6 @@ from .closure_catalog import (
     WRITES,
     Access,
     Deps,
-    Function,
     FunctionRow,
     OperatorRow,
     TableRow,
@@ -64,6 +63,8 @@ from .closure_catalog import (
     table_of,
     type_of,
 )
+from .closure_needs import Need, Phase, definitions_before, needs_of, plans, with_
+from .reached import EMPTY, Call, Closure, Foreign, Function, Path, Reached, Runs, Unseen, Write
 
 if TYPE_CHECKING:
     from .places import Place
@@ -81,363 +82,8 @@ __all__ = [
     "Write",
 ]
 
-Path = tuple[str, ...]
-Phase = Literal["run", "plan"]
-
 _MAX_VISITS = 20_000
 _MAX_ROUNDS = 64
-
-
-# --- facts -----------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A function the statement may call, reached through ``path``."""
-
-    path: Path
-    function: Function
-
-
-@dataclass(frozen=True, slots=True)
-class Runs:
-    """A statement that stored code (a function body, a rule action) runs, reached through ``path``."""
-
-    path: Path
-    statement: StatementFacts
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """Rows of ``relation`` changed by code the statement sets off (a body's statement, a foreign key's action).
-
-    ``own`` when the relation is one the statement itself changes (its target, a partition of it, the table under a
-    view it writes through)."""
-
-    path: Path
-    relation: str
-    kind: str
-    own: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Foreign:
-    """A foreign table read or written through its wrapper (``options``: the names of its table and server options)."""
-
-    path: Path
-    table: str
-    wrapper: str
-    options: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Unseen:
-    """Code the analysis could not see into (dynamic SQL, text that does not parse, a closure too large)."""
-
-    path: Path
-    what: str
-
-
-Reached = Call | Runs | Write | Foreign | Unseen
-
-
-@dataclass(frozen=True, slots=True)
-class Closure:
-    """Everything found reachable from one statement, in the order found (nearest first)."""
-
-    reached: tuple[Reached, ...] = ()
-
-
-EMPTY = Closure()
-
-
-# --- what a statement names ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _RelationNeed:
-    name: Relation
-    accesses: frozenset[Access]
-    own: bool = False
-    writes: bool = False
-    """Emit ``Write`` items for the relations this name resolves to (a statement run by stored code writes it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Need:
-    """Names one piece of code uses, to be resolved and followed with ``path`` and ``phase``."""
-
-    path: Path
-    phase: Phase
-    functions: tuple[Relation, ...] = ()
-    fields: tuple[str, ...] = ()
-    operators: tuple[Relation, ...] = ()
-    types: tuple[Relation, ...] = ()
-    relations: tuple[_RelationNeed, ...] = ()
-    schemas: tuple[str, ...] = ()
-    """Schemas searched besides the session's search path (a function's ``SET search_path``)."""
-    event_triggers: bool = False
-
-    @property
-    def empty(self) -> bool:
-        return not (self.functions or self.fields or self.operators or self.types or self.relations)
-
-
-_COMPARISONS = tuple(Relation(None, op) for op in ("=", "<>", "<", ">", "<=", ">="))
-"""Operators PostgreSQL applies without their being written: IN, CASE, ORDER BY, GROUP BY, DISTINCT, joins, ..."""
-
-_RUNS: dict[str, Access | None] = {
-    "SelectStmt": None,
-    "InsertStmt": None,
-    "UpdateStmt": None,
-    "DeleteStmt": None,
-    "MergeStmt": None,
-    "CreateTableAsStmt": None,
-    "CallStmt": None,
-    "DoStmt": None,
-    "AlterDomainStmt": None,
-    "TruncateStmt": "truncate",
-    "RefreshMatViewStmt": "refresh",
-    "IndexStmt": "maintain",
-    "ReindexStmt": "maintain",
-    "ClusterStmt": "maintain",
-    "VacuumStmt": "maintain",
-    "AlterTableStmt": "maintain",
-}
-"""Statements that run what they name, and what they do to the relations they name besides reading them."""
-
-_NOT_DDL = frozenset(
-    {
-        "SelectStmt",
-        "InsertStmt",
-        "UpdateStmt",
-        "DeleteStmt",
-        "MergeStmt",
-        "ExplainStmt",
-        "VariableSetStmt",
-        "VariableShowStmt",
-        "TransactionStmt",
-        "LockStmt",
-        "CallStmt",
-        "DoStmt",
-        "CopyStmt",
-        "VacuumStmt",
-        "ReindexStmt",
-        "ClusterStmt",
-        "CheckPointStmt",
-        "DiscardStmt",
-        "ListenStmt",
-        "UnlistenStmt",
-        "NotifyStmt",
-        "LoadStmt",
-        "PrepareStmt",
-        "ExecuteStmt",
-        "DeallocateStmt",
-        "DeclareCursorStmt",
-        "FetchStmt",
-        "ClosePortalStmt",
-    }
-)
-"""Statements that fire no event trigger (every other one may)."""
-
-_DEFINES = frozenset(
-    {
-        "CreateFunctionStmt",
-        "CreateTrigStmt",
-        "RuleStmt",
-        "CreatePolicyStmt",
-        "AlterPolicyStmt",
-        "ViewStmt",
-        "DefineStmt",
-        "CreateCastStmt",
-        "CreateStmt",
-        "AlterTableStmt",
-        "CreateDomainStmt",
-        "AlterDomainStmt",
-        "CreateForeignTableStmt",
-        "CreateForeignServerStmt",
-        "AlterForeignServerStmt",
-        "ImportForeignSchemaStmt",
-        "CreateUserMappingStmt",
-        "AlterUserMappingStmt",
-        "CreateEventTrigStmt",
-        "AlterEventTrigStmt",
-        "RenameStmt",
-        "AlterObjectSchemaStmt",
-        "AlterFunctionStmt",
-        "AlterOperatorStmt",
-        "CreateOpClassStmt",
-        "AlterOpFamilyStmt",
-        "CreateRangeStmt",
-        "CreateTransformStmt",
-        "CreateExtensionStmt",
-        "AlterExtensionStmt",
-        "AlterExtensionContentsStmt",
-        "IndexStmt",
-        "CreateStatsStmt",
-        "CreatePLangStmt",
-        "CreateConversionStmt",
-        "AlterTypeStmt",
-    }
-)
-"""Statements that define or change code PostgreSQL may run later (for objects defined in the same call)."""
-
-
-def _phase(facts: StatementFacts) -> Phase | None:
-    """How the statement's names execute: ``run``, only planned (plain EXPLAIN), or not at all (definitions)."""
-    if facts.tag == "ExplainStmt":
-        node = facts.node
-        inner = type(node.query).__name__
-        if inner not in _RUNS:
-            return None
-        return "run" if option_enabled(node.options, "analyze") else "plan"
-    if facts.tag == "SelectStmt" or facts.tag in _RUNS:
-        return "run"
-    return None
-
-
-def _needs_of(facts: StatementFacts, path: Path, *, own: bool, writes: bool, schemas: tuple[str, ...] = ()) -> _Need:
-    """What a statement (the caller's, or one run by stored code) names, and how it touches each relation."""
-    phase = _phase(facts)
-    ddl = facts.tag not in _NOT_DDL
-    if phase is None:
-        return _Need(path, "run", event_triggers=ddl)
-    node = facts.node.query if facts.tag == "ExplainStmt" else facts.node
-    extra = _RUNS.get(type(node).__name__)
-    accesses: dict[Relation, set[Access]] = {}
-    for relation in facts.relations:
-        accesses.setdefault(relation, set()).add("read")
-    targets = set()
-    for change in facts.modifications:
-        if change.target is not None:
-            accesses.setdefault(change.target, set()).update(change.accesses)
-            targets.add(change.target)
-    if extra is not None:
-        for target in facts.targets:
-            accesses.setdefault(target, set()).add(extra)
-            targets.add(target)
-    relations = tuple(
-        _RelationNeed(name, frozenset(kinds), own=own and name in targets, writes=writes and name in targets)
-        for name, kinds in accesses.items()
-    )
-    need = _Need(
-        path,
-        phase,
-        functions=tuple(Relation(f.schema, f.name) for f in facts.functions),
-        fields=facts.fields,
-        operators=facts.operators,
-        types=facts.types,
-        relations=relations,
-        schemas=schemas,
-        event_triggers=ddl,
-    )
-    if need.empty:
-        return need
-    return _with(need, operators=tuple(dict.fromkeys((*need.operators, *_COMPARISONS))))
-
-
-def _with(need: _Need, **changes: Any) -> _Need:
-    values = {name: getattr(need, name) for name in _Need.__dataclass_fields__}
-    values.update(changes)
-    return _Need(**values)
-
-
-def _definition_needs(facts: StatementFacts) -> tuple[_Need, tuple[Runs | Unseen, ...]]:
-    """What an earlier statement of the same call defines or changes, as code every later statement may set off.
-
-    Everything the definition names is followed (the functions a trigger, operator, cast or aggregate names; the
-    expressions of defaults, checks, policies and views; the objects a rename or ALTER moves); a function's body is
-    read from the statement's text.
-    """
-    node = facts.node
-    label = f"what statement {facts.index + 1} defines ({_verb(facts)})"
-    path: Path = (label,)
-    functions = [Relation(f.schema, f.name) for f in facts.functions]
-    functions += _named_functions(node)
-    relations = [_RelationNeed(r, frozenset({"read", "insert", "update", "delete"})) for r in facts.relations]
-    items: list[Runs | Unseen] = []
-    schemas: tuple[str, ...] = ()
-    if isinstance(node, ast.CreateFunctionStmt):
-        language = _language(node)
-        if language not in ("sql", "plpgsql"):
-            items.append(Unseen(path, f"it defines a function written in {language}, which the policy cannot read"))
-        body = statement_body(node, facts.sql)
-        items.extend(Unseen(path, what) for what in body.unseen)
-        for statement in body.statements:
-            items.append(Runs(path, statement))
-        inner = [_needs_of(s, path, own=False, writes=True) for s in body.statements]
-        for need in inner:
-            functions += need.functions
-            relations += need.relations
-        schemas = _search_path_option(node.options)
-        body_fields = [f for need in inner for f in need.fields]
-        body_ops = [o for need in inner for o in need.operators]
-        body_types = [t for need in inner for t in need.types]
-    else:
-        body_fields, body_ops, body_types = [], [], []
-    need = _Need(
-        path,
-        "run",
-        functions=tuple(dict.fromkeys(functions)),
-        fields=tuple(dict.fromkeys((*facts.fields, *body_fields))),
-        operators=tuple(dict.fromkeys((*facts.operators, *body_ops, *_COMPARISONS))),
-        types=tuple(dict.fromkeys((*facts.types, *body_types))),
-        relations=tuple(relations),
-        schemas=schemas,
-    )
-    return need, tuple(items)
-
-
-def _verb(facts: StatementFacts) -> str:
-    words = facts.sql.split()
-    return " ".join(words[:4]) + (" …" if len(words) > 4 else "")
-
-
-def _named_functions(node: Any) -> list[Relation]:
-    """Functions a definition names without calling them (trigger, operator, cast, aggregate, range, event trigger,
-    and the function an ALTER FUNCTION renames or moves)."""
-    match node:
-        case ast.CreateTrigStmt() | ast.CreateEventTrigStmt():
-            named = [qualified_name(node.funcname)]
-        case ast.CreateCastStmt():
-            named = [qualified_name(node.func)]
-        case ast.DefineStmt():
-            named = [qualified_name(option.arg) for option in node.definition or () if isinstance(option, ast.DefElem)]
-        case ast.CreateRangeStmt():
-            named = [
-                qualified_name(option.arg)
-                for option in node.params or ()
-                if isinstance(option, ast.DefElem) and option.defname in ("canonical", "subtype_diff")
-            ]
-        case ast.RenameStmt() | ast.AlterObjectSchemaStmt() if isinstance(node.object, ast.ObjectWithArgs):
-            named = [qualified_name(node.object)]
-        case ast.AlterFunctionStmt():
-            named = [qualified_name(node.func)]
-        case _:
-            named = []
-    return [name for name in named if name is not None]
-
-
-def _language(node: Any) -> str:
-    """The language of a CREATE FUNCTION statement (SQL when it has a ``BEGIN ATOMIC`` or ``RETURN`` body)."""
-    for option in node.options or ():
-        if isinstance(option, ast.DefElem) and option.defname == "language" and isinstance(option.arg, ast.String):
-            return str(option.arg.sval).lower()
-    return "sql"
-
-
-def _search_path_option(options: Any) -> tuple[str, ...]:
-    """The schemas of a ``SET search_path = …`` in CREATE FUNCTION options."""
-    for option in options or ():
-        if isinstance(option, ast.DefElem) and option.defname == "set":
-            setting = option.arg
-            if isinstance(setting, ast.VariableSetStmt) and str(setting.name).lower() == "search_path":
-                return tuple(
-                    str(arg.val.sval)
-                    for arg in setting.args or ()
-                    if isinstance(arg, ast.A_Const) and isinstance(arg.val, ast.String)
-                )
-    return ()
 
 
 # --- the walk --------------------------------------------------------------------------------------------------------
@@ -551,7 +197,7 @@ class _Walk:
         self.known = known
         self.fetch = fetch
         self.items: list[Reached] = []
-        self.needs: list[_Need] = []
+        self.needs: list[Need] = []
         self.nodes: list[tuple[str, int, Path, Phase, Access, bool, bool]] = []
         self.seen: set[tuple[Any, ...]] = set()
         self.own: set[int] = set()
@@ -640,7 +286,7 @@ class _Walk:
             if extra.get("casts") is not None:
                 known.casts = tuple((f"cast {source} → {target}", oid) for source, target, oid in extra["casts"])
 
-    def _resolve(self, need: _Need) -> None:
+    def _resolve(self, need: Need) -> None:
         known, path, phase = self.known, need.path, need.phase
         for name in need.functions:
             for oid in known.functions[_key(name, need.schemas)]:
@@ -726,8 +372,8 @@ class _Walk:
         for statement in body.statements:
             if phase == "run":
                 self.items.append(Runs(path, statement))
-            need = _needs_of(statement, path, own=False, writes=True, schemas=schemas)
-            self.needs.append(need if phase == "run" else _with(need, phase="plan"))
+            need = needs_of(statement, path, own=False, writes=True, schemas=schemas)
+            self.needs.append(need if phase == "run" else with_(need, phase="plan"))
 
     def _deps(self, deps: Deps, path: Path, phase: Phase) -> None:
         for function in deps.functions:
@@ -804,16 +450,16 @@ class Closures:
 
         Raises the database errors of the catalog queries (``NeonMCPError``).
         """
-        plans = _plans(facts)
-        if all(not needs and not items for needs, items in plans):
+        starts = plans(facts)
+        if all(not needs and not items for needs, items in starts):
             return tuple(EMPTY for _ in facts)
         known = self._place(place.key)
         out: list[Closure] = []
-        for statement, (needs, items) in zip(facts, plans, strict=True):
+        for statement, (needs, items) in zip(facts, starts, strict=True):
             if not needs and not items:
                 out.append(EMPTY)
                 continue
-            key = (*(f.sql for f in _definitions_before(facts, statement.index)), statement.sql)
+            key = (*(f.sql for f in definitions_before(facts, statement.index)), statement.sql)
             cached = known.closures.get(key)
             if cached is None:
                 cached = await self._walk(place, known, needs, items)
@@ -837,7 +483,7 @@ class Closures:
         return known
 
     @staticmethod
-    async def _walk(place: Place, known: _Known, needs: list[_Need], items: list[Runs | Unseen]) -> Closure:
+    async def _walk(place: Place, known: _Known, needs: list[Need], items: list[Runs | Unseen]) -> Closure:
         async def fetch(queries: list[tuple[str, Sequence[Any]]]) -> list[str]:
             results = await place.databases.read_catalog(place.database, queries)
             return [rows[0][0] for rows in results]
@@ -846,23 +492,3 @@ class Closures:
         walk.items.extend(items)
         walk.needs.extend(needs)
         return await walk.run()
-
-
-def _definitions_before(facts: Sequence[StatementFacts], index: int) -> list[StatementFacts]:
-    return [f for f in facts[:index] if f.tag in _DEFINES]
-
-
-def _plans(facts: Sequence[StatementFacts]) -> list[tuple[list[_Need], list[Runs | Unseen]]]:
-    """For each statement: the names to follow and the items known from text alone."""
-    out: list[tuple[list[_Need], list[Runs | Unseen]]] = []
-    for statement in facts:
-        top = _needs_of(statement, (), own=True, writes=False)
-        needs = [] if top.empty and not top.event_triggers else [top]
-        items: list[Runs | Unseen] = []
-        if _phase(statement) is not None:
-            for earlier in _definitions_before(facts, statement.index):
-                need, found = _definition_needs(earlier)
-                needs.append(need)
-                items.extend(found)
-        out.append((needs, items))
-    return out

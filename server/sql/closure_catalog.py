@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .reached import Function
+
 __all__ = [
     "FIRST_USER_OID",
     "FUNCTIONS_SQL",
@@ -28,7 +30,6 @@ __all__ = [
     "Access",
     "Attached",
     "Deps",
-    "Function",
     "FunctionRow",
     "OperatorRow",
     "TableRow",
@@ -42,34 +43,6 @@ Access = Literal["read", "insert", "update", "delete", "truncate", "maintain", "
 
 FIRST_USER_OID = 16384
 """PostgreSQL's FirstNormalObjectId: objects below it were made by initdb."""
-
-
-@dataclass(frozen=True, slots=True)
-class Function:
-    """A function (or procedure, aggregate) as the catalog describes it."""
-
-    schema: str
-    name: str
-    language: str
-    volatility: str
-    """``pg_proc.provolatile``: ``i``, ``s`` or ``v``."""
-    builtin: bool
-    """Made by initdb (PostgreSQL's own)."""
-    kind: str = "f"
-    extension: str | None = None
-    """The extension it belongs to, if any."""
-    aliases: tuple[str, ...] = ()
-    """For C and internal functions: the names of other functions running the same code (a renamed copy of
-    ``pg_read_file`` or ``dblink_exec`` is found out by these)."""
-    library: str | None = None
-    """For C functions: the shared library's base name (``dblink``)."""
-    display: str = ""
-    """How messages name it: quoted by PostgreSQL where needed, without schema for PostgreSQL's own."""
-
-    def __str__(self) -> str:
-        if self.display:
-            return f"{self.display}()"
-        return f"{self.name}()" if self.builtin else f"{self.schema}.{self.name}()"
 
 
 @dataclass(frozen=True, slots=True)

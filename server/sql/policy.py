@@ -39,7 +39,7 @@ from pglast.enums import AlterTableType, ObjectType, ReindexObjectType, Transact
 from ..errors import InvalidInput
 from ..settings import AccessMode
 from .analysis import FunctionCall, Modification, StatementFacts, option_enabled
-from .closure import EMPTY, Call, Closure, Foreign, Function, Reached, Runs, Unseen, Write
+from .reached import EMPTY, Call, Closure, Foreign, Function, Reached, Runs, Unseen, Write
 
 __all__ = ["Category", "Classification", "Verdict", "classify", "decide"]
 
