@@ -10,14 +10,20 @@
   asyncpg reading the same first rows through a cursor, and the server's memory (peak included) before and after.
 - Schema: ``describe_schema`` overview of 2,000 tables (target < 300 ms and < 100 kB of text) and one table, against
   raw asyncpg running the same catalog queries in one read-only transaction.
+- The executable closure (what a statement sets off, resolved from the catalog before the policy decides): cold (a
+  fresh cache) and warm, on a database of 2,000 tables, 500 functions and 200 views, against raw asyncpg running the
+  statement itself.
 
-Run: ``.venv/bin/python bench/sql_core.py`` (its own PostgreSQL cluster unless ``BENCH_DATABASE_URL`` is set).
+Run: ``.venv/bin/python bench/sql_core.py`` (its own PostgreSQL cluster unless ``BENCH_DATABASE_URL`` is set). With
+``BENCH_COMPARE=<a checkout of another commit>`` (e.g. ``git worktree add /tmp/base main``), that commit's server is
+interleaved over stdio with this one's, and the overhead table gives this one's calls as a ratio of its.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +43,7 @@ from _common import (
     bench_database,
     call,
     cpu_seconds,
+    create_tables,
     http_client,
     http_server,
     http_transport_missing,
@@ -51,9 +58,12 @@ from _common import (
 )
 from mcp import Client
 
+from server.sql import Closures, Databases, Guards, Place, analyze
 from server.sql import catalog as schema_catalog
 
 CALLS = int(os.environ.get("BENCH_CALLS", "500"))
+COMPARE = os.environ.get("BENCH_COMPARE")
+"""A checkout of another commit whose server is measured beside this one's (see the module docstring)."""
 SELECT_1 = "select 1"
 TABLE = "many.table_0042"
 
@@ -108,8 +118,13 @@ async def overhead(url: str, env: dict[str, str], http: HTTPServer | None) -> di
         if http is not None:
             clients["http"] = await stack.enter_async_context(http_client(http.url))
             clients["http-legacy"] = await stack.enter_async_context(http_client(http.url, mode="legacy"))
+        if COMPARE:
+            command = [sys.executable, str(Path(COMPARE) / "bench" / "bench_server.py")]
+            compare_env = {**env, "PYTHONPATH": COMPARE}
+            clients["compare"] = await stack.enter_async_context(Client(stdio_server(command, compare_env)))
         for transport, client in clients.items():
-            paths[f"{transport} noop"] = _tool(client, "noop", {})
+            if transport != "compare":  # its own-work figure would compare two noisy floors; its calls suffice
+                paths[f"{transport} noop"] = _tool(client, "noop", {})
             paths[f"{transport} select 1"] = _tool(client, "run_sql", {"sql": SELECT_1})
             paths[f"{transport} 100 rows"] = _tool(client, "run_sql", {"sql": SAMPLE_QUERY})
         if NODE_SERVER.exists():
@@ -265,6 +280,17 @@ def _overhead_rows(figures: dict[str, Any], http_missing: str | None) -> list[li
                 "—",
             ]
         )
+    if "compare select 1" in stats:
+        commit = _commit(COMPARE)
+        for query, label in (("select 1", "`run_sql('select 1')`"), ("100 rows", "`run_sql`, 100 rows,")):
+            theirs, ours = stats[f"compare {query}"], stats[f"stdio {query}"]
+            rows.append(
+                _line(
+                    f"{label} over stdio at {commit} (before)",
+                    theirs,
+                    f"this commit {ratio(ours.median, theirs.median)}",
+                )
+            )
     for query, label in (("select 1", "`query('select 1')`"), ("100 rows", "`query`, 100 rows,")):
         peer = node[query]
         if peer is None:
@@ -288,6 +314,135 @@ def _overhead_rows(figures: dict[str, Any], http_missing: str | None) -> list[li
     return rows
 
 
+def _commit(root: str | None) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or str(root)
+
+
+# --- the executable closure ----------------------------------------------------------------------------------------
+
+CLOSURE_DATABASE = "bench_closure"
+FUNCTIONS, VIEWS, TRIGGERS = 500, 200, 100
+CLOSURE_STATEMENTS = {
+    "a table": "SELECT * FROM many.table_0042 WHERE id = 1",
+    "a view on 4 views, each calling a chain of functions": "SELECT * FROM app.view_0199 WHERE id = 1",
+    "a function calling a chain of 9": "SELECT app.fn_0499(1)",
+    "an INSERT firing a trigger, a default, a check": "INSERT INTO many.table_0007 (id, name) VALUES (1, 'x')",
+}
+
+
+async def prepare_closure_database(server_url: str) -> str:
+    """A database of 2,000 tables (as in ``many``), 500 functions (SQL and PL/pgSQL, in chains of 10), 200 views (each
+    calling a function, in chains of 5) and an ``updated_at``-style trigger on 100 tables; built once."""
+    url = server_url.rsplit("/", 1)[0] + "/" + CLOSURE_DATABASE
+    admin = await asyncpg.connect(server_url)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", CLOSURE_DATABASE):
+            await admin.execute(f"CREATE DATABASE {CLOSURE_DATABASE}")
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(url)
+    try:
+        if await conn.fetchval("SELECT to_regclass('public.closure_ready') IS NOT NULL"):
+            return url
+        started = time.perf_counter()
+        log(f"preparing the closure database ({TABLES:,} tables, {FUNCTIONS} functions, {VIEWS} views)…")
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = 'many'"):
+            await create_tables(conn, "many", TABLES)
+        statements = ["CREATE SCHEMA app"]
+        for i in range(FUNCTIONS):
+            inner = f"app.fn_{i - 1:04d}(x)" if i % 10 else "x"
+            table = f"many.table_{i % TABLES:04d}"
+            if i % 2:
+                statements.append(
+                    f"CREATE FUNCTION app.fn_{i:04d}(x bigint) RETURNS bigint LANGUAGE plpgsql STABLE AS $$ "
+                    f"DECLARE r bigint := {inner}; BEGIN IF r > 0 THEN r := r + (SELECT count(*) FROM {table}); "
+                    f"END IF; RETURN r; END $$"
+                )
+            else:
+                statements.append(
+                    f"CREATE FUNCTION app.fn_{i:04d}(x bigint) RETURNS bigint LANGUAGE sql STABLE "
+                    f"AS $$ SELECT {inner} + (SELECT count(*) FROM {table} WHERE id = x) $$"
+                )
+        for j in range(VIEWS):
+            join = f" JOIN app.view_{j - 1:04d} AS v ON v.id = t.id" if j % 5 else ""
+            statements.append(
+                f"CREATE VIEW app.view_{j:04d} AS SELECT t.id, t.name, app.fn_{(j * 5 + 9) % FUNCTIONS:04d}(t.id) AS f "
+                f"FROM many.table_{j:04d} AS t{join}"
+            )
+        statements.append(
+            "CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN NEW.created := now(); RETURN NEW; END $$"
+        )
+        statements += [
+            f"CREATE TRIGGER touch BEFORE INSERT OR UPDATE ON many.table_{k:04d} "
+            "FOR EACH ROW EXECUTE FUNCTION app.touch()"
+            for k in range(TRIGGERS)
+        ]
+        await conn.execute("; ".join(statements))
+        await conn.execute("ANALYZE; CREATE TABLE closure_ready ()")
+        log(f"prepared in {time.perf_counter() - started:.0f} s")
+    finally:
+        await conn.close()
+    return url
+
+
+async def closure(server_url: str) -> dict[str, Any]:
+    """Cold and warm closures of each statement, interleaved with raw asyncpg running the statement itself."""
+    url = await prepare_closure_database(server_url)
+    databases = Databases(url, Guards(30, 10, 30))
+    place = Place(databases, databases.default_database)
+    conn = await asyncpg.connect(url)
+    warm = Closures()
+    out: dict[str, Any] = {}
+    try:
+
+        def cold(sql: str) -> Timed:
+            facts = analyze(sql)
+
+            async def once() -> float:
+                started = time.perf_counter()
+                await Closures().of(place, facts)
+                return time.perf_counter() - started
+
+            return once
+
+        def cached(sql: str) -> Timed:
+            facts = analyze(sql)
+
+            async def once() -> float:
+                started = time.perf_counter()
+                await warm.of(place, facts)
+                return time.perf_counter() - started
+
+            return once
+
+        def raw(sql: str) -> Timed:
+            async def once() -> float:
+                started = time.perf_counter()
+                transaction = conn.transaction()
+                await transaction.start()
+                try:
+                    await conn.fetch(sql)
+                finally:
+                    await transaction.rollback()
+                return time.perf_counter() - started
+
+            return once
+
+        log("the executable closure…")
+        for label, sql in CLOSURE_STATEMENTS.items():
+            closure_of = (await Closures().of(place, analyze(sql)))[0]
+            stats = await _interleaved({"cold": cold(sql), "warm": cached(sql), "raw": raw(sql)}, 30, warmup=3)
+            out[label] = {**stats, "sql": sql, "items": len(closure_of.reached)}
+    finally:
+        await conn.close()
+        await databases.close()
+    return out
+
+
 def main() -> None:
     http_missing = http_transport_missing()
     with bench_database() as url, tempfile.TemporaryDirectory(prefix="neon-mcp-bench-home-") as home:
@@ -298,6 +453,7 @@ def main() -> None:
         else:
             figures = asyncio.run(overhead(url, env, None))
         big = asyncio.run(big_and_schema(url, env))
+        closures = asyncio.run(closure(url))
 
     section(
         "MCP overhead: neon-mcp, the reference Node server and raw asyncpg",
@@ -375,6 +531,39 @@ def main() -> None:
             ],
             _against(f"`describe_schema(table='{TABLE}')`", s["table"], "catalog queries", s["raw table"]),
             ["table text", f"{big['table_bytes'] / 1000:.1f} kB", "—", "—", "—"],
+        ],
+    )
+
+    section(
+        "The executable closure",
+        "What each statement sets off (views, triggers, defaults, checks, policies, function bodies …), resolved from "
+        f"the catalog before the policy decides (`server.sql.closure`), on a database of {TABLES:,} tables, "
+        f"{FUNCTIONS} "
+        f"functions (SQL and PL/pgSQL, in chains of 10) and {VIEWS} views (each calling a function, in chains of 5), "
+        f"with a trigger on {TRIGGERS} tables. Cold: a fresh cache, so every object is looked up (one catalog query "
+        "per level of the walk); warm: the cache of a running server (it lasts 5 s, and DDL through the server clears "
+        "it). 30 rounds interleaved with the baseline: raw asyncpg running the statement itself on a held connection "
+        "(in a transaction rolled back).",
+        [
+            "statement",
+            "objects reached",
+            "cold closure (median)",
+            "p99",
+            "warm closure",
+            "the statement itself",
+            "ratio",
+        ],
+        [
+            [
+                f"{label}: `{figures_['sql']}`",
+                figures_["items"],
+                ms(figures_["cold"].median),
+                ms(figures_["cold"].p99),
+                ms(figures_["warm"].median, 3),
+                ms(figures_["raw"].median),
+                f"cold {ratio(figures_['cold'].median, figures_['raw'].median)} the statement",
+            ]
+            for label, figures_ in closures.items()
         ],
     )
 

@@ -103,3 +103,21 @@ def test_a_fence_cannot_be_closed_from_inside() -> None:
     (tag,) = _NOTICE.findall(wrapped)
     assert f"</{tag}>" not in body and wrapped.endswith(f"<{tag}>\n{body}\n</{tag}>")
     assert outside_fences(wrapped).strip().startswith("The text between")
+
+
+async def test_a_refusal_naming_what_a_statement_reaches_is_fenced(make_settings: Callable[..., Settings]) -> None:
+    """The policy names the path to what it refuses (view → function); those names are the database's words."""
+    settings = make_settings(access_mode="read-only")
+    name = payload("FUNCTION-NAME")[:60]
+    await script(
+        settings.database_url.get_secret_value(),  # type: ignore[union-attr]
+        f"""CREATE SCHEMA reach;
+        CREATE TABLE reach.t (x int);
+        CREATE FUNCTION reach."{name}"() RETURNS int LANGUAGE sql AS 'UPDATE reach.t SET x = 1 RETURNING 1';
+        CREATE VIEW reach.w AS SELECT reach."{name}"() AS x;""",
+    )
+    async with mcp_client(settings) as client:
+        refused = await client.call_tool("run_sql", {"sql": "SELECT * FROM reach.w"})
+    assert refused.is_error
+    assert "refuses" in outside_fences(text_of(refused))
+    _assert_fenced(text_of(refused), "(FUNCTION-NAME")

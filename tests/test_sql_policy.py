@@ -5,25 +5,23 @@ Each row names the attack or the mistake it stops.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pytest
 
 from server.errors import InvalidInput
 from server.settings import AccessMode
 from server.sql.analysis import analyze
-from server.sql.policy import Classification, Verdict, classify, decide, functions_needing_volatility
-
-Volatility = Mapping[tuple[str | None, str], str]
-
-
-def _decide(sql: str, mode: AccessMode = "full", volatility: Volatility | None = None) -> Verdict:
-    return decide(analyze(sql), mode, volatility or {})
+from server.sql.policy import Classification, Verdict, classify, decide
+from server.sql.reached import Call, Closure, Foreign, Function, Reached, Runs, Unseen, Write
 
 
-def _classify(sql: str, volatility: Volatility | None = None) -> Classification:
+def _decide(sql: str, mode: AccessMode = "full", *reached: Reached) -> Verdict:
+    facts = analyze(sql)
+    return decide(facts, mode, [Closure(reached)] + [Closure()] * (len(facts) - 1))
+
+
+def _classify(sql: str) -> Classification:
     (facts,) = analyze(sql)
-    return classify(facts, volatility or {})
+    return classify(facts)
 
 
 FORBIDDEN = [
@@ -219,10 +217,60 @@ CATEGORIES = [
     pytest.param(
         "create function f() returns int begin atomic; delete from t; end", "destructive", "DELETE", id="atomic-body"
     ),
+    # Conditions that do not depend on the row change every row (or none).
+    pytest.param("delete from t where true", "destructive", "removes every row of t", id="delete-where-true"),
+    pytest.param("update t set a = 1 where 1 = 1", "destructive", "changes every row of t", id="update-where-1-1"),
+    pytest.param("delete from t where 'x' = 'x'", "destructive", "WHERE condition does not depend", id="where-x-x"),
+    pytest.param("delete from t where true or a = 1", "destructive", "every row", id="where-true-or-column"),
+    pytest.param("delete from t where not false", "destructive", "every row", id="where-not-false"),
+    pytest.param("delete from t where $1", "destructive", "every row", id="where-parameter"),
+    pytest.param("delete from t where 't'::boolean", "destructive", "every row", id="where-true-literal"),
+    pytest.param("delete from t where now() > '2000-01-01'", "destructive", "every row", id="where-no-column"),
+    pytest.param(
+        "merge into t using s on true when matched then delete", "destructive", "MERGE whose ON", id="merge-on-true"
+    ),
+    pytest.param(
+        "merge into t using s on 1 = 1 when matched then update set a = 1", "destructive", "every row", id="merge-1-1"
+    ),
+    pytest.param(
+        "with d as (delete from t where true returning *) select * from d", "destructive", "every row", id="cte-true"
+    ),
+    # Settings and powers that outlive the call, and ways out of the database.
+    pytest.param("alter role r set statement_timeout = 0", "destructive", "future session", id="alter-role-set"),
+    pytest.param("alter role r set session_replication_role = replica", "destructive", "triggers", id="role-srr"),
+    pytest.param("alter role all set search_path = evil", "destructive", "search_path", id="role-search-path"),
+    pytest.param("alter database d set work_mem = '1MB'", "destructive", "ALTER DATABASE … SET", id="database-set"),
+    pytest.param("create role r superuser", "destructive", "SUPERUSER", id="create-superuser"),
+    pytest.param("create user r with login bypassrls", "destructive", "BYPASSRLS", id="create-bypassrls"),
+    pytest.param("alter role r replication", "destructive", "REPLICATION", id="alter-replication"),
+    pytest.param("alter role r createrole", "destructive", "CREATEROLE", id="alter-createrole"),
+    pytest.param("alter user r createdb", "destructive", "CREATEDB", id="alter-createdb"),
+    pytest.param("create role r in role pg_execute_server_program", "destructive", "IN ROLE", id="in-server-program"),
+    pytest.param("create role r admin bob", "destructive", "ADMIN", id="create-role-admin"),
+    pytest.param("grant admin to bob with admin option", "destructive", "WITH ADMIN OPTION", id="admin-option"),
+    pytest.param("grant pg_read_server_files to bob", "destructive", "pg_read_server_files", id="grant-files"),
+    pytest.param("alter default privileges grant all on tables to public", "destructive", "DEFAULT", id="defaults"),
+    pytest.param("create extension hypopg", "destructive", "CREATE EXTENSION", id="create-extension"),
+    pytest.param("alter extension hypopg update", "destructive", "ALTER EXTENSION", id="alter-extension"),
+    pytest.param("create server s foreign data wrapper file_fdw", "destructive", "CREATE SERVER", id="server"),
+    pytest.param(
+        "create foreign table f (a text) server s options (program 'id')", "destructive", "FOREIGN TABLE", id="ft"
+    ),
+    pytest.param("alter foreign table f options (set program 'id')", "destructive", "ALTER FOREIGN", id="alter-ft"),
+    pytest.param("import foreign schema s from server x into app", "destructive", "IMPORT FOREIGN", id="import"),
+    pytest.param("create user mapping for r server s options (user 'x')", "destructive", "USER MAPPING", id="mapping"),
+    pytest.param("create foreign data wrapper w", "destructive", "FOREIGN DATA WRAPPER", id="fdw"),
+    pytest.param(
+        "create event trigger e on ddl_command_start execute function f()", "destructive", "EVENT TRIGGER", id="evt"
+    ),
     # write
     pytest.param("insert into t values (1)", "write", "INSERT adds rows to t", id="insert"),
     pytest.param("insert into t select * from u on conflict do nothing", "write", "INSERT", id="insert-select"),
     pytest.param("update t set a=1 where b=2", "write", "UPDATE changes rows of t", id="update-where"),
+    pytest.param("delete from t where false", "write", "DELETE", id="where-false-removes-nothing"),
+    pytest.param("delete from t where id = $1", "write", "DELETE", id="where-key-parameter"),
+    pytest.param("merge into t using s on t.a = s.a when matched then delete", "write", "MERGE", id="merge-on-key"),
+    pytest.param("merge into t using s on true when not matched then insert values (1)", "write", "MERGE", id="m-ins"),
     pytest.param("delete from t where a=1", "write", "DELETE removes rows of t", id="delete-where"),
     pytest.param("merge into t using s on t.a=s.a when matched then delete", "write", "MERGE", id="merge"),
     pytest.param("with i as (insert into t values (1) returning *) select * from i", "write", "INSERT", id="cte-ins"),
@@ -250,9 +298,11 @@ CATEGORIES = [
     pytest.param("create view v as select * from t", "ddl", "CREATE VIEW", id="create-view"),
     pytest.param("create materialized view m as select 1", "ddl", "MATERIALIZED VIEW", id="create-matview"),
     pytest.param("create schema s", "ddl", "CREATE SCHEMA", id="create-schema"),
-    pytest.param("create extension hypopg", "ddl", "CREATE EXTENSION", id="create-extension"),
     pytest.param("create database d", "ddl", "CREATE DATABASE", id="create-database"),
     pytest.param("create role r login", "ddl", "CREATE ROLE", id="create-role"),
+    pytest.param("create role r nosuperuser nocreatedb in role app", "ddl", "CREATE ROLE", id="create-plain-role"),
+    pytest.param("alter role r nosuperuser", "ddl", "ALTER ROLE", id="alter-role-takes-power-away"),
+    pytest.param("grant app_reader to bob", "ddl", "GRANT", id="grant-plain-role"),
     pytest.param("create function f() returns int language sql as 'select 1'", "ddl", "FUNCTION", id="create-func"),
     pytest.param("alter table t add column b int", "ddl", "ALTER TABLE", id="add-column"),
     pytest.param("alter table t rename to u", "ddl", "RENAME", id="rename"),
@@ -261,8 +311,6 @@ CATEGORIES = [
     pytest.param("grant select on t to r", "ddl", "GRANT", id="grant"),
     pytest.param("grant admin to bob", "ddl", "GRANT", id="grant-role"),
     pytest.param("security label on table t is 'x'", "ddl", "SECURITY LABEL", id="security-label"),
-    pytest.param("alter database d set work_mem = '1MB'", "ddl", "ALTER DATABASE", id="alter-database-set"),
-    pytest.param("alter role r set statement_timeout = 0", "ddl", "ALTER ROLE", id="alter-role-set-future-sessions"),
     pytest.param("select * into t2 from t", "ddl", "SELECT … INTO creates a table", id="select-into"),
     pytest.param("create table t2 as select 1", "ddl", "CREATE TABLE AS", id="create-table-as"),
     pytest.param("explain analyze create table t2 as select 1", "ddl", "CREATE TABLE AS", id="ea-ctas"),
@@ -325,130 +373,176 @@ def test_read_only_rejection_message() -> None:
     )
 
 
-# --- volatile functions ---------------------------------------------------------------------------------------------
+# --- what the statement sets off (its executable closure) ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("sql", "volatility", "mode", "action", "category", "reason"),
-    [
-        pytest.param(
-            "select public.my_func()",
-            {("public", "my_func"): "v"},
-            "full",
-            "confirm",
-            "destructive",
-            "calls volatile function public.my_func(), which may write; the policy cannot see inside it",
-            id="volatile-user-function-needs-confirmation",
-        ),
-        pytest.param(
-            "select public.my_func()",
-            {("public", "my_func"): "v"},
-            "read-only",
-            "reject",
-            "destructive",
-            "statement 1 is destructive: calls volatile function public.my_func()",
-            id="volatile-user-function-rejected-read-only",
-        ),
-        pytest.param(
-            "select * from t where a = my_func()",
-            {(None, "my_func"): "v"},
-            "read-only",
-            "reject",
-            "destructive",
-            "my_func()",
-            id="volatile-in-where",
-        ),
-        pytest.param(
-            "select my_func()", {(None, "my_func"): "s"}, "read-only", "allow", "read", "SELECT", id="stable-is-read"
-        ),
-        pytest.param(
-            "select my_func()", {(None, "my_func"): "i"}, "read-only", "allow", "read", "SELECT", id="immutable"
-        ),
-        pytest.param("select my_func()", {}, "read-only", "allow", "read", "SELECT", id="unknown-function-left-to-pg"),
-        pytest.param("select random()", {(None, "random"): "v"}, "read-only", "allow", "read", "SELECT", id="random"),
-        pytest.param(
-            "select public.random()",
-            {("public", "random"): "v"},
-            "full",
-            "confirm",
-            "destructive",
-            "public.random()",
-            id="user-random-is-not-the-builtin",
-        ),
-        pytest.param(
-            "select \"DBLINK_EXEC\"('x')",
-            {(None, "DBLINK_EXEC"): "v"},
-            "full",
-            "confirm",
-            "destructive",
-            "DBLINK_EXEC()",
-            id="quoted-upper-case-is-another-function",
-        ),
-        pytest.param(
-            "insert into t values (my_func())",
-            {(None, "my_func"): "v"},
-            "full",
-            "confirm",
-            "destructive",
-            "my_func()",
-            id="volatile-raises-a-write",
-        ),
-        pytest.param(
-            "explain select my_func()",
-            {(None, "my_func"): "v"},
-            "read-only",
-            "allow",
-            "read",
-            "only plans",
-            id="plain-explain-does-not-call",
-        ),
-        pytest.param(
-            "explain analyze select my_func()",
-            {(None, "my_func"): "v"},
-            "full",
-            "confirm",
-            "destructive",
-            "my_func()",
-            id="explain-analyze-calls",
-        ),
-    ],
-)
-def test_volatile_functions(
-    sql: str, volatility: Volatility, mode: AccessMode, action: str, category: str, reason: str
-) -> None:
-    verdict = _decide(sql, mode, volatility)
-    assert (verdict.action, verdict.category) == (action, category)
+def _builtin(name: str, volatility: str = "i") -> Function:
+    return Function("pg_catalog", name, "internal", volatility, builtin=True)
+
+
+def _user(name: str, language: str = "plpgsql", volatility: str = "i", **more: object) -> Function:
+    return Function("app", name, language, volatility, builtin=False, **more)  # type: ignore[arg-type]
+
+
+def _runs(sql: str) -> Runs:
+    (facts,) = analyze(sql)
+    return Runs(("view app.v", "function app.f()"), facts)
+
+
+VIEW = ("view app.v",)
+REACHED = [
+    # PostgreSQL's own functions: by name and volatility.
+    pytest.param(Call(VIEW, _builtin("lower")), "read", "SELECT only reads", id="immutable-builtin"),
+    pytest.param(Call(VIEW, _builtin("now", "s")), "read", "SELECT only reads", id="stable-builtin"),
+    pytest.param(Call(VIEW, _builtin("pg_relation_size", "v")), "read", "SELECT", id="size-reader-allow-listed"),
+    pytest.param(Call(VIEW, _builtin("pg_blocking_pids", "v")), "read", "SELECT", id="lock-reader-allow-listed"),
+    pytest.param(Call(VIEW, _builtin("random", "v")), "read", "SELECT", id="random"),
+    pytest.param(Call(VIEW, _builtin("set_config", "v")), "read", "SELECT", id="set-config-checked-where-called"),
+    pytest.param(
+        Call(VIEW, _builtin("pg_stat_reset", "v")),
+        "destructive",
+        "view app.v → calls volatile function pg_stat_reset(), which may write",
+        id="volatile-builtin",
+    ),
+    pytest.param(Call(VIEW, _builtin("nextval", "v")), "write", "view app.v → nextval() changes a sequence", id="seq"),
+    pytest.param(
+        Call(VIEW, _builtin("pg_read_file", "v")),
+        "forbidden",
+        "view app.v → pg_read_file() reads or writes files on the database host",
+        id="forbidden-builtin-through-a-view",
+    ),
+    pytest.param(
+        Call(VIEW, _builtin("pg_terminate_backend", "v")), "forbidden", "acts on the server", id="terminate-backend"
+    ),
+    pytest.param(Call(VIEW, _builtin("lo_export", "v")), "forbidden", "files on the database host", id="lo-export"),
+    # Extensions' and users' C code: by what it runs, whatever it is called.
+    pytest.param(
+        Call(("view app.v", "function app.f()"), _user("dblink_exec", "c", "v", extension="dblink", library="dblink")),
+        "forbidden",
+        "view app.v → function app.f() → app.dblink_exec() works through its own connection",
+        id="dblink-named-by-the-path",
+    ),
+    pytest.param(
+        Call(VIEW, _user("harmless", "c", "i", library="dblink")), "forbidden", "own connection", id="dblink-library"
+    ),
+    pytest.param(
+        Call(VIEW, _user("harmless", "c", "i", aliases=("dblink_exec",))), "forbidden", "own connection", id="alias"
+    ),
+    pytest.param(
+        Call(VIEW, _user("innocent", "internal", "i", aliases=("pg_read_file",))),
+        "forbidden",
+        "app.innocent() reads or writes files",
+        id="renamed-pg-read-file",
+    ),
+    pytest.param(
+        Call(VIEW, _user("tune", "internal", "v", aliases=("set_config",))),
+        "forbidden",
+        "set_config under another name",
+        id="renamed-set-config",
+    ),
+    pytest.param(Call(VIEW, _user("fast", "c", "i")), "read", "SELECT", id="immutable-c-trusted"),
+    pytest.param(Call(VIEW, _user("writes", "c", "v")), "destructive", "written in C", id="volatile-c"),
+    pytest.param(
+        Call(VIEW, _user("pg_stat_statements", "c", "v", extension="pg_stat_statements")),
+        "read",
+        "SELECT",
+        id="extension-reader-allow-listed",
+    ),
+    pytest.param(
+        Call(VIEW, _user("pg_stat_statements", "c", "v")), "destructive", "volatile", id="same-name-no-extension"
+    ),
+    pytest.param(Call(VIEW, _user("py", "plpython3u", "i")), "destructive", "written in plpython3u", id="opaque"),
+    # SQL and PL/pgSQL functions: by what their bodies run, whatever their label.
+    pytest.param(Call(VIEW, _user("lying", "plpgsql", "i")), "read", "SELECT", id="label-alone-decides-nothing"),
+    pytest.param(Call(VIEW, _user("volatile_reader", "sql", "v")), "read", "SELECT", id="volatile-label-reads"),
+    pytest.param(_runs("select 1 from app.t"), "read", "SELECT", id="body-reads"),
+    pytest.param(
+        _runs("delete from app.other"),
+        "destructive",
+        "view app.v → function app.f() → DELETE without WHERE removes every row of app.other",
+        id="body-deletes",
+    ),
+    pytest.param(_runs("insert into app.log values (1)"), "write", "INSERT adds rows to app.log", id="body-inserts"),
+    pytest.param(_runs("drop table app.t"), "destructive", "DROP TABLE", id="body-drops"),
+    pytest.param(_runs("copy app.t to program 'id'"), "forbidden", "shell command", id="body-copy-program"),
+    pytest.param(_runs("select pg_read_file('/etc/passwd')"), "forbidden", "pg_read_file()", id="body-read-file"),
+    pytest.param(_runs("set role postgres"), "forbidden", "role", id="body-set-role"),
+    # Rows changed beyond the statement's own target.
+    pytest.param(
+        Write(("trigger w on app.t", "function app.wipe()"), "app.other", "delete", own=False),
+        "destructive",
+        "trigger w on app.t → function app.wipe() → deletes rows of app.other, beyond what the statement itself",
+        id="write-beyond",
+    ),
+    pytest.param(Write(("trigger w on app.t",), "app.t", "update", own=True), "read", "SELECT", id="own-write"),
+    # Foreign tables, and what cannot be seen.
+    pytest.param(
+        Foreign(("view app.v",), "app.passwd", "file_fdw", ("filename",)),
+        "forbidden",
+        "view app.v → foreign table app.passwd uses file_fdw",
+        id="file-fdw",
+    ),
+    pytest.param(
+        Foreign((), "app.remote", "postgres_fdw", ("host",)), "destructive", "postgres_fdw", id="postgres-fdw"
+    ),
+    pytest.param(
+        Unseen(("function app.f()",), "it runs dynamic SQL (EXECUTE of a computed string)"),
+        "destructive",
+        "function app.f() → it runs dynamic SQL (EXECUTE of a computed string); the policy cannot see",
+        id="dynamic-sql",
+    ),
+]
+
+
+@pytest.mark.parametrize(("reached", "category", "reason"), REACHED)
+def test_what_a_read_sets_off_counts_as_done_by_it(reached: Reached, category: str, reason: str) -> None:
+    verdict = _decide("select * from app.v", "full", reached)
+    assert verdict.category == category
     assert reason in verdict.reason
+    read_only = _decide("select * from app.v", "read-only", reached)
+    assert (read_only.action == "allow") is (category == "read")
 
 
-@pytest.mark.parametrize(
-    ("sql", "needed"),
-    [
-        ("select 1", set()),
-        ("select my_func(), public.other(1)", {(None, "my_func"), ("public", "other")}),
-        ("select * from t, lateral f(t.a) where g(t.b)", {(None, "f"), (None, "g")}),
-        ("with x as (select f()) select * from x", {(None, "f")}),
-        ("select random(), now(), pg_catalog.gen_random_uuid(), pg_stat_get_numscans(1)", set()),
-        ("select public.random()", {("public", "random")}),
-        ("select nextval('s'), set_config('work_mem', '1MB', true)", set()),
-        ('select "DBLINK_EXEC"(1)', {(None, "DBLINK_EXEC")}),
-        ("select count(*), lower(a) from t", {(None, "count"), (None, "lower")}),
-        ("insert into t values (f())", {(None, "f")}),
-        # The verdict cannot change: already forbidden, already destructive, or only planned.
-        ("select f(), pg_read_file('x')", set()),
-        ("select f(), set_config(current_user, 'x', true)", set()),
-        ("begin", set()),
-        ("select f(); commit", {(None, "f")}),
-        ("delete from t where f()", {(None, "f")}),
-        ("delete from t returning f()", set()),
-        ("drop table t", set()),
-        ("call p(f())", set()),
-        ("explain select f()", set()),
-        ("explain analyze select f()", {(None, "f")}),
-    ],
-)
-def test_functions_needing_volatility(sql: str, needed: set[tuple[str | None, str]]) -> None:
-    assert functions_needing_volatility(analyze(sql)) == needed
+def test_the_first_of_the_strictest_items_gives_the_reason() -> None:
+    verdict = _decide(
+        "select * from app.v",
+        "full",
+        Call(VIEW, _builtin("lower")),
+        _runs("insert into app.log values (1)"),
+        Call(VIEW, _builtin("pg_stat_reset", "v")),
+        _runs("delete from app.other"),
+    )
+    assert (verdict.action, verdict.category) == ("confirm", "destructive")
+    assert "pg_stat_reset()" in verdict.reason
+
+
+def test_forbidden_anywhere_in_the_closure_rejects_in_every_mode() -> None:
+    dblink = Call(VIEW, _user("dblink_exec", "c", "v", extension="dblink", library="dblink"))
+    for mode in ("full", "read-only"):
+        verdict = _decide("select * from app.v", mode, Call(VIEW, _builtin("lower")), dblink)  # type: ignore[arg-type]
+        assert (verdict.action, verdict.category) == ("reject", "forbidden")
+
+
+def test_plain_explain_is_judged_by_what_planning_runs() -> None:
+    # The closure of a plain EXPLAIN holds only what the planner may execute (non-volatile functions it folds).
+    assert _decide("explain select * from app.v", "read-only").action == "allow"
+    verdict = _decide("explain select * from app.v", "read-only", _runs("delete from app.other"))
+    assert verdict.action == "reject"
+    assert "function app.f() → DELETE without WHERE" in verdict.reason
+
+
+def test_writes_set_off_by_a_write_need_confirmation_in_full_mode() -> None:
+    beyond = Write(("trigger w on app.t", "function app.wipe()"), "app.other", "delete", own=False)
+    verdict = _decide("insert into app.t values (1)", "full", beyond)
+    assert (verdict.action, verdict.category) == ("confirm", "destructive")
+    assert verdict.reason.startswith("trigger w on app.t → function app.wipe() → deletes rows of app.other")
+    own = Write(("trigger touch on app.t",), "app.t", "update", own=True)
+    assert _decide("insert into app.t values (1)", "full", own).category == "write"
+
+
+def test_closures_must_match_the_statements() -> None:
+    with pytest.raises(InvalidInput):
+        decide(analyze("select 1; select 2"), "full", [Closure()])
 
 
 # --- needs_autocommit -------------------------------------------------------------------------------------------------
@@ -518,7 +612,7 @@ def test_writes_are_allowed_in_full_mode() -> None:
 
 
 def test_unknown_mode_counts_as_read_only() -> None:
-    verdict = decide(analyze("insert into t values (1)"), "readwrite", {})  # type: ignore[arg-type]
+    verdict = decide(analyze("insert into t values (1)"), "readwrite")  # type: ignore[arg-type]
     assert verdict.action == "reject"
 
 
@@ -529,4 +623,4 @@ def test_no_statement_is_invalid_input() -> None:
 
 def test_classification_of_one_statement() -> None:
     (facts,) = analyze("delete from t")
-    assert classify(facts, {}) == Classification(0, "destructive", "DELETE without WHERE removes every row of t")
+    assert classify(facts) == Classification(0, "destructive", "DELETE without WHERE removes every row of t")

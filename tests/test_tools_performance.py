@@ -189,13 +189,21 @@ async def test_read_only_mode_plans_writes_but_refuses_their_analyze(make_settin
     assert "read-only mode" in refused
 
 
-async def test_analyze_refuses_a_volatile_function_it_cannot_roll_back(make_settings: Callable[..., Settings]) -> None:
+async def test_analyze_refuses_a_function_it_cannot_see_into(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
-    await script(url_of(settings), "CREATE FUNCTION touch() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1'")
+    await script(
+        url_of(settings),
+        "CREATE FUNCTION touch() RETURNS int LANGUAGE plpgsql VOLATILE AS "
+        "$$ BEGIN EXECUTE format('SELECT %s', 1); RETURN 1; END $$; "
+        "CREATE FUNCTION reads() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1'",
+    )
     refused = await call_error(settings, "explain_query", {"sql": "SELECT touch()", "analyze": True})
-    assert "would not roll back" in refused and "without analyze" in refused
+    assert "would not roll back" in refused and "without analyze" in refused and "dynamic SQL" in refused
     data, _ = await call(settings, "explain_query", {"sql": "SELECT touch()"})
     assert data["ran"] == "not-run"
+    # A function labelled VOLATILE whose body only reads is a read: its ANALYZE runs read-only.
+    data, _ = await call(settings, "explain_query", {"sql": "SELECT reads()", "analyze": True})
+    assert data["ran"] == "read-only"
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,8 @@ from ..settings import AccessMode
 from ..sql.analysis import StatementFacts, analyze
 from ..sql.database import Caps, Outcome, Statement
 from ..sql.places import Place
-from ..sql.policy import classify, functions_needing_volatility
+from ..sql.policy import classify
+from ..sql.reached import EMPTY
 from ..sql.snapshot import diff, fingerprint, snapshot
 from ..state.audit import AuditLog, AuditRecord, Confirmed
 from ..state.binding import Binding, Bound
@@ -160,7 +161,7 @@ class Migrations:
         self.lock_timeout = lock_timeout
         self.max_sql_bytes = max_sql_bytes
         self._purged = False
-        self._parsed: dict[str, _Script] = {}
+        self._parsed: dict[tuple[str, str | None], _Script] = {}
 
     # --- plan --------------------------------------------------------------------------------------------------------
 
@@ -182,7 +183,7 @@ class Migrations:
         place = await self._place(branch, database)
         target = place.target
         assert target is not None
-        script = await self._parse(sql)
+        script = await self._parse(sql, place)
         version = (version or datetime.now(UTC).strftime("%Y%m%d%H%M%S")).strip()
         if not version:
             raise InvalidInput("version is empty")
@@ -443,31 +444,32 @@ class Migrations:
     async def _place(self, branch: str | None, database: str | None) -> Place:
         return await self.connections.place(branch, database)
 
-    async def _parse(self, sql: str) -> _Script:
+    async def _parse(self, sql: str, place: Place | None = None) -> _Script:
+        """The script's statements and categories; with ``place`` (planning), judged with what each statement sets
+        off there (its executable closure, the script's own definitions included)."""
         if not isinstance(sql, str) or not sql.strip():
             raise InvalidInput("sql is empty: pass the migration script")
         if len(sql.encode()) > self.max_sql_bytes:
             raise InvalidInput(f"the script is over {self.max_sql_bytes:,} bytes (NEON_MCP_MAX_SQL_BYTES)")
-        parsed = self._parsed.get(sql)
+        key = (sql, place.key if place is not None else None)
+        parsed = self._parsed.get(key)
         if parsed is None:
-            parsed = await self._classify(sql)
+            parsed = await self._classify(sql, place)
             if len(self._parsed) >= 16:
                 self._parsed.pop(next(iter(self._parsed)))
-            self._parsed[sql] = parsed
+            self._parsed[key] = parsed
         return parsed
 
-    @staticmethod
-    async def _classify(sql: str) -> _Script:
+    async def _classify(self, sql: str, place: Place | None) -> _Script:
         facts = analyze(sql) if len(sql) <= 4096 else await asyncio.to_thread(analyze, sql)
-        # Functions the policy cannot see into count as volatile here: a migration that calls them is confirmed.
-        volatile = {key: "v" for key in functions_needing_volatility(facts)}
+        closures = await self.sql.closures.of(place, facts) if place is not None else (EMPTY,) * len(facts)
         kinds, autocommit = [], []
-        for fact in facts:
+        for fact, closure in zip(facts, closures, strict=True):
             if _is_guard(fact):
                 kinds.append("read")
                 autocommit.append(False)
                 continue
-            verdict = classify(fact, volatile)
+            verdict = classify(fact, closure)
             if verdict.category == "forbidden":
                 advice = (
                     " (migrate runs the script in a transaction itself: leave out BEGIN and COMMIT)"

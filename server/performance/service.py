@@ -119,6 +119,16 @@ JOIN pg_catalog.pg_am am ON am.oid = c.relam
 # --- the service -----------------------------------------------------------------------------------------------
 
 
+def _plan_only(plan: Plan) -> None:
+    """Refuse to plan what planning would run and a human would have to confirm (a folded function that writes):
+    these tools ask no confirmation."""
+    if plan.needs_confirmation:
+        raise PolicyViolation(
+            f"planning this statement would run code that needs a human's confirmation "
+            f"({plan.verdict.statements[0].reason}); explain_query and suggest_indexes do not ask for one"
+        )
+
+
 def _summary(found: Any, how: Probe, table_rows: dict[tuple[str | None, str], int] | None = None) -> PlanSummary:
     summary = summarise(found, table_rows=table_rows)
     if not how.simple:
@@ -188,6 +198,8 @@ class Performance:
         values = [list(params)] if params is not None else None
         policy_place = replace(place, copy=True) if analyze and place.target is not None else place
         plan = await self.sql.plan(target.explain(options).sql, place=policy_place, params=values, single=True)
+        if not analyze:
+            _plan_only(plan)
         how = probe(target, options, params)
         notes = list(plan.warnings)
         scratch_name: str | None = None
@@ -239,8 +251,8 @@ class Performance:
                 "EXPLAIN ANALYZE of a statement that cannot run in a transaction block would not roll back; "
                 "explain it without analyze"
             )
-        if place.target is None and classify(plan.facts[0], {}).category != classification.category:
-            # Only a volatile function call makes the category stricter than the statement's own.
+        if place.target is None and classify(plan.facts[0]).category != classification.category:
+            # Only what the statement sets off (its closure: triggers, functions, …) makes it stricter than its text.
             raise PolicyViolation(
                 f"ANALYZE would run the statement, which {classification.reason}: what it does outside the "
                 "transaction (another connection, a sequence, a file) would not roll back. Explain it without "
@@ -341,7 +353,7 @@ class Performance:
         ]
         place = await self.places.place(branch, database)
         for target in targets:  # each is planned, never run: the policy still refuses what is forbidden
-            await self.sql.plan(target.explain(["FORMAT JSON"]).sql, place=place, single=True)
+            _plan_only(await self.sql.plan(target.explain(["FORMAT JSON"]).sql, place=place, single=True))
         uses = column_uses([analyze(t.sql)[0].node for t in targets])
         asked = sorted(
             {(r.schema or "", r.name) for u in uses for r in ([u.owner] if u.owner is not None else u.tables)}

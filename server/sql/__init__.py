@@ -6,6 +6,9 @@
   first when confirmed on a protected branch, audit).
 - ``database``: the guarded executor (``Databases``): pools, read-only transactions, timeouts, caps, error mapping.
 - ``values``: PostgreSQL values to JSON and back. ``places``: where a call runs (``Place``, ``Places``).
+- ``closure``: what a statement sets off (views, triggers, function bodies, …) resolved from the catalog (``Closures``),
+  as facts (``reached``), from what the statement names (``closure_needs``), through the catalog's queries
+  (``closure_catalog``) and function bodies and rule actions read as statements (``bodies``).
 - ``catalog``: ``describe_schema``'s catalog reading. ``snapshot``: a one-query schema snapshot, its diff and
   fingerprint.
 """
@@ -19,6 +22,7 @@ from .. import lazy_exports
 if TYPE_CHECKING:
     from .analysis import StatementFacts, analyze
     from .catalog import Relation, SchemaCatalog, TableDetail
+    from .closure import Closure, Closures
     from .database import Caps, Databases, Guards, Outcome, Statement
     from .places import Place, Places, URLPlaces
     from .policy import Verdict, classify, decide
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Backups",
     "Caps",
+    "Closure",
+    "Closures",
     "Databases",
     "Execution",
     "Guards",
@@ -56,6 +62,7 @@ __getattr__ = lazy_exports(
     {
         "analysis": ("StatementFacts", "analyze"),
         "catalog": ("Relation", "SchemaCatalog", "TableDetail"),
+        "closure": ("Closure", "Closures"),
         "database": ("Caps", "Databases", "Guards", "Outcome", "Statement"),
         "places": ("Place", "Places", "URLPlaces"),
         "policy": ("Verdict", "classify", "decide"),

@@ -22,12 +22,22 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from pglast import ast
+from pglast.enums import A_Expr_Kind, BoolExprType, CmdType, OnConflictAction
 from pglast.parser import ParseError, parse_sql
 from pglast.visitors import Continue, Visitor
 
 from ..errors import InvalidInput, SQLParseError
 
-__all__ = ["FunctionCall", "Modification", "Relation", "StatementFacts", "analyze"]
+__all__ = [
+    "FunctionCall",
+    "Modification",
+    "Relation",
+    "StatementFacts",
+    "analyze",
+    "facts_of",
+    "option_enabled",
+    "qualified_name",
+]
 
 _CACHED_MAX_CHARS = 4096
 """Longer SQL is neither cached (its tree may weigh megabytes) nor parsed on the caller's stack (see ``_parse``)."""
@@ -90,6 +100,25 @@ class Modification:
     nested: bool
     """Inside another statement (a WITH query, a rule, a function body), rather than the statement that runs (the
     statement itself, or the target of EXPLAIN)."""
+    constant_condition: bool = False
+    """Its WHERE (UPDATE, DELETE) or ON (MERGE) does not depend on the row: it names no column (``WHERE true``,
+    ``WHERE $1``, ``ON 1 = 1``) or is true whatever the columns hold (``WHERE true OR id = 1``). For MERGE, only when
+    an action updates or deletes matched rows."""
+    actions: tuple[Literal["insert", "update", "delete"], ...] = ()
+    """What it does to rows of ``target`` besides its kind: ``("update",)`` for INSERT … ON CONFLICT DO UPDATE; the
+    actions of a MERGE's WHEN clauses."""
+
+    @property
+    def every_row(self) -> bool:
+        """It may change every row of its target: an UPDATE or DELETE without WHERE, or with a constant condition."""
+        return self.has_where is False or self.constant_condition
+
+    @property
+    def accesses(self) -> frozenset[Literal["insert", "update", "delete"]]:
+        """The kinds of row changes it makes to ``target`` (what fires that table's triggers, rules and checks)."""
+        if self.kind == "merge":
+            return frozenset(self.actions or ("insert", "update", "delete"))
+        return frozenset((self.kind, *self.actions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +149,15 @@ class StatementFacts:
     """A SELECT somewhere in the tree has an INTO clause (it creates a table)."""
     nested_tags: tuple[str, ...]
     """Tags of the statements nested inside this one (EXPLAIN targets, WITH queries, rule actions, ...), each once."""
+    operators: tuple[Relation, ...] = ()
+    """Every operator written anywhere in the tree (``a + b``, ``x IN (…)`` as ``=``, ``LIKE`` as ``~~``,
+    ``OPERATOR(s.+)``, ``ORDER BY … USING <``), each once; BETWEEN counts as its comparisons."""
+    types: tuple[Relation, ...] = ()
+    """Every type named anywhere in the tree (casts, column definitions, ...) except PostgreSQL's own
+    ``pg_catalog`` names, each once."""
+    fields: tuple[str, ...] = ()
+    """Every name in a column reference or field selection (``t.fn``, ``(t).fn``), each once: where PostgreSQL may
+    read attribute notation as a call of a one-argument function."""
 
 
 def analyze(sql: str) -> tuple[StatementFacts, ...]:
@@ -215,7 +253,12 @@ def _statement_facts(index: int, sql: str, raw: Any) -> StatementFacts:
     # string indexes); a length of 0 means "up to the end of the text".
     start = raw.stmt_location or 0
     end = start + raw.stmt_len if raw.stmt_len else len(sql)
-    node = raw.stmt
+    return facts_of(raw.stmt, sql[start:end].strip(), index)
+
+
+def facts_of(node: Any, sql: str, index: int = 0) -> StatementFacts:
+    """The facts of one statement's syntax tree ``node`` whose source text is ``sql`` (for statements found inside
+    others: function bodies, rule actions)."""
     collected = _Collector(node)
     modifications = tuple(collected.modifications)
     has_where = None
@@ -223,7 +266,7 @@ def _statement_facts(index: int, sql: str, raw: Any) -> StatementFacts:
         has_where = node.whereClause is not None
     return StatementFacts(
         index=index,
-        sql=sql[start:end].strip(),
+        sql=sql,
         tag=type(node).__name__,
         node=node,
         functions=_in_source_order(collected.functions),
@@ -236,6 +279,9 @@ def _statement_facts(index: int, sql: str, raw: Any) -> StatementFacts:
         locks_rows=collected.locks_rows,
         select_into=collected.select_into,
         nested_tags=tuple(dict.fromkeys(collected.nested_tags)),
+        operators=tuple(dict.fromkeys(collected.operators)),
+        types=tuple(dict.fromkeys(collected.types)),
+        fields=tuple(dict.fromkeys(collected.fields)),
     )
 
 
@@ -257,6 +303,9 @@ class _Collector(Visitor):
         self.cte_names: set[str] = set()
         self.modifications: list[Modification] = []
         self.nested_tags: list[str] = []
+        self.operators: list[Relation] = []
+        self.types: list[Relation] = []
+        self.fields: list[str] = []
         self.locks_rows = False
         self.select_into = False
         self._root = root
@@ -300,6 +349,23 @@ class _Collector(Visitor):
 
     def _modification(self, node: Any) -> None:
         has_where = node.whereClause is not None if isinstance(node, ast.UpdateStmt | ast.DeleteStmt) else None
+        actions: tuple[Literal["insert", "update", "delete"], ...] = ()
+        constant = False
+        if isinstance(node, ast.UpdateStmt | ast.DeleteStmt) and node.whereClause is not None:
+            constant = _constant_condition(node.whereClause)
+        elif isinstance(node, ast.MergeStmt):
+            actions = tuple(
+                dict.fromkeys(
+                    _MERGE_ACTIONS[clause.commandType]
+                    for clause in node.mergeWhenClauses or ()
+                    if clause.commandType in _MERGE_ACTIONS
+                )
+            )
+            constant = bool({"update", "delete"} & set(actions)) and _constant_condition(node.joinCondition)
+        elif isinstance(node, ast.InsertStmt):
+            conflict = node.onConflictClause
+            if conflict is not None and conflict.action == OnConflictAction.ONCONFLICT_UPDATE:
+                actions = ("update",)
         self.modifications.append(
             Modification(
                 kind=_MODIFYING[type(node)],
@@ -307,8 +373,40 @@ class _Collector(Visitor):
                 has_where=has_where,
                 nested=node is not self._root
                 and not (isinstance(self._root, ast.ExplainStmt) and node is self._root.query),
+                constant_condition=constant,
+                actions=actions,
             )
         )
+
+    def _operator(self, node: Any) -> None:
+        name = qualified_name(node.name)
+        if name is None:
+            return
+        if name.name in _BETWEEN:
+            self.operators.extend(Relation(name.schema, op) for op in _BETWEEN[name.name])
+        else:
+            self.operators.append(name)
+
+    def _sublink(self, node: Any) -> None:
+        name = qualified_name(node.operName) if node.operName else None
+        if name is not None:
+            self.operators.append(name)
+
+    def _sort_by(self, node: Any) -> None:
+        name = qualified_name(node.useOp) if node.useOp else None
+        if name is not None:
+            self.operators.append(name)
+
+    def _type_name(self, node: Any) -> None:
+        name = qualified_name(node.names)
+        if name is not None and name.schema != "pg_catalog":
+            self.types.append(name)
+
+    def _column_ref(self, node: Any) -> None:
+        self.fields.extend(str(part.sval) for part in node.fields or () if isinstance(part, ast.String))
+
+    def _indirection(self, node: Any) -> None:
+        self.fields.extend(str(part.sval) for part in node.indirection or () if isinstance(part, ast.String))
 
 
 _HANDLERS: dict[type, Any] = {
@@ -316,8 +414,133 @@ _HANDLERS: dict[type, Any] = {
     ast.RangeVar: _Collector._range_var,
     ast.CommonTableExpr: _Collector._cte,
     ast.SelectStmt: _Collector._select,
+    ast.A_Expr: _Collector._operator,
+    ast.SubLink: _Collector._sublink,
+    ast.SortBy: _Collector._sort_by,
+    ast.TypeName: _Collector._type_name,
+    ast.ColumnRef: _Collector._column_ref,
+    ast.A_Indirection: _Collector._indirection,
     **dict.fromkeys(_MODIFYING, _Collector._modification),
 }
+
+_BETWEEN = {
+    "BETWEEN": (">=", "<="),
+    "NOT BETWEEN": ("<", ">"),
+    "BETWEEN SYMMETRIC": (">=", "<="),
+    "NOT BETWEEN SYMMETRIC": ("<", ">"),
+}
+_MERGE_ACTIONS: dict[Any, Literal["insert", "update", "delete"]] = {
+    CmdType.CMD_INSERT: "insert",
+    CmdType.CMD_UPDATE: "update",
+    CmdType.CMD_DELETE: "delete",
+}
+_MAX_CONDITION_DEPTH = 32
+
+
+def _constant_condition(condition: Any) -> bool:
+    """Whether a WHERE or ON condition keeps every row or none whatever the row holds.
+
+    True when it names no column at all (only constants, parameters, functions of those) and is not plainly false,
+    or when a short evaluation over constants proves it true (``true OR a = 1``, ``NOT false``, ``1 = 1``). Anything
+    subtler (``id = id``, ``id IS NOT NULL``) is left to PostgreSQL's row counts.
+    """
+    if condition is None:
+        return True
+    if _truth(condition, 0) is True:
+        return True
+    return not _names_a_column(condition) and _truth(condition, 0) is not False
+
+
+def _names_a_column(root: Any) -> bool:
+    steps = Visitor().iterate(root)
+    try:
+        _, node = steps.send(None)
+        while True:
+            if isinstance(node, ast.ColumnRef):
+                return True
+            _, node = steps.send(Continue)
+    except StopIteration:
+        return False
+
+
+def _truth(node: Any, depth: int) -> bool | None:
+    """The constant truth value of a boolean expression when evident from its constants, else None."""
+    if depth > _MAX_CONDITION_DEPTH:
+        return None
+    match node:
+        case ast.A_Const(isnull=False, val=ast.Boolean(boolval=value)):
+            return bool(value)
+        case ast.TypeCast(arg=ast.A_Const(isnull=False, val=ast.String(sval=text)), typeName=type_name) if (
+            qualified_name(type_name)
+            in (Relation("pg_catalog", "bool"), Relation(None, "boolean"), Relation(None, "bool"))
+        ):
+            lowered = str(text).strip().lower()
+            return True if lowered in _TRUE_WORDS else False if lowered in _FALSE_WORDS else None
+        case ast.BoolExpr(boolop=BoolExprType.OR_EXPR, args=args):
+            values = [_truth(arg, depth + 1) for arg in args or ()]
+            return True if True in values else False if values and all(v is False for v in values) else None
+        case ast.BoolExpr(boolop=BoolExprType.AND_EXPR, args=args):
+            values = [_truth(arg, depth + 1) for arg in args or ()]
+            return False if False in values else True if values and all(v is True for v in values) else None
+        case ast.BoolExpr(boolop=BoolExprType.NOT_EXPR, args=(arg,)):
+            value = _truth(arg, depth + 1)
+            return None if value is None else not value
+        case ast.A_Expr(kind=A_Expr_Kind.AEXPR_OP, name=(ast.String(sval=op),), lexpr=left, rexpr=right):
+            return _compare(str(op), _constant(left), _constant(right))
+    return None
+
+
+_TRUE_WORDS = frozenset({"t", "true", "y", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"f", "false", "n", "no", "off", "0"})
+
+
+def _constant(node: Any) -> int | float | str | None:
+    match node:
+        case ast.A_Const(isnull=False, val=ast.Integer(ival=int() as number)):
+            return number
+        case ast.A_Const(isnull=False, val=ast.Float(fval=str() as text)):
+            return float(text)
+        case ast.A_Const(isnull=False, val=ast.String(sval=str() as text)):
+            return text
+    return None
+
+
+def _compare(op: str, left: int | float | str | None, right: int | float | str | None) -> bool | None:
+    if left is None or right is None or isinstance(left, str) != isinstance(right, str):
+        return None
+    match op:
+        case "=":
+            return left == right
+        case "<>" | "!=":
+            return left != right
+        case "<":
+            return left < right  # type: ignore[operator]
+        case "<=":
+            return left <= right  # type: ignore[operator]
+        case ">":
+            return left > right  # type: ignore[operator]
+        case ">=":
+            return left >= right  # type: ignore[operator]
+    return None
+
+
+def option_enabled(options: Any, name: str) -> bool:
+    """Whether a generic option such as EXPLAIN's ``analyze`` or VACUUM's ``full`` is on (no value means on).
+
+    Anything but a clear "off" counts as on, the stricter reading; PostgreSQL rejects values it does not know.
+    """
+    for option in options or ():
+        if not isinstance(option, ast.DefElem) or option.defname != name:
+            continue
+        value = option.arg
+        if isinstance(value, ast.Integer):
+            return value.ival != 0
+        if isinstance(value, ast.Boolean):
+            return bool(value.boolval)
+        if isinstance(value, ast.String) and isinstance(value.sval, str):
+            return value.sval.lower() not in ("false", "off")
+        return True
+    return False
 
 
 def _string_constant(args: Any) -> str | None:
@@ -338,8 +561,9 @@ def _relation(node: Any) -> Relation | None:
     return None
 
 
-def _qualified(parts: Any) -> Relation | None:
-    """A name given as a list of String nodes (``schema.name`` or ``name``; a catalog part is ignored)."""
+def qualified_name(parts: Any) -> Relation | None:
+    """A name given as String nodes (``schema.name`` or ``name``; a catalog part is ignored), a ``TypeName`` or an
+    ``ObjectWithArgs``; None for anything else."""
     if isinstance(parts, ast.String):
         parts = (parts,)
     elif isinstance(parts, ast.ObjectWithArgs):
@@ -373,7 +597,7 @@ def _targets(node: Any) -> list[Relation]:
     found: list[Relation | None]
     match node:
         case ast.DropStmt():
-            found = [_qualified(obj) for obj in node.objects or ()]
+            found = [qualified_name(obj) for obj in node.objects or ()]
         case ast.TruncateStmt() | ast.LockStmt():
             found = [_relation(rel) for rel in node.relations or ()]
         case ast.VacuumStmt():
@@ -389,7 +613,9 @@ def _targets(node: Any) -> list[Relation]:
         case ast.CreatePolicyStmt() | ast.AlterPolicyStmt():
             found = [_relation(node.table)]
         case ast.GrantStmt():
-            found = [_relation(obj) if isinstance(obj, ast.RangeVar) else _qualified(obj) for obj in node.objects or ()]
+            found = [
+                _relation(obj) if isinstance(obj, ast.RangeVar) else qualified_name(obj) for obj in node.objects or ()
+            ]
         case ast.CreatedbStmt() | ast.DropdbStmt() | ast.AlterDatabaseStmt() | ast.AlterDatabaseSetStmt():
             return _named(node.dbname)
         case ast.DropRoleStmt() | ast.DropOwnedStmt() | ast.ReassignOwnedStmt():
@@ -403,7 +629,7 @@ def _targets(node: Any) -> list[Relation]:
         case ast.CreateExtensionStmt():
             return _named(node.extname)
         case ast.CreateFunctionStmt():
-            found = [_qualified(node.funcname)]
+            found = [qualified_name(node.funcname)]
         case _:
             found = [_relation(getattr(node, "relation", None))]
     return [relation for relation in found if relation is not None]

@@ -5,25 +5,32 @@ Each statement gets a category, from mildest to strictest::
     read         SELECT, VALUES, TABLE, SHOW, EXPLAIN, SET of a harmless planner or format setting
     write        INSERT, UPDATE/DELETE with WHERE, MERGE, SELECT … FOR UPDATE, nextval(), VACUUM, ANALYZE, LOCK, ...
     ddl          CREATE/ALTER (non-destructive forms), COMMENT, GRANT, SELECT … INTO, CREATE TABLE AS, ...
-    destructive  DROP, TRUNCATE, UPDATE/DELETE without WHERE, dropping columns or constraints, changing a column's
-                 type, REVOKE, VACUUM FULL, CLUSTER, DO, CALL, calls to volatile functions the policy cannot see into
+    destructive  DROP, TRUNCATE, UPDATE/DELETE without WHERE or with a condition that does not depend on the row
+                 (``WHERE true``, ``MERGE … ON true``), dropping columns or constraints, changing a column's type,
+                 REVOKE, VACUUM FULL, CLUSTER, DO, CALL; settings and powers that outlive the call (ALTER ROLE/DATABASE
+                 … SET, roles given SUPERUSER, BYPASSRLS, REPLICATION, CREATEROLE or CREATEDB, GRANT … WITH ADMIN
+                 OPTION, ALTER DEFAULT PRIVILEGES); ways out of the database (CREATE EXTENSION, SERVER, FOREIGN TABLE,
+                 USER MAPPING, EVENT TRIGGER); and whatever the statement sets off that writes beyond its own target or
+                 that the policy cannot see into
     forbidden    in every mode: transaction control, SET of the server's guards (or of anything not allow-listed),
                  role changes, COPY, LOAD, ALTER SYSTEM, LISTEN/NOTIFY, DISCARD, PREPARE/EXECUTE, cursors,
                  CHECKPOINT, subscriptions, and functions acting outside the transaction or on the host
-                 (dblink, file access, advisory locks, signalling backends, ...), wherever they are called
+                 (dblink, file access, advisory locks, signalling backends, ...), wherever they are called or reached
 
 A statement type the policy does not know is forbidden. ``decide`` rejects a script holding anything forbidden; in
 read-only mode it allows only scripts of reads; in full mode it asks for confirmation when anything is destructive.
 
-The policy sees function names, not their bodies. ``functions_needing_volatility`` lists the calls whose effect only
-the database can tell; the caller looks up their ``pg_proc.provolatile`` and passes it to ``classify``/``decide``.
+A statement's text shows only part of what runs. Its executable closure (``server.sql.closure``: views, triggers,
+rules, policies, defaults, operators, casts, function bodies, … resolved from the catalog) is given to ``classify``
+and ``decide`` as facts; each item reached counts as if the statement did it, and a refusal names the path to it
+(``view app.v → function app.f() → dblink_exec() works through its own connection …``). Without a closure the policy
+judges the text alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 from pglast import ast
@@ -31,9 +38,10 @@ from pglast.enums import AlterTableType, ObjectType, ReindexObjectType, Transact
 
 from ..errors import InvalidInput
 from ..settings import AccessMode
-from .analysis import FunctionCall, Modification, StatementFacts
+from .analysis import FunctionCall, Modification, StatementFacts, option_enabled
+from .reached import EMPTY, Call, Closure, Foreign, Function, Reached, Runs, Unseen, Write
 
-__all__ = ["Category", "Classification", "Verdict", "classify", "decide", "functions_needing_volatility"]
+__all__ = ["Category", "Classification", "Verdict", "classify", "decide"]
 
 Category = Literal["read", "write", "ddl", "destructive", "forbidden"]
 
@@ -45,7 +53,6 @@ _AS_COMPLEMENT: dict[Category, str] = {
     "destructive": "destructive",
     "forbidden": "forbidden",
 }
-_NO_VOLATILITY: Mapping[tuple[str | None, str], str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,8 @@ class Classification:
     category: Category
     reason: str
     needs_autocommit: bool = False
+    reached: bool = False
+    """The reason names objects reached through the catalog (their names come from the database, not the caller)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,8 @@ class Verdict:
     """The strictest category among the statements."""
     reason: str
     statements: tuple[Classification, ...]
+    reached: bool = False
+    """The reason names objects reached through the catalog: text from the database, shown fenced."""
 
     @property
     def read_only(self) -> bool:
@@ -80,6 +91,8 @@ class _Judgement(NamedTuple):
     needs_autocommit: bool = False
     executes: bool = True
     """False when the statement only plans its contents (EXPLAIN without ANALYZE): calls in it do not run."""
+    reached: bool = False
+    """The reason names a path through the catalog."""
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
@@ -257,12 +270,62 @@ _SAFE_VOLATILE = frozenset(
         "pg_is_in_recovery",
         "currval",
         "lastval",
+        # Sizes, locks and the server's state: marked volatile because they read outside the snapshot, but they
+        # only read, and every size or lock diagnosis needs them.
+        "pg_relation_size",
+        "pg_total_relation_size",
+        "pg_table_size",
+        "pg_indexes_size",
+        "pg_database_size",
+        "pg_tablespace_size",
+        "pg_blocking_pids",
+        "pg_safe_snapshot_blocking_pids",
+        "pg_isolation_test_session_is_blocked",
+        "pg_lock_status",
+        "pg_stat_clear_snapshot",
+        "pg_current_logfile",
+        "pg_xact_status",
+        "txid_status",
+        "pg_last_committed_xact",
+        "pg_get_wal_replay_pause_state",
+        "pg_is_wal_replay_paused",
+        "pg_prepared_xact",
+        "pg_cursor",
+        "pg_prepared_statement",
+        "pg_get_backend_memory_contexts",
+        "pg_notification_queue_usage",
+        "pg_control_checkpoint",
+        "pg_control_system",
+        "pg_control_init",
+        "pg_control_recovery",
+        "pg_backend_memory_contexts",
+        "set_config",  # its setting is checked where it is called (``_forbidden_call``)
     }
 )
 """Built-ins marked volatile in pg_proc that neither write nor act outside the transaction. Matched without schema
 or in pg_catalog only, so that ``public.random()`` is not mistaken for one (the uuid-ossp names are trusted
 unqualified, as the extension is usually installed in a schema of the search path)."""
 _SAFE_VOLATILE_PREFIXES = ("pg_stat_get_",)
+_SAFE_EXTENSION_FUNCTIONS = frozenset(
+    {
+        ("uuid-ossp", "uuid_generate_v1"),
+        ("uuid-ossp", "uuid_generate_v1mc"),
+        ("uuid-ossp", "uuid_generate_v4"),
+        ("pgcrypto", "gen_random_bytes"),
+        ("pgcrypto", "gen_random_uuid"),
+        ("pgcrypto", "gen_salt"),
+        ("pg_stat_statements", "pg_stat_statements"),
+        ("pg_stat_statements", "pg_stat_statements_info"),
+        ("hypopg", "hypopg"),
+        ("hypopg", "hypopg_relation_size"),
+        ("hypopg", "hypopg_get_indexdef"),
+        ("hypopg", "hypopg_hidden_indexes"),
+    }
+)
+"""Volatile functions of extensions that only read or make random values (matched by extension and name: a
+function the catalog records as a member of that extension)."""
+_OUTSIDE_LIBRARIES = frozenset({"dblink", "pg_background", "adminpack", "postgres_fdw", "file_fdw"})
+"""Shared libraries whose C functions act through another connection or on the host's files, whatever their name."""
 _SEQUENCE_WRITERS = frozenset({"nextval", "setval"})
 _BUILTIN_SCHEMAS = (None, "pg_catalog")
 
@@ -279,34 +342,92 @@ def _forbidden_call(fn: FunctionCall) -> str | None:
             return f"{fn} is allowed only with a setting name written as a constant, so the policy can check it"
         refusal = _setting_refusal(fn.first_arg)
         return None if refusal is None else f"{fn} of {fn.first_arg} is not allowed: {refusal}"
-    template = _FORBIDDEN_FUNCTIONS.get(name)
-    if template is None:
-        template = next((reason for prefix, reason in _FORBIDDEN_PREFIXES if name.startswith(prefix)), None)
+    template = _denied_builtin(name)
     return None if template is None else template.format(fn=fn)
 
 
-def _safe_builtin(fn: FunctionCall) -> bool:
-    return fn.schema in _BUILTIN_SCHEMAS and (fn.name in _SAFE_VOLATILE or fn.name.startswith(_SAFE_VOLATILE_PREFIXES))
+def _denied_builtin(name: str) -> str | None:
+    """The refusal template for a built-in function of this name, or None."""
+    template = _FORBIDDEN_FUNCTIONS.get(name)
+    if template is None:
+        template = next((reason for prefix, reason in _FORBIDDEN_PREFIXES if name.startswith(prefix)), None)
+    return template
 
 
-def _known_builtin(fn: FunctionCall) -> bool:
-    """The policy knows what this call does without asking the database for its volatility."""
-    if _safe_builtin(fn) or _forbidden_call(fn) is not None:
-        return True
-    return fn.schema in _BUILTIN_SCHEMAS and (fn.name in _SEQUENCE_WRITERS or fn.name == "set_config")
-
-
-def _function_effect(fn: FunctionCall, volatility: Mapping[tuple[str | None, str], str]) -> _Judgement | None:
-    """What calling a function that is not forbidden adds to a statement's category, if anything."""
-    if _safe_builtin(fn) or (fn.schema in _BUILTIN_SCHEMAS and fn.name == "set_config"):
-        return None
+def _function_effect(fn: FunctionCall) -> _Judgement | None:
+    """What calling a function that is not forbidden adds to a statement's category, judged by its name alone."""
     if fn.schema in _BUILTIN_SCHEMAS and fn.name in _SEQUENCE_WRITERS:
         return _Judgement("write", f"{fn} changes a sequence (even if the transaction rolls back)")
-    if volatility.get((fn.schema, fn.name)) == "v":
-        return _Judgement(
-            "destructive", f"calls volatile function {fn}, which may write; the policy cannot see inside it"
-        )
     return None
+
+
+def _resolved_call(fn: Function) -> _Judgement | None:
+    """What calling a function the catalog resolved adds: by its name and code for PostgreSQL's own and C functions,
+    by its extension for allow-listed readers; SQL and PL/pgSQL functions by their bodies (judged as ``Runs``)."""
+    # Functions written in SQL or PL/pgSQL are judged by their bodies, whatever their names; C code by its names.
+    names = (fn.name, *fn.aliases) if fn.builtin or fn.language in ("c", "internal") else ()
+    if fn.library in _OUTSIDE_LIBRARIES or any(name.startswith(_FORBIDDEN_IN_ANY_SCHEMA) for name in names):
+        return _Judgement("forbidden", _OUTSIDE_CONNECTION.format(fn=fn))
+    for name in ((fn.name,) if fn.builtin else ()) + fn.aliases:
+        if name == "set_config" and name != fn.name:
+            return _Judgement("forbidden", f"{fn} runs set_config under another name, so its setting cannot be checked")
+        template = _denied_builtin(name)
+        if template is not None:
+            return _Judgement("forbidden", template.format(fn=fn))
+    if fn.builtin:
+        if fn.name in _SAFE_VOLATILE or fn.name.startswith(_SAFE_VOLATILE_PREFIXES):
+            return None
+        if fn.name in _SEQUENCE_WRITERS:
+            return _Judgement("write", f"{fn} changes a sequence (even if the transaction rolls back)")
+        if fn.volatility == "v":
+            return _Judgement("destructive", f"calls volatile function {fn}, which may write")
+        return None
+    if (fn.extension, fn.name) in _SAFE_EXTENSION_FUNCTIONS or fn.language in ("sql", "plpgsql"):
+        return None
+    if fn.language in ("c", "internal"):
+        if fn.volatility == "v":
+            return _Judgement(
+                "destructive",
+                f"calls volatile function {fn}, written in C, which may write; the policy cannot see inside it",
+            )
+        return None
+    return _Judgement("destructive", f"calls {fn}, written in {fn.language}, which the policy cannot read")
+
+
+_WRITE_VERBS = {"insert": "adds rows to", "update": "changes rows of", "delete": "deletes rows of"}
+
+
+def _reached_judgement(item: Reached) -> _Judgement | None:
+    match item:
+        case Call(function=function):
+            return _resolved_call(function)
+        case Runs(statement=statement):
+            judgement = _classify(statement, EMPTY)
+            return None if judgement.category == "read" else _Judgement(judgement.category, judgement.reason)
+        case Write(own=False, relation=relation, kind=kind):
+            verb = _WRITE_VERBS.get(kind, "changes")
+            return _Judgement("destructive", f"{verb} {relation}, beyond what the statement itself changes")
+        case Foreign(table=table, wrapper=wrapper):
+            if wrapper == "file_fdw":
+                return _Judgement(
+                    "forbidden",
+                    f"foreign table {table} uses file_fdw, which reads files or runs programs on the database host",
+                )
+            return _Judgement(
+                "destructive",
+                f"foreign table {table} is reached through {wrapper}, another connection the policy cannot see into",
+            )
+        case Unseen(what=what):
+            return _Judgement("destructive", f"{what}; the policy cannot see what that runs")
+    return None
+
+
+def _reached_effect(item: Reached) -> _Judgement | None:
+    """An item of the closure as a judgement whose reason names the path to it."""
+    judgement = _reached_judgement(item)
+    if judgement is None or not item.path:
+        return judgement
+    return judgement._replace(reason=" → ".join((*item.path, judgement.reason)), reached=True)
 
 
 # --- statements -------------------------------------------------------------------------------------------------
@@ -443,31 +564,17 @@ def _names(facts: StatementFacts) -> str:
     return ", ".join(str(target) for target in facts.targets) or "the named objects"
 
 
-def _option_enabled(options: Any, name: str) -> bool:
-    """Whether a generic option such as EXPLAIN's ``analyze`` or VACUUM's ``full`` is on (no value means on).
-
-    Anything but a clear "off" counts as on, the stricter reading; PostgreSQL rejects values it does not know.
-    """
-    for option in options or ():
-        if not isinstance(option, ast.DefElem) or option.defname != name:
-            continue
-        value = option.arg
-        if isinstance(value, ast.Integer):
-            return value.ival != 0
-        if isinstance(value, ast.Boolean):
-            return bool(value.boolval)
-        if isinstance(value, ast.String) and isinstance(value.sval, str):
-            return value.sval.lower() not in ("false", "off")
-        return True
-    return False
-
-
 def _modification_effect(change: Modification) -> _Judgement:
     target = str(change.target) if change.target is not None else "the table"
     verb = change.kind.upper()
+    action = "removes" if change.kind == "delete" else "changes"
     if change.has_where is False:
-        action = "removes" if change.kind == "delete" else "changes"
         judgement = _Judgement("destructive", f"{verb} without WHERE {action} every row of {target}")
+    elif change.constant_condition:
+        where = "ON" if change.kind == "merge" else "WHERE"
+        judgement = _Judgement(
+            "destructive", f"{verb} whose {where} condition does not depend on the row {action} every row of {target}"
+        )
     else:
         action = {"insert": "adds rows to", "update": "changes rows of", "delete": "removes rows of"}.get(
             change.kind, "changes rows of"
@@ -490,7 +597,7 @@ def _modify(node: Any, facts: StatementFacts) -> _Judgement:
 
 
 def _explain(node: Any, facts: StatementFacts) -> _Judgement:
-    if not _option_enabled(node.options, "analyze"):
+    if not option_enabled(node.options, "analyze"):
         return _Judgement("read", "EXPLAIN without ANALYZE only plans the statement", executes=False)
     inner = _judge(node.query, facts)
     if inner.category == "read":
@@ -536,6 +643,8 @@ def _drop(node: Any, facts: StatementFacts) -> _Judgement:
 
 
 def _alter_table(node: Any, facts: StatementFacts) -> _Judgement:
+    if node.objtype == ObjectType.OBJECT_FOREIGN_TABLE:
+        return _Judgement("destructive", "ALTER FOREIGN TABLE can change what its wrapper reads (a file, a program)")
     autocommit = False
     for command in node.cmds or ():
         reason = _DESTRUCTIVE_ALTER_TABLE.get(command.subtype)
@@ -547,15 +656,96 @@ def _alter_table(node: Any, facts: StatementFacts) -> _Judgement:
 
 
 def _grant(node: Any, facts: StatementFacts) -> _Judgement:
-    if node.is_grant:
-        return _Judgement("ddl", "GRANT gives privileges")
-    return _Judgement("destructive", "REVOKE takes privileges away, which can break the roles that use them")
+    if not node.is_grant:
+        return _Judgement("destructive", "REVOKE takes privileges away, which can break the roles that use them")
+    if isinstance(node, ast.GrantRoleStmt):
+        if node.admin_opt if hasattr(node, "admin_opt") else option_enabled(node.opt, "admin"):
+            return _Judgement(
+                "destructive", "GRANT … WITH ADMIN OPTION lets the grantee hand the role on to others, for good"
+            )
+        powerful = sorted(
+            {str(p.priv_name) for p in node.granted_roles or () if isinstance(p, ast.AccessPriv)} & _POWERFUL_ROLES
+        )
+        if powerful:
+            return _Judgement("destructive", f"GRANT {', '.join(powerful)} gives powers over the server or all data")
+    return _Judgement("ddl", "GRANT gives privileges")
+
+
+_POWERFUL_ROLES = frozenset(
+    {
+        "pg_execute_server_program",
+        "pg_read_server_files",
+        "pg_write_server_files",
+        "pg_read_all_data",
+        "pg_write_all_data",
+        "pg_signal_backend",
+        "pg_checkpoint",
+        "pg_create_subscription",
+        "neon_superuser",
+    }
+)
+"""Predefined roles whose membership reaches beyond the database's own data and privileges (and Neon's admin role)."""
+_ROLE_POWERS = {
+    "superuser": "SUPERUSER",
+    "bypassrls": "BYPASSRLS",
+    "isreplication": "REPLICATION",
+    "createrole": "CREATEROLE",
+    "createdb": "CREATEDB",
+}
+
+
+def _role(node: Any, facts: StatementFacts) -> _Judgement:
+    verb = "CREATE ROLE" if isinstance(node, ast.CreateRoleStmt) else "ALTER ROLE"
+    powers = [word for name, word in _ROLE_POWERS.items() if option_enabled(node.options, name)]
+    if powers:
+        return _Judgement(
+            "destructive", f"{verb} … {' '.join(powers)} gives the role powers beyond its own objects, for good"
+        )
+    for option in node.options or ():
+        if not isinstance(option, ast.DefElem):
+            continue
+        if option.defname == "adminmembers" and option.arg:
+            return _Judgement("destructive", f"{verb} … ADMIN gives other roles the power to hand this one on")
+        if option.defname == "addroleto":
+            roles = {str(r.rolename) for r in option.arg or () if isinstance(r, ast.RoleSpec)}
+            powerful = sorted(roles & _POWERFUL_ROLES)
+            if powerful:
+                return _Judgement(
+                    "destructive", f"{verb} … IN ROLE {', '.join(powerful)} gives powers over the server or all data"
+                )
+    return _Judgement("ddl", f"{verb} changes the database's roles")
+
+
+_LASTING_SETTINGS = (
+    "changes a setting of every future session {who}: it can switch off triggers and foreign keys "
+    "(session_replication_role) or change what names resolve to (search_path)"
+)
+_WAYS_OUT = {
+    ast.CreateExtensionStmt: "CREATE EXTENSION runs the extension's install script and adds its functions, some of "
+    "which act outside the transaction or on the host (dblink, file_fdw, …)",
+    ast.AlterExtensionStmt: "ALTER EXTENSION … UPDATE runs the extension's update scripts",
+    ast.CreateFdwStmt: "CREATE FOREIGN DATA WRAPPER adds a way to reach other servers or the host",
+    ast.AlterFdwStmt: "ALTER FOREIGN DATA WRAPPER changes how other servers or the host are reached",
+    ast.CreateForeignServerStmt: "CREATE SERVER lets foreign tables reach another server, or files and programs on "
+    "the database host",
+    ast.AlterForeignServerStmt: "ALTER SERVER changes where its foreign tables reach",
+    ast.CreateForeignTableStmt: "CREATE FOREIGN TABLE makes another server, or files and programs on the database "
+    "host, readable as a table",
+    ast.ImportForeignSchemaStmt: "IMPORT FOREIGN SCHEMA makes another server's tables readable here",
+    ast.CreateUserMappingStmt: "CREATE USER MAPPING stores credentials for another server",
+    ast.AlterUserMappingStmt: "ALTER USER MAPPING changes credentials for another server",
+    ast.CreateEventTrigStmt: "CREATE EVENT TRIGGER runs its function on every DDL statement of every session",
+    ast.AlterEventTrigStmt: "ALTER EVENT TRIGGER changes when its function runs on DDL of every session",
+    ast.AlterDefaultPrivilegesStmt: "ALTER DEFAULT PRIVILEGES changes the privileges of every object created from "
+    "now on",
+}
+"""Definitions that reach beyond the database, or outlive the call in every session: destructive, so confirmed."""
 
 
 def _vacuum(node: Any, facts: StatementFacts) -> _Judgement:
     if not node.is_vacuumcmd:
         return _Judgement("write", "ANALYZE updates planner statistics")
-    if _option_enabled(node.options, "full"):
+    if option_enabled(node.options, "full"):
         return _Judgement("destructive", "VACUUM FULL rewrites tables under an exclusive lock", True)
     return _Judgement("write", "VACUUM cleans up tables", True)
 
@@ -566,7 +756,7 @@ def _reindex(node: Any, facts: StatementFacts) -> _Judgement:
         ReindexObjectType.REINDEX_OBJECT_SYSTEM,
         ReindexObjectType.REINDEX_OBJECT_DATABASE,
     )
-    return _Judgement("write", "REINDEX rebuilds indexes", whole or _option_enabled(node.params, "concurrently"))
+    return _Judgement("write", "REINDEX rebuilds indexes", whole or option_enabled(node.params, "concurrently"))
 
 
 def _cluster(node: Any, facts: StatementFacts) -> _Judgement:
@@ -585,7 +775,7 @@ def _create_table_as(node: Any, facts: StatementFacts) -> _Judgement:
 
 def _alter_database(node: Any, facts: StatementFacts) -> _Judgement:
     # Moving a database to another tablespace cannot run inside a transaction block.
-    return _Judgement("ddl", "ALTER DATABASE changes a database", _option_enabled(node.options, "tablespace"))
+    return _Judgement("ddl", "ALTER DATABASE changes a database", option_enabled(node.options, "tablespace"))
 
 
 def _fixed(
@@ -616,6 +806,13 @@ _JUDGES: dict[type, Callable[[Any, StatementFacts], _Judgement]] = {
     ast.AlterDatabaseStmt: _alter_database,
     ast.GrantStmt: _grant,
     ast.GrantRoleStmt: _grant,
+    ast.CreateRoleStmt: _role,
+    ast.AlterRoleStmt: _role,
+    ast.AlterRoleSetStmt: _fixed("destructive", "ALTER ROLE … SET " + _LASTING_SETTINGS.format(who="of the role")),
+    ast.AlterDatabaseSetStmt: _fixed(
+        "destructive", "ALTER DATABASE … SET " + _LASTING_SETTINGS.format(who="in the database")
+    ),
+    **{kind: _fixed("destructive", reason) for kind, reason in _WAYS_OUT.items()},
     ast.CreatedbStmt: _fixed("ddl", "CREATE DATABASE creates a database", True),
     ast.CreateTableSpaceStmt: _fixed("ddl", "CREATE TABLESPACE creates a tablespace", True),
     ast.TransactionStmt: _transaction,
@@ -643,7 +840,7 @@ def _judge(node: Any, facts: StatementFacts) -> _Judgement:
     return judge(node, facts)
 
 
-def _classify(facts: StatementFacts, volatility: Mapping[tuple[str | None, str], str]) -> _Judgement:
+def _classify(facts: StatementFacts, closure: Closure) -> _Judgement:
     for fn in facts.functions:
         refusal = _forbidden_call(fn)
         if refusal is not None:
@@ -652,69 +849,51 @@ def _classify(facts: StatementFacts, volatility: Mapping[tuple[str | None, str],
     if nested_refusal is not None:
         return _Judgement("forbidden", f"it contains a statement that is not allowed: {nested_refusal}")
     worst = _judge(facts.node, facts)
-    if worst.category == "forbidden" or not worst.executes:
+    if worst.category == "forbidden":
         return worst
-    effects: list[_Judgement | None] = [_modification_effect(change) for change in facts.modifications]
-    if facts.locks_rows:
-        effects.append(_Judgement("write", "SELECT … FOR UPDATE/SHARE locks rows"))
-    if facts.select_into:
-        effects.append(_Judgement("ddl", "SELECT … INTO creates a table"))
-    effects.extend(_function_effect(fn, volatility) for fn in facts.functions)
+    effects: list[_Judgement | None] = []
+    if worst.executes:
+        effects.extend(_modification_effect(change) for change in facts.modifications)
+        if facts.locks_rows:
+            effects.append(_Judgement("write", "SELECT … FOR UPDATE/SHARE locks rows"))
+        if facts.select_into:
+            effects.append(_Judgement("ddl", "SELECT … INTO creates a table"))
+        effects.extend(_function_effect(fn) for fn in facts.functions)
+    # What the statement sets off counts even when it only plans: the closure then holds what planning runs.
+    effects.extend(_reached_effect(item) for item in closure.reached)
     for effect in effects:
         if effect is not None and _RANK[effect.category] > _RANK[worst.category]:
-            worst = effect._replace(needs_autocommit=worst.needs_autocommit)
+            worst = effect._replace(needs_autocommit=worst.needs_autocommit, executes=worst.executes)
     return worst
 
 
-def classify(facts: StatementFacts, volatility: Mapping[tuple[str | None, str], str]) -> Classification:
-    """The category of one statement.
-
-    ``volatility`` maps ``(schema, name)`` of called functions to their ``pg_proc.provolatile`` code (``'i'``,
-    ``'s'``, ``'v'``), as looked up for ``functions_needing_volatility``; a function missing from it counts as not
-    volatile (the database reports an unknown function itself).
-    """
-    judgement = _classify(facts, volatility)
-    return Classification(facts.index, judgement.category, judgement.reason, judgement.needs_autocommit)
+def classify(facts: StatementFacts, closure: Closure = EMPTY) -> Classification:
+    """The category of one statement, with what its executable ``closure`` reaches (its text alone without one)."""
+    judgement = _classify(facts, closure)
+    return Classification(
+        facts.index, judgement.category, judgement.reason, judgement.needs_autocommit, judgement.reached
+    )
 
 
-def functions_needing_volatility(facts: Sequence[StatementFacts]) -> frozenset[tuple[str | None, str]]:
-    """``(schema, name)`` of the calls whose volatility decides a statement's category.
-
-    Leaves out the built-ins the policy knows and the statements whose verdict no volatility can change (forbidden or
-    destructive already, or only planned by EXPLAIN). For a name without schema, report the strictest volatility of
-    the functions of that name the search path reaches.
-    """
-    needed: set[tuple[str | None, str]] = set()
-    for statement in facts:
-        judgement = _classify(statement, _NO_VOLATILITY)
-        if judgement.category in ("forbidden", "destructive") or not _executes(statement):
-            continue
-        needed.update((fn.schema, fn.name) for fn in statement.functions if not _known_builtin(fn))
-    return frozenset(needed)
-
-
-def _executes(facts: StatementFacts) -> bool:
-    return _judge(facts.node, facts).executes
-
-
-def decide(
-    facts: Sequence[StatementFacts],
-    mode: AccessMode,
-    volatility: Mapping[tuple[str | None, str], str] = _NO_VOLATILITY,
-) -> Verdict:
-    """The verdict on a script in an access mode.
+def decide(facts: Sequence[StatementFacts], mode: AccessMode, closures: Sequence[Closure] | None = None) -> Verdict:
+    """The verdict on a script in an access mode, with each statement's executable closure when given.
 
     Anything forbidden is rejected. In read-only mode a script runs only when every statement is a read; in full mode
     it runs, after confirmation when a statement is destructive. Any mode other than ``"full"`` counts as read-only.
-    Raises ``InvalidInput`` when there is no statement.
+    Raises ``InvalidInput`` when there is no statement, or when ``closures`` does not match the statements.
     """
     if not facts:
         raise InvalidInput("no SQL statement found")
-    statements = tuple(classify(statement, volatility) for statement in facts)
+    if closures is not None and len(closures) != len(facts):
+        raise InvalidInput(f"{len(closures)} closures for {len(facts)} statements")
+    statements = tuple(
+        classify(statement, closures[i] if closures is not None else EMPTY) for i, statement in enumerate(facts)
+    )
     worst = max(statements, key=lambda statement: _RANK[statement.category])
     where = f"statement {worst.index + 1}: " if len(statements) > 1 else ""
+    reached = worst.reached
     if worst.category == "forbidden":
-        return Verdict("reject", worst.category, f"{where}{worst.reason}.", statements)
+        return Verdict("reject", worst.category, f"{where}{worst.reason}.", statements, reached)
     if mode != "full" and worst.category != "read":
         return Verdict(
             "reject",
@@ -722,10 +901,11 @@ def decide(
             f"the server is in read-only mode: only reads run (statement {worst.index + 1} is "
             f"{_AS_COMPLEMENT[worst.category]}: {worst.reason}). The operator can start it with --access-mode full.",
             statements,
+            reached,
         )
     if worst.category == "destructive":
         return Verdict(
-            "confirm", worst.category, f"{where}{worst.reason} — it runs only after confirmation.", statements
+            "confirm", worst.category, f"{where}{worst.reason} — it runs only after confirmation.", statements, reached
         )
     if worst.category == "read" and len(statements) > 1:
         return Verdict("allow", worst.category, "every statement only reads.", statements)

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -23,22 +23,21 @@ from ..settings import AccessMode
 from ..state.audit import AuditLog, AuditRecord, Confirmed
 from ..state.binding import Binding
 from .analysis import StatementFacts, analyze
+from .closure import Closures
 from .database import Caps, Outcome, Statement
 from .places import Place
-from .policy import Verdict, decide, functions_needing_volatility
+from .policy import Verdict, decide
 from .quoting import qualified
 from .touched import touched
 
 __all__ = ["Backups", "Execution", "Plan", "SQLService", "protected_refusal"]
 
-_FunctionKey = tuple[str | None, str]
 _VERBS = {"InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE"}
 _SUMMARY_SQL_CHARS = 2_000
-_PLAN_TTL = 10.0
-"""Seconds a plan is reused: a tool's confirmation resolver and its body plan the same call twice."""
+_PLAN_TTL = 2.0
+"""Seconds a plan is reused: a tool's confirmation resolver and its body plan the same call twice. Short, because a
+plan holds what the catalog said (the closures' own cache, ``Closures.ttl``, bounds the rest)."""
 _PLAN_MEMORY = 256
-_VOLATILITY_TTL = 60.0
-"""Seconds function volatilities looked up in pg_proc are trusted (DDL run through this server clears them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,14 +143,15 @@ class SQLService:
         max_sql_bytes: int,
         default_schema: str | None = None,
         backups: Backups | None = None,
+        closures: Closures | None = None,
     ) -> None:
         self.audit = audit
+        self.closures = closures if closures is not None else Closures()
         self.backups = backups
         self.access_mode: AccessMode = access_mode
         self.caps = caps
         self.max_sql_bytes = max_sql_bytes
         self.default_schema = default_schema
-        self._volatility: dict[str, tuple[float, dict[_FunctionKey, str]]] = {}
         self._plans: dict[tuple[Any, ...], tuple[float, Plan]] = {}
 
     # --- planning -------------------------------------------------------------------------------------------------
@@ -207,12 +207,14 @@ class SQLService:
                 )
             facts.append(_renumbered(parsed[0], len(facts)))
         bound = _bind_params(params, len(facts))
-        volatility = await self._volatility_for(place, facts)
-        verdict = decide(facts, self._mode_at(place), volatility)
+        mode = self._mode_at(place)
+        verdict = decide(facts, mode)
+        if verdict.action != "reject":  # what the statements set off can only make the verdict stricter
+            verdict = decide(facts, mode, await self.closures.of(place, facts))
         if verdict.action == "reject":
             if self.access_mode == "branches" and verdict.category != "forbidden":
-                raise PolicyViolation(protected_refusal(place, verdict.reason))
-            raise PolicyViolation(verdict.reason)
+                raise _refused(protected_refusal(place, verdict.reason), reached=verdict.reached)
+            raise _refused(verdict.reason, reached=verdict.reached)
         if len(facts) > 1 and any(c.needs_autocommit for c in verdict.statements):
             raise PolicyViolation(
                 "a statement here cannot run inside a transaction block (VACUUM, CREATE INDEX CONCURRENTLY, "
@@ -224,26 +226,6 @@ class SQLService:
     def _mode_at(self, place: Place) -> AccessMode:
         """The policy's mode for ``place``: ``branches`` is full on unprotected branches and read-only elsewhere."""
         return access.mode_at(self.access_mode, place.protected_because, on_a_branch=place.target is not None)
-
-    async def _volatility_for(self, place: Place, facts: Sequence[StatementFacts]) -> Mapping[_FunctionKey, str]:
-        wanted = functions_needing_volatility(facts)
-        if not wanted:
-            return {}
-        expires, known = self._volatility.get(place.key, (0.0, {}))
-        if expires <= time.monotonic():
-            known = {}
-            self._volatility[place.key] = (time.monotonic() + _VOLATILITY_TTL, known)
-        missing = [key for key in wanted if key not in known]
-        if missing:
-            names = sorted({name for _, name in missing})
-            async with place.databases.connection(place.database) as conn:
-                rows = await conn.fetch(_VOLATILITY_SQL, names)
-            for key in missing:
-                schema, name = key
-                codes = [r["provolatile"] for r in rows if r["proname"] == name and schema in (None, r["nspname"])]
-                # 'v' > 's' > 'i': the most volatile overload decides. Unknown functions are left to PostgreSQL.
-                known[key] = max(codes) if codes else "i"
-        return {key: known[key] for key in wanted}
 
     def _warnings(self, facts: Sequence[StatementFacts]) -> list[str]:
         if not self.default_schema:
@@ -261,10 +243,11 @@ class SQLService:
                     )
         return warnings
 
-    def forget_cached_plans(self) -> None:
-        """Drop memoised plans and function volatilities (after DDL that ran elsewhere, e.g. a migration)."""
+    def forget_cached_plans(self, place_key: str | None = None) -> None:
+        """Drop memoised plans and what was learned of the catalog (after DDL: through ``execute``, or elsewhere, e.g.
+        a migration); of one place, or of all."""
         self._plans.clear()
-        self._volatility.clear()
+        self.closures.forget(place_key)
 
     # --- confirmation ---------------------------------------------------------------------------------------------
 
@@ -327,9 +310,8 @@ class SQLService:
         if not read_only:
             self._audit(plan, confirmed, outcomes)
         if plan.verdict.category in ("ddl", "destructive"):
-            # Functions may have been created, replaced or dropped: plans and volatilities are stale.
-            self._volatility.pop(plan.place.key, None)
-            self._plans.clear()
+            # Functions, triggers, views … may have been created, replaced or dropped: plans and closures are stale.
+            self.forget_cached_plans(plan.place.key)
         return Execution(outcomes, backup)
 
     def _audit(
@@ -353,6 +335,14 @@ class SQLService:
             )
 
 
+def _refused(reason: str, *, reached: bool) -> PolicyViolation:
+    """The policy's refusal; a reason that names objects reached through the catalog (names the database chose) is
+    shown fenced, as every text from the database is."""
+    if reached:
+        return PolicyViolation("the SQL policy refuses this, for what it reaches in the database:", quoted=reason)
+    return PolicyViolation(reason)
+
+
 def _params_key(params: Sequence[Sequence[Any]] | None) -> str | None:
     """A hashable form of the parameters, or None when they cannot be keyed (then the plan is not memoised)."""
     if params is None:
@@ -373,10 +363,3 @@ def _bind_params(params: Sequence[Sequence[Any]] | None, count: int) -> tuple[tu
     if len(params) != count:
         raise InvalidInput(f"params has {len(params)} lists for {count} statements; give one list per statement")
     return tuple(tuple(p) for p in params)
-
-
-_VOLATILITY_SQL = """
-SELECT n.nspname, p.proname, p.provolatile::text AS provolatile
-FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE p.proname = ANY($1::text[])
-"""

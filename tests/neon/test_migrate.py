@@ -346,3 +346,27 @@ async def test_read_only_mode_neither_plans_nor_applies_but_shows_history(
     assert apply.is_error
     assert not history.is_error, text_of(history)
     assert {b["name"] for b in project.branches()} == before
+
+
+async def test_a_script_that_defines_code_and_then_fires_it_is_judged_with_it(
+    neon_settings: Callable[..., Settings], target: dict[str, Any]
+) -> None:
+    """A trigger defined in the script and fired by a later statement wipes a table: the migration is destructive (a
+    human confirms it even on an unprotected branch), and its reason names what the script defined."""
+    await _seed(target["uri"])
+    wiping = """
+    CREATE TABLE auslex.visits (id int);
+    CREATE FUNCTION auslex.forget() RETURNS trigger LANGUAGE plpgsql
+      AS $$ BEGIN DELETE FROM auslex.members; RETURN NEW; END $$;
+    CREATE TRIGGER forget AFTER INSERT ON auslex.visits FOR EACH ROW EXECUTE FUNCTION auslex.forget();
+    INSERT INTO auslex.visits VALUES (1);
+    """
+    stamping = wiping.replace("DELETE FROM auslex.members; ", "").replace("forget", "stamp")
+    async with mcp_client(neon_settings(neon_branch="mig-prod")) as client:
+        planned = _data(await client.call_tool("migrate", {"action": "plan", "sql": wiping, "version": "w1"}))
+        harmless = _data(await client.call_tool("migrate", {"action": "plan", "sql": stamping, "version": "w2"}))
+    assert planned["plan"]["needs_confirmation"] is True
+    kinds = [s["kind"] for s in planned["plan"]["statements"]]
+    assert kinds[-1] == "destructive", kinds
+    assert harmless["plan"]["needs_confirmation"] is False
+    assert (await sql(target["uri"], "SELECT count(*) FROM auslex.members"))[0][0] == 50
