@@ -159,8 +159,9 @@ def _transport_refusal(settings: Settings) -> str | None:
 
 def _serve_stdio(settings: Settings) -> int:
     from .mcp.assembly import build_server
+    from .transport.stdio import serve
 
-    build_server(settings).run("stdio")
+    serve(build_server(settings))
     return 0
 
 
