@@ -142,12 +142,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _transport_refusal(settings: Settings) -> str | None:
     """Why the transport settings cannot be served, or None."""
-    from .transport.http import is_loopback
-
     if settings.transport == "stdio":
         if settings.neon_key_from_header:
             return "--neon-key-from-header needs --transport http or sse (stdio requests carry no headers)"
         return None
+    from .transport.http import is_loopback  # not before: it imports the HTTP stack, which stdio never needs
+
     if settings.http_token is None and not is_loopback(settings.host):
         return (
             f"refusing to listen on {settings.host}, which is not a loopback address, with a generated token: set "
