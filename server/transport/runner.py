@@ -21,6 +21,7 @@ import anyio
 
 from .http import HTTPApp
 from .listening import bind
+from .loop import event_loop_options
 
 if TYPE_CHECKING:
     from uvicorn import Server
@@ -38,7 +39,7 @@ _SETTLE_SECONDS = 0.2
 
 def serve(app: HTTPApp, sock: socket.socket, *, on_ready: Callable[[], None]) -> None:
     """Serve ``app`` on ``sock`` until a signal stops it; ``on_ready`` runs once requests are answered."""
-    anyio.run(_serve, app, sock, on_ready)
+    anyio.run(_serve, app, sock, on_ready, backend_options=event_loop_options())
 
 
 async def _serve(app: HTTPApp, sock: socket.socket, on_ready: Callable[[], None]) -> None:

@@ -21,7 +21,7 @@ Where the descriptors are not pipes or sockets (a terminal, a file), stdin and s
 file with stderr (non-blocking writes would reach the log too), on Windows, or if the SDK changed what this relies
 on: the SDK's own transport, unchanged.
 
-``serve`` runs the event loop on uvloop where it is installed (Linux and macOS: a dependency there), else asyncio.
+``serve`` runs on uvloop where it is installed (``server.transport.loop``), else on asyncio's own loop.
 """
 
 from __future__ import annotations
@@ -43,11 +43,13 @@ from mcp.shared.message import SessionMessage
 from mcp_types import jsonrpc_message_adapter
 from pydantic import ValidationError
 
+from .loop import event_loop_options
+
 if TYPE_CHECKING:
     from mcp.server.lowlevel import Server
     from mcp.server.mcpserver import MCPServer
 
-__all__ = ["event_loop_options", "serve"]
+__all__ = ["serve"]
 
 logger = logging.getLogger("neon_mcp.stdio")
 
@@ -56,15 +58,6 @@ _READ_AHEAD = 1 << 16
 
 _FLUSH_SECONDS = 5.0
 """At exit, how long answers still buffered may take to reach a client that does not read them."""
-
-
-def event_loop_options() -> dict[str, Any]:
-    """``anyio.run``'s backend options: uvloop's event loop where it is installed, else asyncio's own."""
-    try:
-        import uvloop
-    except ImportError:
-        return {}
-    return {"loop_factory": uvloop.new_event_loop}
 
 
 def serve(server: MCPServer[Any]) -> None:
