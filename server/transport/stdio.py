@@ -1,11 +1,11 @@
 """MCP over the process's stdin and stdout without thread hops.
 
 The SDK's ``stdio_server`` reads stdin and writes stdout through ``anyio.wrap_file``: each line read and each answer
-written and flushed is a hop to a worker thread (about 170 µs of CPU each, most of a no-op call's cost). Here the event
-loop watches both descriptors itself (``connect_read_pipe``, ``connect_write_pipe``), and the two streams handed to
-the SDK's server (its ``Server.run(read_stream, write_stream, …)``) are the pipes themselves: a line is parsed where it
-is read and an answer written where it is sent, with no task or memory stream between (measured: one fewer hop each
-way than giving the SDK's ``stdio_server(stdin=…, stdout=…)`` pipe-backed files).
+written and flushed is a hop to a worker thread (half of a no-op call's server CPU: ``bench/sdk_costs.py``). Here the
+event loop watches both descriptors itself (``connect_read_pipe``, ``connect_write_pipe``), and the two streams handed
+to the SDK's server (its ``Server.run(read_stream, write_stream, …)``) are the pipes themselves: a line is parsed where
+it is read and an answer written where it is sent, with no task or memory stream between (handing pipe-backed files
+to the SDK's ``stdio_server(stdin=…, stdout=…)`` would keep its reader and writer tasks and their memory streams).
 
 What the SDK's transport does, this one does too:
 
@@ -15,7 +15,7 @@ What the SDK's transport does, this one does too:
   without its newline still counts at EOF; invalid UTF-8 is replaced, and a line that is not a JSON-RPC message
   reaches the server as an exception (which it logs and answers nothing to). Each answer is one write of one line.
 - EOF on stdin ends the session. A client that goes away (stdout closed) ends it too: answers still in flight are
-  dropped and the server stops normally, where the SDK's transport fails with ``BrokenPipeError``.
+  dropped and the server stops normally (the SDK's transport keeps running until stdin closes).
 
 Where the descriptors are not pipes or sockets (a terminal, a file), stdin and stdout are one file, stdout shares its
 file with stderr (non-blocking writes would reach the log too), on Windows, or if the SDK changed what this relies
