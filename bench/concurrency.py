@@ -13,6 +13,9 @@ confirmed call (``run_sql`` of a destructive statement, then ``confirm_operation
 server without it, and the store's own work per confirmed call (store, take, audit: three round trips) beside a raw
 ``select 1``. The load generator runs on the same machine and takes its share of the cores.
 
+With ``BENCH_BASELINE=/path/to/another/checkout`` (with its own ``.venv``), that checkout's server is measured too,
+alternating with this one (two turns each, ``run_sql`` only), for a ratio against an earlier version in the same run.
+
 Run: ``.venv/bin/python bench/concurrency.py`` (its own PostgreSQL cluster unless ``BENCH_DATABASE_URL`` is set).
 """
 
@@ -33,6 +36,7 @@ import anyio
 import asyncpg
 from _common import (
     BENCH_SERVER,
+    ROOT,
     HTTPServer,
     Stats,
     bench_database,
@@ -62,6 +66,8 @@ SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", "300"))
 """Calls per path in the one-client comparisons (plain reads; confirmed calls are a third of it)."""
 BUMP = "UPDATE bench_counter SET n = n + 1"
 """A destructive statement (UPDATE without WHERE): it waits for confirm_operation."""
+BASELINE = os.environ.get("BENCH_BASELINE")
+"""Another checkout to compare with, alternating (its ``.venv/bin/python bench/bench_server.py``)."""
 
 
 @dataclass
@@ -210,6 +216,30 @@ def _row(label: str, run: Load, baseline: Load | None) -> list[object]:
     ]
 
 
+def _against_baseline(env: dict[str, str], baseline: Path) -> tuple[list[Load], list[Load]]:
+    """``run_sql`` loads on this server and on ``baseline``'s, alternating, two turns each."""
+    servers = {
+        "this": BENCH_SERVER,
+        "baseline": [str(baseline / ".venv/bin/python"), str(baseline / "bench/bench_server.py")],
+    }
+    loads: dict[str, list[Load]] = {"this": [], "baseline": []}
+    for turn in range(4):
+        name = ("this", "baseline", "baseline", "this")[turn]
+        with http_server(servers[name], env) as served:
+            log(f"{CLIENTS} clients on {name}'s server: run_sql('select 1') for {SECONDS / 2:.0f} s…")
+            loads[name].append(
+                asyncio.run(load([served.url], [served.pid], "run_sql", {"sql": "select 1"}, SECONDS / 2))
+            )
+    return loads["this"], loads["baseline"]
+
+
+def _commit(checkout: Path) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or str(checkout)
+
+
 def main() -> None:
     missing = http_transport_missing()
     if missing is not None:
@@ -239,6 +269,7 @@ def one_server(url: str) -> None:
             run_sql = asyncio.run(load([served.url], [served.pid], "run_sql", {"sql": "select 1"}, SECONDS))
         log(f"raw asyncpg, {CLIENTS} tasks, pool of {POOL_SIZE}…")
         raw, raw_throughput = asyncio.run(raw_limit(url, 5))
+        compared = _against_baseline(env, Path(BASELINE)) if BASELINE else None
 
     rows = [
         _row(f"{CLIENTS} clients, `run_sql('select 1')`", run_sql, noop),
@@ -247,6 +278,25 @@ def one_server(url: str) -> None:
          ms(raw.median, 1), ms(raw.p99, 1), "0", "—", "—", "—", "—",
          f"run_sql has {ratio(run_sql.throughput, raw_throughput)} its throughput"],
     ]  # fmt: skip
+    if compared is not None and BASELINE:
+        ours, theirs = compared
+        for label, runs in (
+            (f"this server ({_commit(ROOT)})", ours),
+            (f"baseline ({_commit(Path(BASELINE))})", theirs),
+        ):
+            for i, run in enumerate(runs):
+                rows.append(_row(f"{CLIENTS} clients, `run_sql('select 1')`, {label}, turn {i + 1}", run, None))
+        mine, before = (
+            sum(r.calls for r in ours) / sum(r.elapsed for r in ours),
+            sum(r.calls for r in theirs) / sum(r.elapsed for r in theirs),
+        )
+        cpu_mine = sum(r.server_cpu for r in ours) / sum(r.calls for r in ours)
+        cpu_before = sum(r.server_cpu for r in theirs) / sum(r.calls for r in theirs)
+        rows.append(
+            ["… this server against the baseline, alternating", f"{ratio(mine, before)} the throughput", "—", "—",
+             str(sum(r.errors for r in ours)), f"{ratio(cpu_mine, cpu_before)} the CPU per call", "—", "—", "—",
+             f"target ≥ 1.5×: {'met' if mine >= 1.5 * before else 'NOT met'}"]
+        )  # fmt: skip
     section("Concurrency over streamable HTTP", about, header, rows)
     if run_sql.errors or noop.errors:
         log(f"ERRORS under load: run_sql {run_sql.errors}, noop {noop.errors}")

@@ -27,7 +27,7 @@ from _common import NODE_SERVER, ROOT, bench_cluster, log, prepare_database
 from server.local_neon.clusters import find_pg_bindir
 
 OUTPUT = ROOT / "docs" / "benchmarks.md"
-ON_DATABASE = ["sql_core.py", "concurrency.py", "cold_start.py"]
+ON_DATABASE = ["sql_core.py", "clients.py", "concurrency.py", "cold_start.py", "sdk_costs.py"]
 """Scripts run against the shared benchmark database."""
 ON_LOCAL_NEON = ["local_neon.py", "neon_api.py", "migrate.py", "performance.py"]
 """Scripts that start their own local Neon or cluster."""

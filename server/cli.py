@@ -204,12 +204,12 @@ def _serve(settings: Settings) -> int:
 
 def _transport_refusal(settings: Settings) -> str | None:
     """Why the transport settings cannot be served, or None."""
-    from .transport.http import is_loopback
-
     if settings.transport == "stdio":
         if settings.neon_key_from_header:
             return "--neon-key-from-header needs --transport http or sse (stdio requests carry no headers)"
         return None
+    from .transport.http import is_loopback  # not before: it imports the HTTP stack, which stdio never needs
+
     if settings.http_token is None and not is_loopback(settings.host):
         return (
             f"refusing to listen on {settings.host}, which is not a loopback address, with a generated token: set "
@@ -255,8 +255,9 @@ def _least_privilege_refusal(settings: Settings) -> str | None:
 
 def _serve_stdio(settings: Settings) -> int:
     from .mcp.assembly import build_server
+    from .transport.stdio import serve
 
-    build_server(settings).run("stdio")
+    serve(build_server(settings))
     return 0
 
 

@@ -8,7 +8,15 @@ other. A package's ``__init__`` counts as a module of its own, reached by import
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("server", "tools", "prompts")
@@ -107,3 +115,51 @@ def test_tools_hold_no_mechanism() -> None:
             if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("server.") and n.module.count(".") > 1
         ]
         assert not deep, f"{path.name} imports modules inside server's packages: {deep}"
+
+
+_SERVING = """
+import json, sys
+import mcp.server.mcpserver
+before = set(sys.modules)
+import server.cli, server.transport.stdio
+from server.settings import Settings
+from server.mcp.assembly import build_server
+build_server(Settings())
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+"""Prints the modules that serving stdio imports beyond what the SDK's server imports by itself."""
+
+NEON_ONLY = ("tools.branches", "tools.computes", "tools.neon_info", "tools.roles", "server.neon", "server.computes")
+NOT_FOR_STDIO = (
+    *("asyncpg", "pglast", "server.local_neon"),
+    *("httpx2", "httpcore2", "uvicorn", "starlette", "sse_starlette", "mcp.client", "server.transport.http"),
+)
+"""Heavy, or the HTTP stack and the SDK's client side: the SDK imports some of them itself; we add none."""
+
+
+@pytest.mark.parametrize("configured", ["a database URL", "Neon"])
+def test_starting_to_serve_stdio_imports_only_what_it_needs(configured: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL"))}
+    env["NEON_MCP_HOME"] = str(tmp_path)
+    if configured == "Neon":
+        env.update(NEON_API_KEY="napi_test", NEON_API_HOST="http://127.0.0.1:9/api/v2")
+    else:
+        env["DATABASE_URL"] = "postgresql://u@127.0.0.1:9/db"
+    completed = subprocess.run(
+        [sys.executable, "-c", _SERVING], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
+    added: list[str] = json.loads(completed.stdout)
+    assert [m for m in added if m.startswith(NOT_FOR_STDIO)] == []
+    assert ("tools.branches" in added) == (configured == "Neon")
+    if configured != "Neon":
+        assert [m for m in added if m.startswith(NEON_ONLY)] == [], "a plain database URL imports nothing of Neon"
+
+
+def test_every_confirmable_tool_names_its_family() -> None:
+    """confirm_operation names the tools it replays rather than importing them (a server without Neon never imports
+    Neon's families): each name resolves to the tool of that name."""
+    from tools.confirm import CONFIRMABLE
+
+    for name, family in CONFIRMABLE.items():
+        fn = getattr(importlib.import_module(f"tools.{family}"), name)
+        assert fn.__name__ == name and inspect.iscoroutinefunction(fn)

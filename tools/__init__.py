@@ -1,4 +1,8 @@
-"""The tools agents call, one module per family; each module has ``register(server, …)``."""
+"""The tools agents call, one module per family; each module has ``register(server, …)``.
+
+The Neon-only families (branches, computes, roles, neon_info) are imported only when Neon is served: a server on a
+plain database URL starts without them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 
 from server.settings import Settings
-from tools import branches, computes, confirm, migrate, neon_info, performance, roles, schema, sql
+from tools import confirm, migrate, performance, schema, sql
 
 __all__ = ["register_all"]
 
@@ -24,6 +28,8 @@ def register_all(server: MCPServer[Any], settings: Settings) -> None:
     performance.register(server, settings)
     migrate.register(server, settings)
     if settings.uses_neon:
+        from tools import branches, computes, neon_info, roles
+
         neon_info.register(server, settings)
         branches.register(server, settings)
         computes.register(server, settings)

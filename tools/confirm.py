@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
@@ -11,25 +12,27 @@ from pydantic import Field
 
 from server.mcp import Ctx, add_tool, replay, services, session_id
 
-from . import branches, computes, migrate, roles, sql
+__all__ = ["CONFIRMABLE", "register"]
 
-__all__ = ["register"]
-
-CONFIRMABLE: dict[str, Callable[..., Awaitable[CallToolResult]]] = {
-    fn.__name__: fn
-    for fn in (
-        sql.run_sql,
-        sql.run_sql_transaction,
-        branches.delete_branch,
-        branches.reset_branch,
-        branches.restore_branch,
-        computes.configure_compute,
-        computes.manage_compute,
-        roles.create_role,
-        migrate.migrate,
-    )
+CONFIRMABLE = {
+    "run_sql": "sql",
+    "run_sql_transaction": "sql",
+    "delete_branch": "branches",
+    "reset_branch": "branches",
+    "restore_branch": "branches",
+    "configure_compute": "computes",
+    "manage_compute": "computes",
+    "create_role": "roles",
+    "migrate": "migrate",
 }
-"""The tools whose calls can wait for confirm_operation, by name: what a stored operation replays."""
+"""The tools whose calls can wait for confirm_operation, by name, and their family (``tools.<family>``): what a
+stored operation replays. Named rather than imported, so that a server without Neon never imports Neon's families."""
+
+
+def _tool(name: str) -> Callable[..., Awaitable[CallToolResult]]:
+    return cast(
+        Callable[..., Awaitable[CallToolResult]], getattr(importlib.import_module(f"tools.{CONFIRMABLE[name]}"), name)
+    )
 
 
 async def confirm_operation(
@@ -43,7 +46,7 @@ async def confirm_operation(
     what the summary said. Unknown, expired or already used ids, and ids from another session, are refused.
     """
     operation = await services(ctx).pending.take(operation_id.strip(), session=session_id(ctx))
-    return await replay(ctx, CONFIRMABLE[operation.tool], operation)
+    return await replay(ctx, _tool(operation.tool), operation)
 
 
 def register(server: MCPServer[Any]) -> None:

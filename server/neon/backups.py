@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .. import progress
 from ..errors import NeonAPIFailure
-from .client import NeonClient
-from .targets import Directory
+
+if TYPE_CHECKING:  # types only: the branch tools' result models are imported, through this module, at start-up
+    from .client import NeonClient
+    from .targets import Directory
 
 __all__ = ["Backups", "backup_name"]
 

@@ -1,7 +1,9 @@
-"""How MCP reaches the server over the network: streamable HTTP and SSE behind a bearer token.
+"""How MCP reaches the server: stdio, and streamable HTTP and SSE behind a bearer token.
 
+- ``stdio``: stdin and stdout as native event-loop pipes (no worker-thread hop per message); ``loop``: uvloop where
+  installed, for every server here.
 - ``http``: the ASGI app (token, /healthz, tenants); ``runner``: serving it with a graceful stop; ``listening``: one
-  ``bind()`` for every listening socket (TCP_NODELAY). stdio is the SDK's own.
+  ``bind()`` for every listening socket (TCP_NODELAY).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import anyio
 
 from .http import HTTPApp
 from .listening import bind
+from .loop import event_loop_options
 
 if TYPE_CHECKING:
     from uvicorn import Server
@@ -39,7 +40,7 @@ _SETTLE_SECONDS = 0.2
 def serve(app: HTTPApp, sock: socket.socket, *, on_ready: Callable[[], None]) -> None:
     """Serve ``app`` on ``sock`` until a signal stops it; ``on_ready`` runs once requests are answered. Raises the
     ``NeonMCPError`` that kept the app from starting (the state database did not answer)."""
-    anyio.run(_serve, app, sock, on_ready)
+    anyio.run(_serve, app, sock, on_ready, backend_options=event_loop_options())
 
 
 async def _serve(app: HTTPApp, sock: socket.socket, on_ready: Callable[[], None]) -> None:

@@ -1,0 +1,157 @@
+"""What only the MCP SDK can remove, each cost measured against a baseline in the same run (``docs/sdk-upstream.md``).
+
+1. Per stdio call: a no-op tool on a bare ``MCPServer`` (``bench/noop_server.py``) served through the SDK's
+   ``stdio_server`` (worker-thread hops), through neon-mcp's native pipes (on asyncio's loop and on uvloop), and
+   through the native pipes with the SDK's OpenTelemetry middleware off, its opening-request replay relay replaced by
+   a relay-free stream, or both. Latency through the SDK's Python client, interleaved; the server's CPU per call in
+   blocks (the least of 3 blocks each).
+2. In process, per call: the Python client's validation of ``run_sql``'s structured content against its output
+   schema (the client keeps a compiled validator), and the streamable HTTP server's walk of the tool's input schema
+   for ``Mcp-Param`` headers, which it repeats on every ``tools/call`` with arguments.
+3. At start-up: the SDK's registration of one tool (``Tool.from_function``: the arguments model, its JSON schema,
+   the output model's adapter and JSON schema), for each of neon-mcp's tools.
+
+Run: ``.venv/bin/python bench/sdk_costs.py`` (its own PostgreSQL cluster unless ``BENCH_DATABASE_URL`` is set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from _common import ROOT, SAMPLE_QUERY, Stats, bench_database, log, ms, ratio, section
+from mcp import Client, StdioServerParameters
+
+CALLS = int(os.environ.get("BENCH_CALLS", "500"))
+MODES = {
+    "sdk": "the SDK's `stdio_server` (a worker-thread hop per line read and per answer written)",
+    "native-asyncio": "native pipes (neon-mcp's transport), asyncio's event loop",
+    "native": "native pipes, uvloop (what `neon-mcp serve` runs)",
+    "native-no-otel": "… without the SDK's OpenTelemetry middleware (no tracer configured)",
+    "native-no-relay": "… without the opening request's replay relay (a task and memory stream per message)",
+    "native-bare": "… without both",
+}
+
+
+async def _stdio(calls: int) -> tuple[dict[str, Stats], dict[str, float]]:
+    async with AsyncExitStack() as stack:
+        clients: dict[str, Client] = {}
+        for mode in MODES:
+            args = [str(ROOT / "bench" / "noop_server.py"), mode]
+            params = StdioServerParameters(command=sys.executable, args=args, env=dict(os.environ))
+            clients[mode] = await stack.enter_async_context(Client(params))
+        samples: dict[str, list[float]] = {mode: [] for mode in clients}
+        log(f"stdio: {len(clients)} servers × {calls} no-op calls, interleaved…")
+        for round_ in range(calls + 50):
+            for mode, client in clients.items():
+                started = time.perf_counter()
+                await client.call_tool("noop", {})
+                if round_ >= 50:  # warm-up rounds are not counted
+                    samples[mode].append(time.perf_counter() - started)
+        log("server CPU per call…")
+        cpu: dict[str, float] = {}
+        for _ in range(3):  # blocks alternate between servers; the least block of each counts (noise only adds)
+            for mode, client in clients.items():
+                before = float((await client.call_tool("cpu", {})).structured_content["result"])  # type: ignore[index]
+                for _ in range(calls):
+                    await client.call_tool("noop", {})
+                after = float((await client.call_tool("cpu", {})).structured_content["result"])  # type: ignore[index]
+                cpu[mode] = min(cpu.get(mode, float("inf")), (after - before) / (calls + 1))
+    return {mode: Stats.of(values) for mode, values in samples.items()}, cpu
+
+
+def _per_call(fn: Callable[[], object], repeat: int = 2000) -> float:
+    """Least CPU seconds per call of ``fn`` over 5 runs of ``repeat`` calls."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        for _ in range(repeat):
+            fn()
+        best = min(best, (time.process_time() - started) / repeat)
+    return best
+
+
+async def _in_process(url: str) -> dict[str, Any]:
+    """Client validation and the header walk per call; the SDK's registration per tool."""
+    from mcp.server.mcpserver.tools.base import Tool
+    from mcp.shared.inbound import validate_mcp_param_headers
+
+    from server.mcp.assembly import build_server
+    from server.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="neon-mcp-bench-home-") as home:
+        server = build_server(Settings(database_url=url, home=Path(home), access_mode="full"))
+        async with Client(server) as client:
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            select_1 = (await client.call_tool("run_sql", {"sql": "select 1"})).structured_content
+            rows = (await client.call_tool("run_sql", {"sql": SAMPLE_QUERY})).structured_content
+            session = client.session
+            validator = session._output_schema_validator("run_sql", tools["run_sql"].output_schema or {})
+    schema = tools["run_sql"].input_schema
+    registered = {tool.name: tool.fn for tool in server._tool_manager.list_tools()}
+    registration = {
+        name: _per_call(lambda fn=fn: Tool.from_function(fn), repeat=5) for name, fn in sorted(registered.items())
+    }
+    return {
+        "validate select 1": _per_call(lambda: list(validator.iter_errors(select_1))),
+        "validate 100 rows": _per_call(lambda: list(validator.iter_errors(rows)), repeat=200),
+        "header walk": _per_call(lambda: validate_mcp_param_headers(schema, {"sql": "select 1"}, {})),
+        "registration": registration,
+    }
+
+
+def main() -> None:
+    stats, cpu = asyncio.run(_stdio(CALLS))
+    with bench_database() as url:
+        costs = asyncio.run(_in_process(url))
+    sdk, native = stats["sdk"], stats["native"]
+    rows = []
+    for mode, label in MODES.items():
+        against = "sdk" if mode in ("native", "native-asyncio") else "native"
+        rows.append(
+            [label, ms(stats[mode].median, 3), ms(stats[mode].p99, 3), ms(cpu[mode], 3),
+             f"{ratio(cpu[mode], cpu[against])} of {'the SDK' if against == 'sdk' else 'native'}'s "
+             f"({ms(cpu[mode] - cpu[against], 3)})",
+             ratio(stats[mode].median, (sdk if against == "sdk" else native).median)]
+        )  # fmt: skip
+    rows[0][4] = rows[0][5] = "—"
+    section(
+        "What only the SDK can remove: per stdio call",
+        f"A no-op tool on a bare `MCPServer` (`bench/noop_server.py`), {CALLS} calls per server interleaved round "
+        f"robin through the SDK's Python client, then the server's CPU time per call in blocks of {CALLS} calls (the "
+        "least of 3 blocks each). The last three rows switch SDK internals off to size upstream proposals "
+        "(`docs/sdk-upstream.md`); neon-mcp itself runs the fourth row.",
+        ["server", "median", "p99", "server CPU per call", "CPU against its baseline (difference)",
+         "latency against its baseline"],
+        rows,
+    )  # fmt: skip
+    registration: dict[str, float] = costs["registration"]
+    total = sum(registration.values())
+    heaviest = sorted(registration, key=registration.__getitem__, reverse=True)[:3]
+    section(
+        "What only the SDK can remove: in process",
+        "CPU time per call, the least of 5 runs. Client validation: the SDK's Python client validating `run_sql`'s "
+        "structured content against its output schema (compiled once per tool; the TypeScript client does the same "
+        "with Ajv). Header walk: the streamable HTTP server's check of `Mcp-Param` headers against the called tool's "
+        "input schema, repeated on every `tools/call` with arguments. Registration: the SDK's `Tool.from_function` "
+        "for each of neon-mcp's tools (access mode full, a database URL), paid at every start.",
+        ["cost", "CPU", "per", "note"],
+        [
+            ["client validation, `run_sql('select 1')`", ms(costs["validate select 1"], 3), "call", "in the client"],
+            ["client validation, `run_sql`, 100 rows", ms(costs["validate 100 rows"], 3), "call", "in the client"],
+            ["`Mcp-Param` header walk, `run_sql`", ms(costs["header walk"], 3), "HTTP call", "in the server"],
+            [f"tool registration, {len(registration)} tools", ms(total, 1), "start",
+             "heaviest: " + ", ".join(f"`{name}` {ms(registration[name], 1)}" for name in heaviest)],
+        ],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
