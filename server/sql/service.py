@@ -79,7 +79,13 @@ class Plan:
 
     def statements(self) -> list[Statement]:
         return [
-            Statement(sql=f.sql, params=p, autocommit=c.needs_autocommit, verb=_VERBS.get(f.tag))
+            Statement(
+                sql=f.sql,
+                params=p,
+                autocommit=c.needs_autocommit,
+                verb=_VERBS.get(f.tag),
+                query=f.tag == "SelectStmt" and not f.select_into and not f.modifications,
+            )
             for f, p, c in zip(self.facts, self.params, self.verdict.statements, strict=True)
         ]
 

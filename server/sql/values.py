@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 
-__all__ = ["BYTEA_PREVIEW_BYTES", "coerce_param", "estimate_size", "to_json"]
+__all__ = ["BYTEA_PREVIEW_BYTES", "coerce_param", "cut_bytes", "estimate_size", "to_json"]
 
 BYTEA_PREVIEW_BYTES = 64
 """A bytea value is shown as at most this many bytes of hex, then its length."""
@@ -46,7 +46,13 @@ def _decimal(value: Decimal) -> str:
 def _bytes(value: bytes) -> str:
     if len(value) <= BYTEA_PREVIEW_BYTES:
         return "\\x" + value.hex()
-    return f"\\x{value[:BYTEA_PREVIEW_BYTES].hex()}… ({len(value)} bytes)"
+    return cut_bytes(value, len(value))
+
+
+def cut_bytes(head: bytes, length: int) -> str:
+    """A bytea value of ``length`` bytes shown by its first ``BYTEA_PREVIEW_BYTES`` (``head``, cut in the database
+    or here), then its length."""
+    return f"\\x{head[:BYTEA_PREVIEW_BYTES].hex()}… ({length} bytes)"
 
 
 def _interval(value: dt.timedelta) -> str:

@@ -1,0 +1,358 @@
+"""Reading one statement's rows, holding no more of them than the answer may show.
+
+Memory per call is bounded by what PostgreSQL sends, so the bound is kept in the database, not after transfer:
+
+- A query (SELECT, VALUES, TABLE; ``Statement.query``) whose result has a variable-length column is read through a
+  wrapper written from its own result description (the statement is prepared first, then wrapped; the caller's
+  ``$n`` parameters are unchanged). The wrapper asks for at most ``max_rows + 1`` rows (``LIMIT``, which also lets
+  the planner choose a fast-start plan), keeps a running total of the rows' sizes (text octets; arrays, composites
+  and other structured values count four times, their decoded form being larger) and, once it passes
+  ``4 × max_bytes``, sends the remaining rows without their variable-length values: a flag says so, and only the
+  first such row, if it is the first of all, carries each value cut to its share of the budget, with its full
+  length. bytea values never arrive longer than ``BYTEA_PREVIEW_BYTES``. So a 500 MB value costs its cut share,
+  and 500 MB of rows cost about the budget.
+- Rows arrive in batches of at most ``max_rows + 1`` rows, fewer when rows are very wide (``FETCH_BYTES`` over an
+  upper bound of a row's size without its variable-length values), and the byte budget is checked row by row.
+
+Statements that cannot be wrapped (EXPLAIN, SHOW, INSERT/UPDATE/DELETE … RETURNING, CALL) are read in batches of
+``UNWRAPPED_BATCH`` rows: their values are not cut in the database. The server's growth per call is therefore about
+``4 × max_bytes`` of values, plus ``FETCH_BYTES`` of row overhead, plus the answer itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal, Protocol
+
+from ..errors import InvalidInput
+from .values import BYTEA_PREVIEW_BYTES, coerce_param, cut_bytes, estimate_size, to_json
+
+__all__ = [
+    "FETCH_BYTES",
+    "UNWRAPPED_BATCH",
+    "Caps",
+    "Column",
+    "Outcome",
+    "Shape",
+    "Statement",
+    "param_values",
+    "rows_affected",
+    "shape_of",
+]
+
+FETCH_BYTES = 8 * 1024 * 1024
+"""Upper bound of one batch's row overhead (Python objects of fixed-size values, records, lists)."""
+UNWRAPPED_BATCH = 32
+"""Rows per batch of a statement whose values cannot be cut in the database."""
+_BUDGET_FACTOR = 4
+"""The database's running budget is this many times ``max_bytes`` (so it never stops a row the answer would keep:
+a character is at most four octets)."""
+_ROW_BYTES = 96
+_CELL_BYTES = 72
+"""Upper bounds of a decoded row's and a fixed-size cell's Python memory, for batch sizing."""
+_STRUCTURED_WEIGHT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """How much of a result is returned."""
+
+    max_rows: int
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement to run, with its ``$n`` parameter values (JSON values, coerced to the parameter types)."""
+
+    sql: str
+    params: Sequence[Any] = ()
+    autocommit: bool = False
+    verb: str | None = None
+    """INSERT, UPDATE, DELETE or MERGE for a data-changing statement (its RETURNING rows count as affected)."""
+    query: bool = False
+    """A plain query (SELECT, VALUES, TABLE; no INTO, no data-changing WITH): its rows may be read through a wrapper
+    that cuts large values in the database."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one statement returned."""
+
+    columns: list[Column] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    truncated: bool = False
+    command: str = ""
+    rows_affected: int | None = None
+    elapsed_ms: float = 0.0
+
+    @property
+    def returns_rows(self) -> bool:
+        return bool(self.columns)
+
+
+class _Type(Protocol):
+    oid: int
+    name: str
+    kind: str
+    schema: str
+
+
+class _Attribute(Protocol):
+    name: str
+    type: _Type
+
+
+Kind = Literal["fixed", "text", "bytea", "structured"]
+
+# Built-in types whose values are small whatever the row (a few dozen bytes at most): never wrapped.
+# fmt: off
+_FIXED = frozenset(
+    {
+        "bool", "char", "int2", "int4", "int8", "float4", "float8", "oid", "xid", "xid8", "cid", "tid", "money",
+        "date", "time", "timetz", "timestamp", "timestamptz", "interval", "uuid", "pg_lsn", "inet", "cidr",
+        "macaddr", "macaddr8", "point", "lseg", "box", "line", "circle", "name", "regclass", "regproc",
+        "regprocedure", "regoper", "regoperator", "regtype", "regconfig", "regdictionary", "regnamespace", "regrole",
+        "regcollation", "void",
+    }
+)
+# fmt: on
+# Variable-length built-ins that decode to one string (or, json, to what it holds): sized by their text octets.
+_TEXT = frozenset({"text", "varchar", "bpchar", "citext", "json", "jsonb", "xml", "numeric", "bit", "varbit"})
+
+
+def _kind(typ: _Type) -> Kind:
+    if typ.kind == "array" or typ.kind == "composite" or typ.kind == "range":
+        return "structured"
+    builtin = typ.schema == "pg_catalog"
+    if builtin and typ.name in _FIXED:
+        return "fixed"
+    if builtin and typ.name == "bytea":
+        return "bytea"
+    if typ.name in _TEXT:
+        return "text"
+    return "structured"
+
+
+def element_type(typ: _Type) -> str | None:
+    """The element type's name of an array type (asyncpg names arrays ``int4[]``; pg_type names them ``_int4``)."""
+    if typ.kind != "array":
+        return None
+    name = str(typ.name)
+    return name[:-2] if name.endswith("[]") else name.removeprefix("_")
+
+
+def _type_label(typ: _Type) -> str:
+    element = element_type(typ)
+    return f"{element}[]" if element is not None else str(typ.name)
+
+
+def _converter(typ: _Type) -> Callable[[Any], Any]:
+    if typ.name in ("json", "jsonb"):
+        return lambda value: None if value is None else json.loads(value)
+    return to_json
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """A result description, and how its rows are read: what is cut in the database, and how rows are rebuilt."""
+
+    columns: tuple[Column, ...]
+    kinds: tuple[Kind, ...]
+    converters: tuple[Callable[[Any], Any], ...] = field(compare=False)
+
+    @property
+    def wrapped(self) -> bool:
+        """Whether a query of this shape is read through the wrapper (it has a variable-length column)."""
+        return any(kind != "fixed" for kind in self.kinds)
+
+    def batch(self, caps: Caps, *, wrapped: bool) -> int:
+        """Rows per fetch: ``max_rows + 1`` unless rows are so wide that fewer keep a batch within FETCH_BYTES."""
+        if not wrapped and self.wrapped:
+            return min(caps.max_rows + 1, UNWRAPPED_BATCH)
+        row = _ROW_BYTES + _CELL_BYTES * len(self.kinds)
+        return min(caps.max_rows + 1, max(2, FETCH_BYTES // row))
+
+    def wrapper(self, sql: str, caps: Caps) -> str:
+        """``sql`` wrapped so that it returns at most ``max_rows + 1`` rows and no large value (see the module)."""
+        return _wrapper(sql, self.kinds, caps.max_rows + 1, _BUDGET_FACTOR * caps.max_bytes, _share(caps, self))
+
+    def rebuild(self, record: Sequence[Any], caps: Caps) -> tuple[list[Any] | None, bool]:
+        """A wrapped record as ``(row, over)``: the row of JSON values (None when it came without its values), and
+        whether the running budget had been passed (then the row is the first of all, its values cut, or None)."""
+        over, first = bool(record[-2]), bool(record[-1])
+        if over and not first:
+            return None, True
+        share = _share(caps, self)
+        row: list[Any] = []
+        for position, kind, convert in zip(_positions(self.kinds), self.kinds, self.converters, strict=True):
+            value = record[position]
+            if kind == "fixed":
+                row.append(convert(value))
+            elif kind == "bytea":
+                length = record[position + 1]
+                row.append(convert(value) if length is None else cut_bytes(value, length))
+            elif over:
+                cut, length = record[position + 1], record[position + 2]
+                row.append(None if cut is None else (cut if length <= share else f"{cut}… ({length} chars)"))
+            else:
+                row.append(convert(value))
+        return row, over
+
+
+@lru_cache(maxsize=512)
+def _positions(kinds: tuple[Kind, ...]) -> tuple[int, ...]:
+    """Where each column's first wire column is in a wrapped record."""
+    out, at = [], 0
+    for kind in kinds:
+        out.append(at)
+        at += {"fixed": 1, "bytea": 2}.get(kind, 3)
+    return tuple(out)
+
+
+def _share(caps: Caps, shape: Shape) -> int:
+    """How much of each value a row over the whole budget shows (as the answer's own shrinking does)."""
+    return max(16, caps.max_bytes // max(1, len(shape.kinds)))
+
+
+@lru_cache(maxsize=256)
+def _wrapper(sql: str, kinds: tuple[Kind, ...], limit: int, budget: int, share: int) -> str:
+    over = f"w.total > {budget}"
+    first = f"{over} AND w.total = w.size"
+    sizes = ["1"]
+    outputs = []
+    for i, kind in enumerate(kinds):
+        column, inner = f"w.c{i}", f"q.c{i}"
+        if kind == "fixed":
+            outputs.append(column)
+        elif kind == "bytea":
+            length = f"pg_catalog.octet_length({column})"
+            sizes.append(f"2 * least(coalesce(pg_catalog.octet_length({inner}), 0), {BYTEA_PREVIEW_BYTES})")
+            outputs.append(
+                f"CASE WHEN {length} > {BYTEA_PREVIEW_BYTES} "
+                f"THEN pg_catalog.substr({column}, 1, {BYTEA_PREVIEW_BYTES}) ELSE {column} END"
+            )
+            outputs.append(f"CASE WHEN {length} > {BYTEA_PREVIEW_BYTES} THEN {length} END")
+        else:
+            weight = "" if kind == "text" else f" * {_STRUCTURED_WEIGHT}"
+            sizes.append(f"coalesce(pg_catalog.octet_length({inner}::text)::int8{weight}, 0)")
+            outputs.append(f"CASE WHEN w.total <= {budget} THEN {column} END")
+            outputs.append(f"CASE WHEN {first} THEN pg_catalog.left({column}::text, {share}) END")
+            outputs.append(f"CASE WHEN {first} THEN pg_catalog.length({column}::text) END")
+    outputs += [over, first]
+    names = ", ".join(f"c{i}" for i in range(len(kinds)))
+    running = "pg_catalog.sum(s.size) OVER (ROWS UNBOUNDED PRECEDING)"
+    # The caller's text stands on lines of its own, so that a trailing comment cannot swallow the closing parenthesis.
+    # It is one statement the policy has analysed and PostgreSQL has just parsed alone (see ``Shape.wrapper``).
+    inner = f"SELECT q.*, ({' + '.join(sizes)})::int8 AS size FROM (\n{sql}\n) AS q({names}) LIMIT {limit}"  # noqa: S608
+    return f"SELECT {', '.join(outputs)} FROM (SELECT s.*, {running} AS total FROM ({inner}) AS s) AS w"  # noqa: S608
+
+
+def source_position(wrapped: str, sql: str, position: int) -> int | None:
+    """A 1-based character position in the wrapped text, as a position in the caller's ``sql`` (None if outside)."""
+    start = wrapped.find("(\n" + sql + "\n)")
+    if start < 0:
+        return None
+    offset = start + 2
+    inside = position - offset
+    return inside if 1 <= inside <= len(sql) else None
+
+
+def shape_of(attributes: Sequence[_Attribute]) -> Shape:
+    """The shape of a result description (asyncpg's attributes of a prepared statement)."""
+    return Shape(
+        columns=tuple(Column(attr.name, _type_label(attr.type)) for attr in attributes),
+        kinds=tuple(_kind(attr.type) for attr in attributes),
+        converters=tuple(_converter(attr.type) for attr in attributes),
+    )
+
+
+def param_values(types: Sequence[_Type], params: Sequence[Any]) -> list[Any]:
+    """The caller's JSON ``params`` coerced to the statement's parameter types; ``InvalidInput`` on a mismatch."""
+    if len(params) != len(types):
+        expected = f"{len(types)} parameter{'s' if len(types) != 1 else ''}"
+        if types:
+            expected += f" (${1}…${len(types)})" if len(types) > 1 else " ($1)"
+        raise InvalidInput(f"the statement has {expected} but {len(params)} value(s) were given in params")
+    return [
+        coerce_param(value, index=index, type_name=typ.name, element_type=element_type(typ))
+        for index, (value, typ) in enumerate(zip(params, types, strict=True), start=1)
+    ]
+
+
+def rows_affected(command: str) -> int | None:
+    """The row count of a command tag such as ``UPDATE 3`` (None for tags without one)."""
+    parts = command.split()
+    if parts and parts[0] in ("INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "SELECT", "MOVE", "FETCH"):
+        try:
+            return int(parts[-1])
+        except ValueError:
+            return None
+    return None
+
+
+class Collector:
+    """Turns records into JSON-safe rows until the row cap or the byte budget is reached."""
+
+    def __init__(self, shape: Shape, caps: Caps, *, wrapped: bool, started: float) -> None:
+        self.outcome = Outcome(columns=list(shape.columns))
+        self.shape = shape
+        self.caps = caps
+        self.wrapped = wrapped
+        self.used = 0
+        self.started = started
+
+    def add(self, record: Sequence[Any]) -> bool:
+        """Keep ``record``; False once the answer is full (the outcome is then marked truncated)."""
+        rows = self.outcome.rows
+        if len(rows) >= self.caps.max_rows:
+            self.outcome.truncated = True
+            return False
+        if self.wrapped:
+            row, over = self.shape.rebuild(record, self.caps)
+            if over:
+                self.outcome.truncated = True
+                if not rows and row is not None:
+                    rows.append(row)  # the first row of all, its values already cut to their share
+                return False
+            assert row is not None
+        else:
+            row = [convert(value) for convert, value in zip(self.shape.converters, record, strict=True)]
+        size = estimate_size(row)
+        if self.used + size > self.caps.max_bytes:
+            self.outcome.truncated = True
+            if not rows:
+                rows.append(_shrink(row, self.caps.max_bytes))
+            return False
+        self.used += size
+        rows.append(row)
+        return True
+
+    def finish(self, statement: Statement) -> Outcome:
+        outcome = self.outcome
+        count = len(outcome.rows)
+        outcome.command = f"{statement.verb or 'SELECT'} {count}"
+        if statement.verb and not outcome.truncated:
+            outcome.rows_affected = count
+        outcome.elapsed_ms = (time.perf_counter() - self.started) * 1000
+        return outcome
+
+
+def _shrink(row: list[Any], budget: int) -> list[Any]:
+    """The first row alone is over the byte budget: cut its long text values so that something can be shown."""
+    share = max(16, budget // max(1, len(row)))
+    out: list[Any] = []
+    for value in row:
+        text = value if isinstance(value, str) else json.dumps(value)
+        out.append(value if len(text) <= share else text[:share] + f"… ({len(text)} chars)")
+    return out
