@@ -11,15 +11,17 @@ import gc
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
+from server.settings import Settings
 from server.sql import reading
 from server.sql.database import Caps, Databases, Guards, Statement
 from server.sql.reading import source_position
-from tests.helpers import script
+from server.sql.service import ANALYSIS_SECONDS
+from tests.helpers import data_of, mcp_client, script, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +142,24 @@ def test_error_positions_point_into_the_callers_text() -> None:
     start = wrapped.index("\n" + sql) + 2
     assert source_position(wrapped, sql, start + 7) == 8
     assert source_position(wrapped, sql, 3) is None
+
+
+async def test_the_sql_limit_holds_per_call_across_statements(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(max_sql_bytes=10_000)
+    half = "SELECT '" + "x" * 6_000 + "'"
+    async with mcp_client(settings) as client:
+        one = await client.call_tool("run_sql_transaction", {"statements": [half]})
+        two = await client.call_tool("run_sql_transaction", {"statements": [half, half]})
+    data_of(one)
+    assert two.is_error and "per call" in text_of(two) and "NEON_MCP_MAX_SQL_BYTES" in text_of(two)
+
+
+async def test_a_statement_too_complex_to_analyse_in_time_is_refused(make_settings: Callable[..., Settings]) -> None:
+    async with mcp_client(make_settings()) as client:
+        started = time.perf_counter()
+        result = await client.call_tool("run_sql", {"sql": "SELECT " + "+".join(["1"] * 50_000)})
+        elapsed = time.perf_counter() - started
+        after = await client.call_tool("run_sql", {"sql": "SELECT 1"})
+    assert result.is_error and "too complex to analyse" in text_of(result)
+    assert elapsed < ANALYSIS_SECONDS + 3, "it took the whole analysis (eight seconds here) before"
+    data_of(after)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -117,6 +118,49 @@ def protected_refusal(place: Place, reason: str) -> str:
     )
 
 
+def _check_total(texts: Sequence[object], *, limit: int) -> None:
+    """The SQL size limit holds for a call, across all its statements."""
+    size = sum(len(text.encode("utf-8", "surrogatepass")) for text in texts if isinstance(text, str))
+    if len(texts) > 1 and size > limit:
+        raise InvalidInput(
+            f"the statements are {size:,} bytes together; the limit is {limit:,} bytes per call "
+            "(NEON_MCP_MAX_SQL_BYTES): send them in several calls"
+        )
+
+
+ANALYSIS_SECONDS = 2.0
+"""Longest a statement's text may take to analyse (pglast builds a Python tree of every node: a 100 kB expression
+took eight seconds here); a statement that needs longer is refused. The refused analysis still runs to its end in its
+thread (threads cannot be stopped), one at a time, slowing the event loop meanwhile but not stopping it."""
+_INLINE_CHARS = 4096
+_large_analyses = threading.Semaphore(1)
+"""Long texts are analysed one at a time, so an abandoned analysis (a thread cannot be stopped: it runs on after its
+caller's deadline) keeps at most one core busy; one still waiting when its caller gave up is skipped."""
+
+
+def _analyze_alone(sql: str, abandoned: threading.Event) -> tuple[StatementFacts, ...]:
+    with _large_analyses:
+        return () if abandoned.is_set() else analyze(sql)
+
+
+async def _analysed(sql: str, what: str) -> tuple[StatementFacts, ...]:
+    """``analyze(sql)``; a long text in a worker thread (the event loop keeps serving), refused with
+    ``InvalidInput`` if it is not analysed within ``ANALYSIS_SECONDS`` (waiting for another long text included)."""
+    if len(sql) <= _INLINE_CHARS:
+        return analyze(sql)
+    abandoned = threading.Event()
+    work = asyncio.ensure_future(asyncio.to_thread(_analyze_alone, sql, abandoned))
+    try:
+        return await asyncio.wait_for(asyncio.shield(work), timeout=ANALYSIS_SECONDS)
+    except TimeoutError:
+        abandoned.set()
+        work.add_done_callback(lambda done: done.cancelled() or done.exception())  # nobody awaits it any more
+        raise InvalidInput(
+            f"{what} is too complex to analyse within {ANALYSIS_SECONDS:g} s ({len(sql):,} characters); split it "
+            "into smaller statements, or pass long lists of values as params"
+        ) from None
+
+
 def _check_text(sql: object, *, limit: int, what: str = "sql") -> str:
     if not isinstance(sql, str):
         raise InvalidInput(f"{what} must be a string")
@@ -195,12 +239,12 @@ class SQLService:
         texts = [sql] if isinstance(sql, str) else list(sql)
         if not texts:
             raise InvalidInput("statements is empty: pass at least one SQL statement")
+        _check_total(texts, limit=self.max_sql_bytes)
         facts: list[StatementFacts] = []
         for number, text in enumerate(texts, start=1):
             what = "sql" if single else f"statement {number}"
             checked = _check_text(text, limit=self.max_sql_bytes, what=what)
-            # Long scripts can take pglast seconds to parse: keep the event loop serving meanwhile.
-            parsed = analyze(checked) if len(checked) <= 4096 else await asyncio.to_thread(analyze, checked)
+            parsed = await _analysed(checked, what)
             if len(parsed) > 1:
                 raise InvalidInput(
                     f"{what} holds {len(parsed)} statements; pass exactly one"
