@@ -14,6 +14,13 @@ and no third:
    the session that stored it) and ``replay``s the call: the tool plans the same change again, on the state as it is
    now, and ``run_or_store`` applies it only if its summary is still exactly the one the human confirmed. Nothing
    re-sent by the model runs, and a stored operation is plain data (any replica can replay it).
+
+Some changes need confirming only by what they do, which is known once they ran: a write that touched a whole table
+(``server.sql.effects``). Its apply rolls it back and raises ``NeedsConfirmation`` with the change to ask about (its
+summary states the measured effect); nobody can be asked within that call any more, so it is stored (path 2). When it
+is replayed, planning alone says no confirmation is needed: the change is applied with the confirmed summary in its
+``Confirmed``, and its service measures again and applies it only if that gives the same summary (a replayed change
+that needs no confirmation would run anyway if called afresh).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from mcp.server.mcpserver import (
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from ..errors import ConfirmationError, NeonMCPError
+from ..errors import ConfirmationError, NeedsConfirmation, NeonMCPError
 from ..state.audit import NOT_NEEDED, Confirmed
 from ..state.pending import PendingOperation
 from .context import Ctx, services, session_id
@@ -197,22 +204,28 @@ async def run_or_store(
     from ``change.preview()``, so pending and declined answers validate against the tool's output model too.
 
     A replayed call (``confirm_operation``) applies the change only if planning it again gave exactly the summary the
-    human confirmed; otherwise nothing runs and the new summary is shown. Raises ``ConfirmationError`` then.
+    human confirmed, or no longer needs confirming (then ``Confirmed.summary`` lets a service that confirms by
+    measuring check its new measurement); otherwise nothing runs and the new summary is shown. Raises
+    ``ConfirmationError`` then. A change whose apply raises ``NeedsConfirmation`` is stored as that exception's
+    change.
     """
     decision = _decide(confirmation, needed=change.needs_confirmation)
     if decision == "run":
-        return await apply(NOT_NEEDED)
+        try:
+            return await apply(NOT_NEEDED)
+        except NeedsConfirmation as found:
+            change, decision = typing.cast(Change, found.change), "store"  # rolled back: ask about what it measured
     if decision == "run-confirmed":
         return await apply(Confirmed("elicitation"))
     if decision == "replay":
         assert isinstance(confirmation, Replayed)
         stored = confirmation.operation
-        if change.summary != stored.summary:
+        if change.needs_confirmation and change.summary != stored.summary:
             raise ConfirmationError(
                 f"what operation {stored.id} would do changed since it was confirmed; nothing ran. Now it would be:\n"
                 f"{change.summary}\nRun {tool} again to confirm that."
             )
-        return await apply(Confirmed("confirm_operation", stored.id))
+        return await apply(Confirmed("confirm_operation", stored.id, summary=stored.summary))
     about = dict(change.preview())
     if decision in ("declined", "cancelled"):
         return _result({**about, "status": "declined"}, [f"The user {decision} the confirmation: nothing ran."])

@@ -5,7 +5,8 @@ Every call runs in a transaction this module opens: ``READ ONLY`` for reads, wit
 (extended protocol), never as a script. Rows are read through a portal, at most ``max_rows + 1`` of them and no more
 than a byte budget, with large values cut in the database (``server.sql.reading``), so a ``SELECT *`` on a huge
 table costs what the answer costs, not what the table holds. Every call ends with a batch that leaves its connection
-as it found it (``server.sql.session``).
+as it found it (``server.sql.session``); a write's effect on whole tables can be measured before it commits
+(``server.sql.effects``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import asyncpg
 
 from ..errors import ConnectionFailed, DatabaseError, InvalidInput, NeonMCPError, UnknownDatabase
 from . import session
+from .effects import Effect, measure
 from .reading import (
     Caps,
     Collector,
@@ -37,6 +39,7 @@ from .reading import (
 
 __all__ = [
     "Caps",
+    "Check",
     "Column",
     "Databases",
     "Guards",
@@ -47,6 +50,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+Check = Callable[[Sequence[Effect]], None]
+"""Receives a write's whole-table effects before it commits (see ``Databases.run``); raises to roll it back."""
+_MEASURED = frozenset({"UPDATE", "DELETE", "MERGE"})
 
 
 def redact_dsn(dsn: str) -> str:
@@ -469,8 +476,13 @@ class Databases:
         read_only: bool,
         caps: Caps,
         database: str | None = None,
+        check: Check | None = None,
     ) -> list[Outcome]:
         """Run ``statements`` all or nothing in one guarded transaction (or alone, outside one, if autocommit).
+
+        ``check`` (for writes): each UPDATE, DELETE and MERGE with a known target is measured in the transaction
+        (``server.sql.effects``), and ``check`` receives the effects that touch a whole table, if any, before the
+        commit; whatever it raises rolls the transaction back (nothing is applied) and is raised.
 
         A read whose connection broke is retried once on a fresh connection; a write is never retried, and its
         error says whether it can have committed.
@@ -478,7 +490,7 @@ class Databases:
         attempts = 2
         for attempt in range(attempts):
             try:
-                return await self._run_once(statements, read_only=read_only, caps=caps, database=database)
+                return await self._run_once(statements, read_only=read_only, caps=caps, database=database, check=check)
             except _STALE:
                 if attempt + 1 == attempts:
                     raise
@@ -496,12 +508,13 @@ class Databases:
         read_only: bool,
         caps: Caps,
         database: str | None,
+        check: Check | None,
     ) -> list[Outcome]:
         wait = self.guards.statement_timeout + 5
         autocommit = len(statements) == 1 and statements[0].autocommit
         if autocommit and self._direct is not None:
             direct = await self._direct()
-            return await direct._run_once(statements, read_only=read_only, caps=caps, database=database)
+            return await direct._run_once(statements, read_only=read_only, caps=caps, database=database, check=None)
         opener = self.guards.session() if autocommit else self.guards.preamble(read_only=read_only)
         pool, conn = await self._begin(database, opener)
         release = True
@@ -513,8 +526,22 @@ class Databases:
                 await _end(conn, session.reset_session(pooled=self.pooled), wait=wait, pooled=self.pooled)
                 return outcomes
             run_one = _run_fast if self.fast_path else _run_public
-            for index, statement in enumerate(statements):  # noqa: B007
-                outcomes.append(await run_one(conn, statement, caps, wait))
+            effects: list[Effect] = []
+            for index, statement in enumerate(statements):
+                outcome = await run_one(conn, statement, caps, wait)
+                outcomes.append(outcome)
+                if check is not None and statement.verb in _MEASURED and statement.target and outcome.rows_affected:
+                    effect = await measure(
+                        conn, index, statement.verb or "", statement.target, outcome.rows_affected, wait
+                    )
+                    if effect is not None and effect.whole_table:
+                        effects.append(effect)
+            if check is not None:
+                try:
+                    check(effects)
+                except BaseException:
+                    await _roll_back_quietly(conn, pooled=self.pooled)
+                    raise
             if read_only:
                 # Nothing to commit: answer now and roll back in the background (one round trip less to wait for).
                 release = False

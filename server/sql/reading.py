@@ -77,6 +77,9 @@ class Statement:
     query: bool = False
     """A plain query (SELECT, VALUES, TABLE; no INTO, no data-changing WITH): its rows may be read through a wrapper
     that cuts large values in the database."""
+    target: str | None = None
+    """For UPDATE, DELETE and MERGE: the quoted, qualified name of the one table it changes, when known (its effect
+    is measured against that table's size, ``server.sql.effects``)."""
 
 
 @dataclass(frozen=True, slots=True)

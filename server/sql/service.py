@@ -18,11 +18,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .. import access
-from ..errors import DatabaseError, InvalidInput, NeonMCPError, PolicyViolation
+from ..errors import ConfirmationError, DatabaseError, InvalidInput, NeedsConfirmation, NeonMCPError, PolicyViolation
 from ..settings import AccessMode
 from ..state.audit import AuditLog, AuditRecord, Confirmed
 from .analysis import StatementFacts, analyze
 from .database import Caps, Outcome, Statement
+from .effects import Effect
 from .places import Place
 from .policy import Verdict, decide, functions_needing_volatility
 
@@ -86,6 +87,7 @@ class Plan:
                 autocommit=c.needs_autocommit,
                 verb=_VERBS.get(f.tag),
                 query=f.tag == "SelectStmt" and not f.select_into and not f.modifications,
+                target=_qualified(f.targets[0].schema, f.targets[0].name) if len(f.targets) == 1 else None,
             )
             for f, p, c in zip(self.facts, self.params, self.verdict.statements, strict=True)
         ]
@@ -324,8 +326,28 @@ class SQLService:
         cached = self._summaries.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        lines = self._summary_head(plan)
+        estimates = await self._estimates(plan)
+        for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
+            lines.append(f"{fact.index + 1}. [{classification.category}] {_shortened(fact.sql)}")
+            targets = ", ".join(
+                _qualified(r.schema, r.name)
+                + (f" ({estimates[(r.schema, r.name)]})" if (r.schema, r.name) in estimates else "")
+                for r in fact.targets
+            )
+            if targets:
+                lines.append(f"   affects: {targets}")
+        lines += _parameters(plan)
+        text = "\n".join(lines)
+        if len(self._summaries) > 1_000:
+            self._summaries.clear()
+        self._summaries[key] = (time.monotonic() + self.summary_ttl, text)
+        return text
+
+    def _summary_head(self, plan: Plan) -> list[str]:
+        """The first lines of a summary: where, which operation, why it is asked, and the backup taken first."""
         lines = [
-            f"Destructive operation on {plan.place.label} (operation {key}).",
+            f"Destructive operation on {plan.place.label} (operation {plan.fingerprint}).",
             f"Why confirmation is needed: {plan.verdict.reason}",
         ]
         if plan.place.protected_because is not None:
@@ -337,24 +359,7 @@ class SQLService:
                     else "backups are switched off (NEON_MCP_BACKUPS=false): nothing is kept."
                 )
             )
-        estimates = await self._estimates(plan)
-        for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
-            text = fact.sql if len(fact.sql) <= _SUMMARY_SQL_CHARS else fact.sql[:_SUMMARY_SQL_CHARS] + " …"
-            lines.append(f"{fact.index + 1}. [{classification.category}] {text}")
-            targets = ", ".join(
-                _qualified(r.schema, r.name)
-                + (f" ({estimates[(r.schema, r.name)]})" if (r.schema, r.name) in estimates else "")
-                for r in fact.targets
-            )
-            if targets:
-                lines.append(f"   affects: {targets}")
-        if any(plan.params):
-            lines.append(f"Parameters: {json.dumps([list(p) for p in plan.params], default=str)[:500]}")
-        text = "\n".join(lines)
-        if len(self._summaries) > 1_000:
-            self._summaries.clear()
-        self._summaries[key] = (time.monotonic() + self.summary_ttl, text)
-        return text
+        return lines
 
     async def _estimates(self, plan: Plan) -> dict[tuple[str | None, str], str]:
         """Planner row estimates (or the size on disk) of the tables a plan changes; catalog only, cheap."""
@@ -381,21 +386,57 @@ class SQLService:
         """Run a plan the policy allowed (and a human confirmed, if it needed that); audit what changes data.
 
         A confirmed plan on a protected branch runs only after its backup branch has been taken.
+
+        A write the policy let through unconfirmed is measured before it commits (``server.sql.effects``): if it
+        touches a whole table it is rolled back and ``NeedsConfirmation`` is raised with the plan to ask about (its
+        summary states the measured effect). When a human confirmed that (``confirmed.summary``, by
+        ``confirm_operation``), the run measures again and commits only if it gives the same summary; otherwise it
+        is rolled back and ``ConfirmationError`` says what it would do now.
         """
         if plan.needs_confirmation and confirmed.path == "not-needed":
             raise AssertionError("a plan that needs confirmation ran without one")
         caps = self.caps if max_rows is None else Caps(min(max_rows, self.caps.max_rows), self.caps.max_bytes)
         read_only = plan.verdict.read_only
+        measured = not read_only and not plan.needs_confirmation
         backup = None
         target = plan.place.target
-        if plan.needs_confirmation and target is not None and plan.place.protected_because and self.backups is not None:
+        confirmed_by_human = plan.needs_confirmation or confirmed.summary is not None
+        if confirmed_by_human and target is not None and plan.place.protected_because and self.backups is not None:
             backup = await self.backups.take(target.project_id, target.branch_id, target.branch_name)
+
+        rolled_back: list[Effect] = []
+
+        def check(effects: Sequence[Effect]) -> None:
+            if not effects:
+                return
+            asked = self._measured(plan, effects)
+            if asked.summary == confirmed.summary:
+                return  # the human confirmed exactly this effect: commit
+            rolled_back.extend(effects)
+            if confirmed.summary is None:
+                raise NeedsConfirmation(
+                    "; ".join(effect.describe() for effect in effects)
+                    + ": measured by running it, then rolled back (nothing was applied). A change of a whole table "
+                    "needs the user's confirmation.",
+                    asked,
+                )
+            raise ConfirmationError(
+                f"what operation {confirmed.operation_id} would do changed since it was confirmed; nothing ran. "
+                f"Now it would be:\n{asked.summary}\nRun the tool again to confirm that."
+            )
+
         try:
             outcomes = await plan.place.databases.run(
-                plan.statements(), read_only=read_only, caps=caps, database=plan.database
+                plan.statements(),
+                read_only=read_only,
+                caps=caps,
+                database=plan.database,
+                check=check if measured else None,
             )
         except NeonMCPError as exc:
-            if not read_only:
+            if rolled_back:
+                self._audit(plan, confirmed, None, measured=rolled_back)
+            elif not read_only:
                 self._audit(plan, confirmed, None, error=str(exc))
             if isinstance(exc, DatabaseError) and exc.sqlstate == "42P01" and plan.warnings:
                 exc.hint = "; ".join(filter(None, [exc.hint, *plan.warnings]))
@@ -408,9 +449,32 @@ class SQLService:
             self._plans.clear()
         return Execution(outcomes, backup)
 
+    def _measured(self, plan: Plan, effects: Sequence[Effect]) -> Plan:
+        """``plan`` as a change to confirm, its summary stating the measured ``effects`` (deterministic: the same
+        effects, as ``Effect.describe`` rounds them, give the same text)."""
+        reason = "it changes a whole table (measured by running it in a transaction that was then rolled back)"
+        verdict = replace(plan.verdict, action="confirm", category="destructive", reason=reason)
+        measured = replace(plan, verdict=verdict)
+        by_statement = {effect.statement: effect for effect in effects}
+        lines = self._summary_head(measured)
+        for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
+            lines.append(f"{fact.index + 1}. [{classification.category}] {_shortened(fact.sql)}")
+            if fact.index in by_statement:
+                lines.append(f"   measured: {by_statement[fact.index].describe()}")
+        lines += _parameters(plan)
+        return replace(measured, summary="\n".join(lines))
+
     def _audit(
-        self, plan: Plan, confirmed: Confirmed, outcomes: list[Outcome] | None, *, error: str | None = None
+        self,
+        plan: Plan,
+        confirmed: Confirmed,
+        outcomes: list[Outcome] | None,
+        *,
+        error: str | None = None,
+        measured: Sequence[Effect] = (),
     ) -> None:
+        """One record per statement that is not a read: what ran, or failed, or was rolled back after ``measured``."""
+        affected = {effect.statement: effect.affected for effect in measured}
         for index, (fact, classification) in enumerate(zip(plan.facts, plan.verdict.statements, strict=True)):
             if classification.category == "read":
                 continue
@@ -422,7 +486,7 @@ class SQLService:
                     classification=classification.category,
                     confirmation=confirmed.path,
                     outcome="ok" if outcome is not None else ("error" if error else "rolled-back"),
-                    rows_affected=outcome.rows_affected if outcome is not None else None,
+                    rows_affected=outcome.rows_affected if outcome is not None else affected.get(index),
                     error=error,
                     operation_id=confirmed.operation_id,
                 )
@@ -449,6 +513,16 @@ def _bind_params(params: Sequence[Sequence[Any]] | None, count: int) -> tuple[tu
     if len(params) != count:
         raise InvalidInput(f"params has {len(params)} lists for {count} statements; give one list per statement")
     return tuple(tuple(p) for p in params)
+
+
+def _shortened(sql: str) -> str:
+    return sql if len(sql) <= _SUMMARY_SQL_CHARS else sql[:_SUMMARY_SQL_CHARS] + " …"
+
+
+def _parameters(plan: Plan) -> list[str]:
+    if not any(plan.params):
+        return []
+    return [f"Parameters: {json.dumps([list(p) for p in plan.params], default=str)[:500]}"]
 
 
 def _ident(name: str) -> str:
