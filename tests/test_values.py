@@ -7,11 +7,13 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 
+import asyncpg
 import pytest
 
 from server.errors import InvalidInput
 from server.settings import Settings
-from server.sql.values import BYTEA_PREVIEW_BYTES, coerce_param, to_json
+from server.sql.reading import shape_of
+from server.sql.values import BYTEA_PREVIEW_BYTES, coerce_param, estimate_size, to_json
 from tests.helpers import mcp_client, script, text_of
 
 pytestmark = pytest.mark.anyio
@@ -128,3 +130,34 @@ def test_to_json_of_python_values() -> None:
     assert to_json(b"\x00\x01") == "\\x0001"
     assert to_json(float("-inf")) == "-Infinity"
     assert to_json((1, [2, {"a": Decimal(3)}])) == [1, [2, {"a": "3"}]]
+
+
+EVERY_TYPE = ", ".join(expression for expression, _ in CASES)
+NULLS = (
+    "NULL::int2, NULL::int8, NULL::numeric, NULL::float8, NULL::bool, NULL::text, NULL::date, NULL::timestamptz, "
+    "NULL::interval, NULL::uuid, NULL::bytea, NULL::int[], NULL::jsonb, NULL::int4range, NULL::mood, NULL::pair, "
+    "NULL::inet, NULL::point"
+)
+
+
+async def test_rows_are_made_per_column_exactly_as_to_json_and_estimate_size_make_them(fresh_db: str) -> None:
+    """The converters and sizes chosen once per column give what ``to_json`` and ``estimate_size`` give per cell."""
+    await script(fresh_db, TYPES)
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        statement = await conn.prepare(f"SELECT {EVERY_TYPE}, {NULLS}, 'x' || g, g FROM generate_series(1, 3) g")
+        attributes = statement.get_attributes()
+        records = await statement.fetch()
+    finally:
+        await conn.close()
+    shape = shape_of(attributes)
+    json_columns = {i for i, attr in enumerate(attributes) if attr.type.name in ("json", "jsonb")}
+    for record in records:
+        # As rows were made before: json and jsonb parsed, every other value through to_json.
+        before = [
+            (json.loads(value) if value is not None else None) if i in json_columns else to_json(value)
+            for i, value in enumerate(record)
+        ]
+        assert shape.plain.row(record) == before
+        assert json.dumps(shape.plain.row(record)) == json.dumps(before)
+        assert shape.plain.size(shape.plain.row(record)) == estimate_size(before)

@@ -78,6 +78,9 @@ class TransactionResult(BaseModel):
     expires_at: str | None = None
 
 
+_ROWS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+"""One encoder for every row's line (``json.dumps`` with these options builds a new encoder for each call)."""
+
 _TRUNCATED_HINT = "More rows exist than were returned; add a LIMIT, filter, or aggregate (count, group by)."
 
 
@@ -110,9 +113,7 @@ def _statement_text(result: dict[str, Any], *, number: int | None = None) -> lis
     lines = [f"[{number}] {head}" if number is not None else head]
     if result["columns"]:
         lines.append("columns: " + ", ".join(f"{c['name']} ({c['type']})" for c in result["columns"]))
-        body = "\n".join(
-            json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str) for row in result["rows"]
-        )
+        body = "\n".join(map(_ROWS.encode, result["rows"]))
         lines.append(fence(body if body else "(no rows)"))
     if result["truncated"]:
         lines.append("truncated: " + _TRUNCATED_HINT)

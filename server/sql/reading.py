@@ -5,8 +5,9 @@ Memory per call is bounded by what PostgreSQL sends, so the bound is kept in the
 - A query (SELECT, VALUES, TABLE; ``Statement.query``) whose result has a variable-length column is read through a
   wrapper written from its own result description (the statement is prepared first, then wrapped; the caller's
   ``$n`` parameters are unchanged). The wrapper asks for at most ``max_rows + 1`` rows (``LIMIT``, which also lets
-  the planner choose a fast-start plan), keeps a running total of the rows' sizes (text octets; arrays, composites
-  and other structured values count four times, their decoded form being larger) and, once it passes
+  the planner choose a fast-start plan), keeps a running total of the rows' sizes (text octets; a numeric's stored
+  size, as it is decoded from that; arrays, composites and other structured values count four times, their decoded
+  form being larger) and, once it passes
   ``4 × max_bytes``, sends the remaining rows without their variable-length values: a flag says so, and only the
   first such row, if it is the first of all, carries each value cut to its share of the budget, with its full
   length. bytea values never arrive longer than ``BYTEA_PREVIEW_BYTES``. So a 500 MB value costs its cut share,
@@ -26,10 +27,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Literal, Protocol
 
 from ..errors import InvalidInput
-from .values import BYTEA_PREVIEW_BYTES, coerce_param, cut_bytes, estimate_size, to_json
+from .values import BYTEA_PREVIEW_BYTES, coerce_param, converter, cut_bytes, estimate_size, sizing
 
 __all__ = [
     "FETCH_BYTES",
@@ -116,7 +118,10 @@ class _Attribute(Protocol):
     type: _Type
 
 
-Kind = Literal["fixed", "text", "bytea", "structured"]
+Kind = Literal["fixed", "bytea", "string", "numeric", "text", "structured"]
+"""How a column is read through the wrapper: ``fixed`` as it is; ``bytea`` cut to its preview; ``string`` (text,
+varchar) in one column holding the value or, past the budget, its cut; ``numeric``, ``text`` (other types read as one
+string) and ``structured`` (arrays, composites, ranges, unknown types) with a second column for the cut."""
 
 # Built-in types whose values are small whatever the row (a few dozen bytes at most): never wrapped.
 # fmt: off
@@ -131,7 +136,7 @@ _FIXED = frozenset(
 )
 # fmt: on
 # Variable-length built-ins that decode to one string (or, json, to what it holds): sized by their text octets.
-_TEXT = frozenset({"text", "varchar", "bpchar", "citext", "json", "jsonb", "xml", "numeric", "bit", "varbit"})
+_TEXT = frozenset({"bpchar", "citext", "json", "jsonb", "xml", "bit", "varbit"})
 
 
 def _kind(typ: _Type) -> Kind:
@@ -140,8 +145,10 @@ def _kind(typ: _Type) -> Kind:
     builtin = typ.schema == "pg_catalog"
     if builtin and typ.name in _FIXED:
         return "fixed"
-    if builtin and typ.name == "bytea":
-        return "bytea"
+    if builtin and typ.name in ("bytea", "numeric"):
+        return "bytea" if typ.name == "bytea" else "numeric"
+    if builtin and typ.name in ("text", "varchar"):
+        return "string"
     if typ.name in _TEXT:
         return "text"
     return "structured"
@@ -160,10 +167,73 @@ def _type_label(typ: _Type) -> str:
     return f"{element}[]" if element is not None else str(typ.name)
 
 
-def _converter(typ: _Type) -> Callable[[Any], Any]:
-    if typ.name in ("json", "jsonb"):
-        return lambda value: None if value is None else json.loads(value)
-    return to_json
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """How one shape's records become rows of JSON values, and how big ``estimate_size`` says they are, with the
+    conversions and counts chosen once (no per-cell type tests)."""
+
+    take: Callable[[Sequence[Any]], Any]
+    """The values of a record's columns, in order (a wrapped record also carries lengths, cuts and flags)."""
+    single: bool
+    converts: tuple[tuple[int, Callable[[Any], Any]], ...]
+    cuts: tuple[tuple[int, int], ...]
+    """bytea columns of a wrapped record: (column, position of its full length when cut)."""
+    base: int
+    """``estimate_size`` of a row whose string and other columns count nothing: brackets, commas, numbers."""
+    strings: tuple[int, ...]
+    others: tuple[int, ...]
+
+    def row(self, record: Sequence[Any]) -> list[Any]:
+        taken = self.take(record)
+        row = [taken] if self.single else list(taken)
+        for column, convert in self.converts:
+            value = row[column]
+            if value is not None:
+                row[column] = convert(value)
+        for column, at in self.cuts:
+            length = record[at]
+            if length is not None:
+                row[column] = cut_bytes(record[at - 1], length)
+        return row
+
+    def size(self, row: list[Any]) -> int:
+        """``estimate_size(row)``, computed from the columns' sizings."""
+        size = self.base
+        for column in self.strings:
+            value = row[column]
+            size += 8 if value is None else len(value) + 2
+        for column in self.others:
+            size += estimate_size(row[column])
+        return size
+
+
+def _rows(types: Sequence[_Type], positions: Sequence[int], cut: Sequence[bool]) -> _Rows:
+    converts, strings, others, cuts = [], [], [], []
+    numbers = 0
+    for column, (typ, at, cut_here) in enumerate(zip(types, positions, cut, strict=True)):
+        builtin, element = typ.schema == "pg_catalog", element_type(typ)
+        convert = converter(str(typ.name), builtin=builtin, element=element)
+        if cut_here:
+            cuts.append((column, at + 1))
+        if convert is not None:
+            converts.append((column, convert))
+        how = sizing(str(typ.name), builtin=builtin, element=element)
+        if how == "number":
+            numbers += 1
+        elif how == "string":
+            strings.append(column)
+        else:
+            others.append(column)
+    count = len(types)
+    return _Rows(
+        take=itemgetter(*positions) if count else (lambda record: ()),
+        single=count == 1,
+        converts=tuple(converts),
+        cuts=tuple(cuts),
+        base=2 + count + 8 * numbers,
+        strings=tuple(strings),
+        others=tuple(others),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +242,10 @@ class Shape:
 
     columns: tuple[Column, ...]
     kinds: tuple[Kind, ...]
-    converters: tuple[Callable[[Any], Any], ...] = field(compare=False)
+    plain: _Rows = field(compare=False)
+    """Rows of a record read as the statement returns it."""
+    cut: _Rows = field(compare=False)
+    """Rows of a record read through the wrapper."""
 
     @property
     def wrapped(self) -> bool:
@@ -190,27 +263,23 @@ class Shape:
         """``sql`` wrapped so that it returns at most ``max_rows + 1`` rows and no large value (see the module)."""
         return _wrapper(sql, self.kinds, caps.max_rows + 1, _BUDGET_FACTOR * caps.max_bytes, _share(caps, self))
 
-    def rebuild(self, record: Sequence[Any], caps: Caps) -> tuple[list[Any] | None, bool]:
-        """A wrapped record as ``(row, over)``: the row of JSON values (None when it came without its values), and
-        whether the running budget had been passed (then the row is the first of all, its values cut, or None)."""
-        over, first = bool(record[-2]), bool(record[-1])
-        if over and not first:
-            return None, True
+    def over_budget(self, record: Sequence[Any], caps: Caps) -> list[Any]:
+        """A wrapped record that came past the running budget (its flag is not 0): the first row of all, its values
+        cut to their share, or ``[]`` for any later row, which came without values."""
+        if record[-1] != _FIRST_OVER:
+            return []
         share = _share(caps, self)
-        row: list[Any] = []
-        for position, kind, convert in zip(_positions(self.kinds), self.kinds, self.converters, strict=True):
-            value = record[position]
-            if kind == "fixed":
-                row.append(convert(value))
-            elif kind == "bytea":
-                length = record[position + 1]
-                row.append(convert(value) if length is None else cut_bytes(value, length))
-            elif over:
-                cut, length = record[position + 1], record[position + 2]
-                row.append(None if cut is None else (cut if length <= share else f"{cut}… ({length} chars)"))
+        row = self.cut.row(record)
+        for column, (position, kind) in enumerate(zip(_positions(self.kinds), self.kinds, strict=True)):
+            if kind == "string":
+                cut, length = record[position], record[position + 1]
+            elif kind in ("numeric", "text", "structured") and record[position + 1] is not None:
+                length_text, _, cut = record[position + 1].partition(":")
+                length = int(length_text)
             else:
-                row.append(convert(value))
-        return row, over
+                continue
+            row[column] = None if cut is None else (cut if length <= share else f"{cut}… ({length} chars)")
+        return row
 
 
 @lru_cache(maxsize=512)
@@ -219,7 +288,7 @@ def _positions(kinds: tuple[Kind, ...]) -> tuple[int, ...]:
     out, at = [], 0
     for kind in kinds:
         out.append(at)
-        at += {"fixed": 1, "bytea": 2}.get(kind, 3)
+        at += 1 if kind == "fixed" else 2
     return tuple(out)
 
 
@@ -228,10 +297,14 @@ def _share(caps: Caps, shape: Shape) -> int:
     return max(16, caps.max_bytes // max(1, len(shape.kinds)))
 
 
+_WITHIN, _FIRST_OVER = 0, 1
+_SIZE_CAP = 1 << 30
+"""Sizes are summed as int4 (cheaper than numeric): no row counts more than this."""
+
+
 @lru_cache(maxsize=256)
 def _wrapper(sql: str, kinds: tuple[Kind, ...], limit: int, budget: int, share: int) -> str:
-    over = f"w.total > {budget}"
-    first = f"{over} AND w.total = w.size"
+    within, first = f"w.total <= {budget}", "w.total = w.size"
     sizes = ["1"]
     outputs = []
     for i, kind in enumerate(kinds):
@@ -246,18 +319,34 @@ def _wrapper(sql: str, kinds: tuple[Kind, ...], limit: int, budget: int, share: 
                 f"THEN pg_catalog.substr({column}, 1, {BYTEA_PREVIEW_BYTES}) ELSE {column} END"
             )
             outputs.append(f"CASE WHEN {length} > {BYTEA_PREVIEW_BYTES} THEN {length} END")
+        elif kind == "string":
+            sizes.append(f"coalesce(pg_catalog.octet_length({inner})::int8, 0)")
+            outputs.append(f"CASE WHEN {within} THEN {column} WHEN {first} THEN pg_catalog.left({column}, {share}) END")
+            outputs.append(f"CASE WHEN NOT {within} AND {first} THEN pg_catalog.length({column}) END")
         else:
-            weight = "" if kind == "text" else f" * {_STRUCTURED_WEIGHT}"
-            sizes.append(f"coalesce(pg_catalog.octet_length({inner}::text)::int8{weight}, 0)")
-            outputs.append(f"CASE WHEN w.total <= {budget} THEN {column} END")
-            outputs.append(f"CASE WHEN {first} THEN pg_catalog.left({column}::text, {share}) END")
-            outputs.append(f"CASE WHEN {first} THEN pg_catalog.length({column}::text) END")
-    outputs += [over, first]
+            # numeric decodes from its binary form: its stored size, not its text (1e130000 prints 130,001 digits).
+            size = (
+                f"pg_catalog.pg_column_size({inner})::int8 * 2"
+                if kind == "numeric"
+                else (
+                    f"pg_catalog.octet_length({inner}::text)::int8"
+                    + ("" if kind == "text" else f" * {_STRUCTURED_WEIGHT}")
+                )
+            )
+            sizes.append(f"coalesce({size}, 0)")
+            outputs.append(f"CASE WHEN {within} THEN {column} END")
+            text = f"{column}::text"
+            outputs.append(
+                f"CASE WHEN NOT {within} AND {first} "
+                f"THEN pg_catalog.length({text}) || ':' || pg_catalog.left({text}, {share}) END"
+            )
+    outputs.append(f"CASE WHEN {within} THEN {_WITHIN} WHEN {first} THEN {_FIRST_OVER} ELSE 2 END")
     names = ", ".join(f"c{i}" for i in range(len(kinds)))
+    size = f"least({' + '.join(sizes)}, {_SIZE_CAP})::int4"
     running = "pg_catalog.sum(s.size) OVER (ROWS UNBOUNDED PRECEDING)"
     # The caller's text stands on lines of its own, so that a trailing comment cannot swallow the closing parenthesis.
     # It is one statement the policy has analysed and PostgreSQL has just parsed alone (see ``Shape.wrapper``).
-    inner = f"SELECT q.*, ({' + '.join(sizes)})::int8 AS size FROM (\n{sql}\n) AS q({names}) LIMIT {limit}"  # noqa: S608
+    inner = f"SELECT q.*, {size} AS size FROM (\n{sql}\n) AS q({names}) LIMIT {limit}"  # noqa: S608
     return f"SELECT {', '.join(outputs)} FROM (SELECT s.*, {running} AS total FROM ({inner}) AS s) AS w"  # noqa: S608
 
 
@@ -271,12 +360,17 @@ def source_position(wrapped: str, sql: str, position: int) -> int | None:
     return inside if 1 <= inside <= len(sql) else None
 
 
+@lru_cache(maxsize=512)
 def shape_of(attributes: Sequence[_Attribute]) -> Shape:
-    """The shape of a result description (asyncpg's attributes of a prepared statement)."""
+    """The shape of a result description (asyncpg's attributes of a prepared statement: a hashable tuple, so each
+    shape is worked out once)."""
+    types = [attr.type for attr in attributes]
+    kinds = tuple(_kind(typ) for typ in types)
     return Shape(
         columns=tuple(Column(attr.name, _type_label(attr.type)) for attr in attributes),
-        kinds=tuple(_kind(attr.type) for attr in attributes),
-        converters=tuple(_converter(attr.type) for attr in attributes),
+        kinds=kinds,
+        plain=_rows(types, range(len(types)), [False] * len(types)),
+        cut=_rows(types, _positions(kinds), [kind == "bytea" for kind in kinds]),
     )
 
 
@@ -312,6 +406,7 @@ class Collector:
         self.shape = shape
         self.caps = caps
         self.wrapped = wrapped
+        self.rows = shape.cut if wrapped else shape.plain
         self.used = 0
         self.started = started
 
@@ -321,17 +416,14 @@ class Collector:
         if len(rows) >= self.caps.max_rows:
             self.outcome.truncated = True
             return False
-        if self.wrapped:
-            row, over = self.shape.rebuild(record, self.caps)
-            if over:
-                self.outcome.truncated = True
-                if not rows and row is not None:
-                    rows.append(row)  # the first row of all, its values already cut to their share
-                return False
-            assert row is not None
-        else:
-            row = [convert(value) for convert, value in zip(self.shape.converters, record, strict=True)]
-        size = estimate_size(row)
+        if self.wrapped and record[-1]:
+            self.outcome.truncated = True
+            cut = self.shape.over_budget(record, self.caps)
+            if not rows and cut:
+                rows.append(cut)  # the first row of all, its values already cut to their share
+            return False
+        row = self.rows.row(record)
+        size = self.rows.size(row)
         if self.used + size > self.caps.max_bytes:
             self.outcome.truncated = True
             if not rows:
@@ -340,6 +432,11 @@ class Collector:
         self.used += size
         rows.append(row)
         return True
+
+    def add_all(self, records: Sequence[Sequence[Any]]) -> bool:
+        """``add`` each record in turn; False once the answer is full."""
+        add = self.add
+        return all(add(record) for record in records)
 
     def finish(self, statement: Statement) -> Outcome:
         outcome = self.outcome
