@@ -90,18 +90,22 @@ def pgbouncer_port(pg_cluster: Cluster) -> Iterator[int]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(params=["direct", "pgbouncer"])
-def pooler(request: pytest.FixtureRequest) -> int | None:
-    """None for a direct connection, or the port of a PgBouncer in transaction mode."""
-    return None if request.param == "direct" else int(request.getfixturevalue("pgbouncer_port"))
+@pytest.fixture(params=["direct", "direct-transactions", "pgbouncer"])
+def pooler(request: pytest.FixtureRequest) -> int | str | None:
+    """How the executor connects: directly (reads in one round trip, or each in a transaction of its own), or the
+    port of a PgBouncer in transaction mode."""
+    if request.param == "pgbouncer":
+        return int(request.getfixturevalue("pgbouncer_port"))
+    return None if request.param == "direct" else request.param
 
 
 @pytest.fixture
-async def executor(pooler: int | None, fresh_db: str) -> AsyncIterator[Databases]:
+async def executor(pooler: int | str | None, fresh_db: str) -> AsyncIterator[Databases]:
     """The executor with a pool of one connection, directly or through PgBouncer."""
     await script(fresh_db, SETUP)
     direct = Databases(fresh_db, GUARDS, pool_size=1)
-    if pooler is None:
+    if not isinstance(pooler, int):
+        direct.implicit_reads = pooler is None
         yield direct
         await direct.close()
         return
@@ -123,7 +127,7 @@ async def _write(dbs: Databases, *statements: str) -> None:
 
 
 async def _read(dbs: Databases, query: str) -> list[list[object]]:
-    (outcome,) = await dbs.run([Statement(query)], read_only=True, caps=CAPS)
+    (outcome,) = await dbs.run([Statement(query, query=True)], read_only=True, caps=CAPS)
     return outcome.rows
 
 

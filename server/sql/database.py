@@ -70,20 +70,24 @@ def redact_dsn(dsn: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Guards:
-    """Limits every transaction sets with ``SET LOCAL`` (seconds)."""
+    """Limits every call runs under (seconds): session settings of a direct connection (``arm``), ``SET LOCAL`` in
+    each transaction behind a pooler (where the session is not ours)."""
 
     statement_timeout: float
     lock_timeout: float
     idle_in_transaction_timeout: float
 
-    def preamble(self, *, read_only: bool) -> str:
-        """The server's own batch that opens a guarded transaction (one round trip).
+    def preamble(self, *, read_only: bool, armed: bool = False) -> str:
+        """The server's own batch that opens a guarded transaction (one round trip); ``armed``: the connection's
+        session already holds the limits.
 
         The trailing ``SELECT`` takes the transaction's first snapshot: after it, PostgreSQL refuses
         ``SET TRANSACTION READ WRITE``, so a read-only transaction stays read-only even if a statement slipped past
         the policy.
         """
         mode = "READ ONLY" if read_only else "READ WRITE"
+        if armed:
+            return f"BEGIN {mode}; SELECT 1"
         return (
             f"BEGIN {mode}; "
             f"SET LOCAL statement_timeout = {_ms(self.statement_timeout)}; "
@@ -92,13 +96,21 @@ class Guards:
             "SELECT 1"
         )
 
-    def session(self) -> str:
-        """The same limits as session settings, for the few statements that cannot run in a transaction."""
+    def session(self, *, armed: bool = False) -> str:
+        """The same limits as session settings, for the few statements that cannot run in a transaction (all of
+        which change something: an armed session's read-only default is lifted for them)."""
+        if armed:
+            return "SET default_transaction_read_only = off"
         return (
             f"SET statement_timeout = {_ms(self.statement_timeout)}; "
             f"SET lock_timeout = {_ms(self.lock_timeout)}; "
             f"SET idle_in_transaction_session_timeout = {_ms(self.idle_in_transaction_timeout)}"
         )
+
+    def arm(self) -> str:
+        """The limits as a direct connection's own session settings, and read-only unless a transaction says
+        otherwise: a read then needs no transaction of its own (see ``server.sql.session``)."""
+        return f"{self.session()}; SET default_transaction_read_only = on"
 
 
 def _ms(seconds: float) -> int:
@@ -115,6 +127,8 @@ class GuardedConnection(asyncpg.Connection):  # type: ignore[misc]
     """
 
     dirty = False
+    armed: tuple[Any, ...] | None = None
+    """``session.STATE`` as read when the connection was armed (direct connections only)."""
     wrappers: frozenset[str] = frozenset()
     """Wrapped reads (``server.sql.reading``) that PostgreSQL has parsed on this connection."""
 
@@ -149,8 +163,10 @@ async def _end(conn: GuardedConnection, batch: str, *, wait: float, pooled: bool
 
 # The fast path reuses asyncpg's own statement cache and executes the unnamed portal with a row limit: one round trip
 # for a warm statement instead of three (Parse, Bind/Execute, Close) through the public PreparedStatement API.
-# It relies on three private asyncpg methods, so it is used only when they exist; the public path is the fallback.
-_FAST = all(hasattr(asyncpg.Connection, name) for name in ("_get_statement", "_execute", "_protocol"))
+# It relies on private asyncpg methods, so it is used only when they exist; the public path is the fallback.
+_FAST = all(
+    hasattr(asyncpg.Connection, name) for name in ("_get_statement", "_protocol", "_drop_global_statement_cache")
+)
 _WRAPPER_SAVEPOINT = "neon_mcp_wrapper"
 
 
@@ -181,6 +197,21 @@ async def _wrapped_or_none(
     return prepared
 
 
+async def _bind_execute(conn: GuardedConnection, state: Any, args: Sequence[Any], limit: int, wait: float) -> Any:
+    """Bind and execute a cached statement: ``(records, status, completed)``. Unlike ``Connection._execute`` it never
+    prepares again and retries by itself after a schema change (which it does outside a transaction): the caller's
+    view of the statement (its columns, a wrapper written from them) would no longer match; the call is retried
+    whole instead (``Databases.run``), after asyncpg's caches are dropped as asyncpg itself would drop them."""
+    try:
+        return await conn._protocol.bind_execute(state, args, "", limit, True, wait)
+    except asyncpg.OutdatedSchemaCacheError:
+        await conn.reload_schema_state()
+        raise
+    except asyncpg.InvalidCachedStatementError:
+        conn._drop_global_statement_cache()
+        raise
+
+
 def _no_rows(outcome: Outcome, status: str, started: float) -> Outcome:
     outcome.command = status
     outcome.rows_affected = rows_affected(status)
@@ -198,7 +229,7 @@ async def _run_fast(
     args = param_values(state._get_parameters(), statement.params)
     attributes = state._get_attributes()
     if not attributes:
-        _, status, _ = await conn._execute(statement.sql, args, 0, wait, return_status=True)
+        _, status, _ = await _bind_execute(conn, state, args, 0, wait)
         return _no_rows(Outcome(), status.decode() if status else "", started)
     shape = shape_of(attributes)
     sql, portal_state = statement.sql, state
@@ -213,9 +244,35 @@ async def _run_fast(
     collector = Collector(shape, caps, wrapped=wrapped, started=started)
     limit = shape.batch(caps, wrapped=wrapped)
     with _positions_in(statement.sql, sql):
-        records, _, completed = await conn._execute(sql, args, limit, wait, return_status=True)
-        while all(collector.add(record) for record in records) and not completed:
+        records, _, completed = await _bind_execute(conn, portal_state, args, limit, wait)
+        while collector.add_all(records) and not completed:
             records, _, completed = await conn._protocol.execute(portal_state, "", limit, True, wait)
+    return collector.finish(statement)
+
+
+async def _read_at_once(conn: GuardedConnection, statement: Statement, caps: Caps, wait: float) -> Outcome | None:
+    """Read ``statement`` as one implicit read-only transaction (Bind, Execute for ``max_rows + 1`` rows, Sync) on
+    an armed connection; None, with nothing run, when its rows cannot come in one batch (then the caller opens a
+    transaction). The statement is parsed outside any transaction (asyncpg caches it: no round trip when warm)."""
+    started = time.perf_counter()
+    state = await conn._get_statement(statement.sql, wait)
+    args = param_values(state._get_parameters(), statement.params)
+    shape = shape_of(state._get_attributes())
+    sql, portal_state = statement.sql, state
+    if shape.wrapped:
+        wrapper = shape.wrapper(statement.sql, caps)
+        found = await _wrapped_or_none(
+            conn, wrapper, lambda text: conn._get_statement(text, wait), in_transaction=False
+        )
+        if found is None:
+            return None
+        sql, portal_state = wrapper, found
+    if shape.batch(caps, wrapped=shape.wrapped) <= caps.max_rows:
+        return None
+    collector = Collector(shape, caps, wrapped=shape.wrapped, started=started)
+    with _positions_in(statement.sql, sql):
+        records, _, _ = await _bind_execute(conn, portal_state, args, caps.max_rows + 1, wait)
+    collector.add_all(records)
     return collector.finish(statement)
 
 
@@ -352,6 +409,10 @@ class Databases:
         self.fast_path = _FAST and cache_statements
         self._ending: set[asyncio.Task[None]] = set()
 
+    implicit_reads = True
+    """Whether a single query on a direct connection is read as one implicit read-only transaction (one round trip)
+    rather than in a transaction of its own (three); tests switch it off to run both paths."""
+
     def dsn(self, database: str | None = None) -> str:
         name = database or self.default_database
         return urlunsplit(self._base._replace(path="/" + quote(name, safe="")))
@@ -389,6 +450,7 @@ class Databases:
                 max_size=self._pool_size,
                 max_inactive_connection_lifetime=60.0 if scales_to_zero else 300.0,
                 connection_class=GuardedConnection,
+                init=None if self.pooled else self._arm,
                 statement_cache_size=100 if self._cache_statements else 0,
                 timeout=self._connect_timeout,
                 server_settings={"application_name": "neon-mcp"},
@@ -515,15 +577,30 @@ class Databases:
         if autocommit and self._direct is not None:
             direct = await self._direct()
             return await direct._run_once(statements, read_only=read_only, caps=caps, database=database, check=None)
-        opener = self.guards.session() if autocommit else self.guards.preamble(read_only=read_only)
+        armed = not self.pooled
+        at_once = self._at_once(statements, read_only=read_only)
+        if autocommit:
+            opener: str | None = self.guards.session(armed=armed)
+        else:
+            opener = None if at_once else self.guards.preamble(read_only=read_only, armed=armed)
         pool, conn = await self._begin(database, opener)
         release = True
         outcomes: list[Outcome] = []
         index = 0
         try:
+            if at_once:
+                conn.mark_dirty()
+                outcome = await _read_at_once(conn, statements[0], caps, wait)
+                if outcome is not None:
+                    # Answer now; look at what the read left in the session before the connection serves again.
+                    release = False
+                    self._end_later(pool, conn, settle=True)
+                    return [outcome]
+                await conn.execute(self.guards.preamble(read_only=True, armed=armed))  # its rows take several batches
             if autocommit:
                 outcomes.append(await _run_public(conn, statements[0], caps, wait, in_transaction=False))
-                await _end(conn, session.reset_session(pooled=self.pooled), wait=wait, pooled=self.pooled)
+                reset = session.reset_session(pooled=self.pooled, arm=self._arm_sql)
+                await _end(conn, reset, wait=wait, pooled=self.pooled)
                 return outcomes
             run_one = _run_fast if self.fast_path else _run_public
             effects: list[Effect] = []
@@ -547,7 +624,8 @@ class Databases:
                 release = False
                 self._end_later(pool, conn)
             else:
-                await _end(conn, session.end_of_write(pooled=self.pooled), wait=wait, pooled=self.pooled)
+                end = session.end_of_write(pooled=self.pooled, arm=self._arm_sql)
+                await _end(conn, end, wait=wait, pooled=self.pooled)
             return outcomes
         except _STALE:
             await _roll_back_quietly(conn, pooled=self.pooled)
@@ -567,14 +645,49 @@ class Databases:
             if release:
                 await _give_back(pool, conn)
 
-    def _end_later(self, pool: asyncpg.Pool, conn: GuardedConnection) -> None:
-        task = asyncio.get_running_loop().create_task(self._end_read(pool, conn))
+    def _at_once(self, statements: Sequence[Statement], *, read_only: bool) -> bool:
+        """Whether this call is a read to run as one implicit transaction (see ``_read_at_once``): a single query,
+        on a direct connection whose session holds the guards, through asyncpg's statement cache."""
+        if not (read_only and self.implicit_reads and self.fast_path and not self.pooled and len(statements) == 1):
+            return False
+        statement = statements[0]
+        # set_config can change a setting STATE does not watch; such a read gets a transaction to roll back.
+        return statement.query and "set_config" not in statement.sql.lower()
+
+    @property
+    def _arm_sql(self) -> str:
+        """What a clean-up batch sets again on a direct connection (its RESET ALL clears the armed guards)."""
+        return "" if self.pooled else self.guards.arm()
+
+    async def _arm(self, conn: GuardedConnection) -> None:
+        """Arm a new direct connection (the pool's ``init``): the guards become its session's, and the state a read
+        must leave it in is read once."""
+        await conn.execute(self._arm_sql)
+        conn.armed = tuple(await conn.fetchrow(session.STATE))
+
+    async def _settle(self, conn: GuardedConnection) -> None:
+        """After a read run as one implicit transaction: keep the connection if its session is as armed, else reset
+        and arm it again (closed instead, if even that cannot clear it)."""
+        wait = self.guards.statement_timeout + 5
+        if tuple(await conn.fetchrow(session.STATE, timeout=wait)) == conn.armed:
+            conn.mark_dirty(False)
+            return
+        logger.info("a read changed its session; resetting the connection")
+        await _end(conn, session.reset_session(pooled=False, arm=self._arm_sql), wait=wait, pooled=False)
+
+    def _end_later(self, pool: asyncpg.Pool, conn: GuardedConnection, *, settle: bool = False) -> None:
+        task = asyncio.get_running_loop().create_task(self._end_read(pool, conn, settle=settle))
         self._ending.add(task)
         task.add_done_callback(self._ending.discard)
 
-    async def _end_read(self, pool: asyncpg.Pool, conn: GuardedConnection) -> None:
+    async def _end_read(self, pool: asyncpg.Pool, conn: GuardedConnection, *, settle: bool) -> None:
         try:
-            await _roll_back_quietly(conn, pooled=self.pooled, read_only=True)
+            if settle:
+                await self._settle(conn)
+            else:
+                await _roll_back_quietly(conn, pooled=self.pooled, read_only=True)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+            logger.info("could not end a read cleanly; closing its connection", exc_info=True)
         finally:
             await _give_back(pool, conn)
 
@@ -583,7 +696,7 @@ class Databases:
     ) -> list[list[asyncpg.Record]]:
         """Run the server's own read queries in one guarded read-only transaction; rows of each query in order."""
         timeout = self.guards.statement_timeout + 5
-        pool, conn = await self._begin(database, self.guards.preamble(read_only=True))
+        pool, conn = await self._begin(database, self.guards.preamble(read_only=True, armed=not self.pooled))
         try:
             # conn.fetch, not conn.prepare: prepare() bypasses asyncpg's statement cache, so every call parsed and
             # planned each query again in a round trip of its own.
@@ -622,7 +735,7 @@ class Databases:
         must not reach the next caller. Never retried.
         """
         timeout = self.guards.statement_timeout + 5
-        pool, conn = await self._begin(database, self.guards.preamble(read_only=read_only))
+        pool, conn = await self._begin(database, self.guards.preamble(read_only=read_only, armed=not self.pooled))
         run_one = _run_fast if self.fast_path else _run_public
 
         async def run(statement: Statement) -> Outcome:

@@ -27,12 +27,22 @@ refuses ``PREPARE``, so only a function can do this, and closing is total). Behi
 server connection is not ours to close, so the batch deallocates them by name (``DO`` block; not ``DEALLOCATE ALL``,
 which would drop the pooler's own protocol-level statements).
 
+On a direct connection a read needs no transaction of its own (``Databases``: one round trip per read): the guards
+are the session's own settings, with ``default_transaction_read_only`` on (``Guards.arm``), and the read runs as one
+implicit read-only transaction, which commits whatever it did to the session. So before that connection serves
+again, ``STATE`` is read (a cached prepared statement, in the background after the answer) and compared with what it
+read when the connection was armed: the role, the guards, ``search_path`` and the settings that change what a
+statement means or may use, ``LISTEN``, held cursors, SQL-level prepared statements (its advisory locks it releases
+itself). Any difference and the connection is reset and armed again (``reset_session``). A read-only transaction
+cannot create temporary objects or move sequences; what a function could still change unseen is a planner or
+format setting through ``set_config``, so a statement that names ``set_config`` is not read this way.
+
 Every statement here also runs on a hot standby (checked on PostgreSQL 15).
 """
 
 from __future__ import annotations
 
-__all__ = ["end_of_read", "end_of_write", "left_prepared", "reset_session"]
+__all__ = ["STATE", "end_of_read", "end_of_write", "left_prepared", "reset_session"]
 
 _RESET = (
     "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; UNLISTEN *; "
@@ -46,6 +56,39 @@ _DEALLOCATE = (
 # The set-returning function itself, not the view over it: about 0.02 ms less to parse and plan every time.
 _PROBE = "SELECT 1 FROM pg_catalog.pg_prepared_statement() AS s WHERE s.from_sql LIMIT 1"
 _LEFT_BEHIND = "SELECT 1"
+_WATCHED = (
+    "search_path",
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "idle_session_timeout",
+    "default_transaction_read_only",
+    "default_transaction_isolation",
+    "default_transaction_deferrable",
+    "session_replication_role",
+    "row_security",
+    "transform_null_equals",
+    "standard_conforming_strings",
+    "check_function_bodies",
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "extra_float_digits",
+    "bytea_output",
+    "application_name",
+    "work_mem",
+    "maintenance_work_mem",
+    "temp_buffers",
+)
+_SETTINGS = ", ".join(f"pg_catalog.current_setting('{name}')" for name in _WATCHED)
+STATE = (
+    "SELECT pg_catalog.pg_advisory_unlock_all()::text, current_user::text, session_user::text, "  # noqa: S608
+    f"{_SETTINGS}, (SELECT count(*) FROM pg_catalog.pg_listening_channels()), "
+    "(SELECT count(*) FROM pg_catalog.pg_cursors WHERE is_holdable), "
+    "(SELECT count(*) FROM pg_catalog.pg_prepared_statement() AS s WHERE s.from_sql)"
+)
+"""A session's state as far as a read could change it (releasing its advisory locks on the way)."""
 
 
 def reset_session(*, pooled: bool, arm: str = "") -> str:
