@@ -47,6 +47,13 @@ def _reset_peak() -> bool:
     return True
 
 
+def _refuse_wrappers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every wrapper one PostgreSQL refuses, for this test only (the kept ones are forgotten before and after)."""
+    reading._kept_wrapper.cache_clear()
+    monkeypatch.setattr(reading, "_wrapper", lambda sql, *_: f"SELECT FROM ({sql}) q WHERE nonsense")
+    monkeypatch.setattr(reading, "_kept_wrapper", reading._wrapper)  # restored, with its empty cache, afterwards
+
+
 @pytest.fixture
 async def executor(fresh_db: str) -> AsyncIterator[Databases]:
     dbs = Databases(fresh_db, GUARDS, pool_size=1)
@@ -114,7 +121,7 @@ async def test_bytea_is_cut_in_the_database_to_its_preview(executor: Databases) 
 async def test_a_query_the_wrapper_cannot_take_is_read_unwrapped_without_spoiling_the_transaction(
     executor: Databases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reading, "_wrapper", lambda sql, *_: f"SELECT FROM ({sql}) q WHERE nonsense")
+    _refuse_wrappers(monkeypatch)
     outcomes = await executor.run(
         [
             Statement("SELECT 'a' || g AS v FROM generate_series(1, 3) g", query=True),
@@ -124,6 +131,23 @@ async def test_a_query_the_wrapper_cannot_take_is_read_unwrapped_without_spoilin
         caps=CAPS,
     )
     assert [o.rows for o in outcomes] == [[["a1"], ["a2"], ["a3"]], [["b"]]]
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["wrapped", "wrapper refused"])
+async def test_a_statement_too_long_for_asyncpgs_cache_is_read_too(
+    executor: Databases, monkeypatch: pytest.MonkeyPatch, refused: bool
+) -> None:
+    # asyncpg prepares such a text as the unnamed statement, which any simple query (a savepoint) ends.
+    if refused:
+        _refuse_wrappers(monkeypatch)
+    long = "SELECT '" + "x" * 40_000 + "' AS v, 1 AS n"
+    for one_round_trip in (True, False):
+        executor.implicit_reads = one_round_trip
+        outcomes = await executor.run(
+            [Statement(long, query=True), Statement("SELECT 'b'", query=True)], read_only=True, caps=CAPS
+        )
+        (alone,) = await executor.run([Statement(long, query=True)], read_only=True, caps=CAPS)
+        assert [o.rows for o in outcomes] == [[["x" * 40_000, 1]], [["b"]]] and alone.rows == [["x" * 40_000, 1]]
 
 
 async def test_the_planner_knows_only_max_rows_plus_one_rows_are_wanted(executor: Databases, fresh_db: str) -> None:

@@ -26,6 +26,7 @@ from ..errors import ConnectionFailed, DatabaseError, InvalidInput, NeonMCPError
 from . import session
 from .effects import Effect, measure
 from .reading import (
+    CACHED_SQL_CHARS,
     Caps,
     Collector,
     Column,
@@ -140,6 +141,8 @@ class GuardedConnection(asyncpg.Connection):  # type: ignore[misc]
         return sql in self.wrappers
 
     def remember_wrapper(self, sql: str) -> None:
+        if len(sql) > 2 * CACHED_SQL_CHARS:
+            return  # not kept: a long one takes the savepoint each time rather than memory for good
         self.wrappers = self.wrappers | {sql} if len(self.wrappers) < 512 else frozenset({sql})
 
     def get_reset_query(self) -> str:
@@ -187,14 +190,16 @@ async def _wrapped_or_none(
         return prepared
     await conn.execute(f"SAVEPOINT {_WRAPPER_SAVEPOINT}")
     try:
-        prepared = await prepare(sql)
+        await prepare(sql)
     except asyncpg.PostgresError:
         logger.info("PostgreSQL refused the read wrapper; reading the statement unwrapped", exc_info=True)
         await conn.execute(f"ROLLBACK TO SAVEPOINT {_WRAPPER_SAVEPOINT}; RELEASE SAVEPOINT {_WRAPPER_SAVEPOINT}")
         return None
     await conn.execute(f"RELEASE SAVEPOINT {_WRAPPER_SAVEPOINT}")
     conn.remember_wrapper(sql)
-    return prepared
+    # Prepared again after the savepoint's own statements, which end an unnamed prepared statement (asyncpg prepares
+    # a text too long for its cache as the unnamed one); a cached one comes back at once.
+    return await prepare(sql)
 
 
 async def _bind_execute(conn: GuardedConnection, state: Any, args: Sequence[Any], limit: int, wait: float) -> Any:
@@ -240,6 +245,8 @@ async def _run_fast(
         )
         if found is not None:
             sql, portal_state = wrapper, found
+        elif not state.name:
+            portal_state = await conn._get_statement(statement.sql, wait)  # the savepoint ended the unnamed one
     wrapped = sql is not statement.sql
     collector = Collector(shape, caps, wrapped=wrapped, started=started)
     limit = shape.batch(caps, wrapped=wrapped)

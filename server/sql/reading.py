@@ -34,6 +34,7 @@ from ..errors import InvalidInput
 from .values import BYTEA_PREVIEW_BYTES, coerce_param, converter, cut_bytes, estimate_size, sizing
 
 __all__ = [
+    "CACHED_SQL_CHARS",
     "FETCH_BYTES",
     "UNWRAPPED_BATCH",
     "Caps",
@@ -46,6 +47,8 @@ __all__ = [
     "shape_of",
 ]
 
+CACHED_SQL_CHARS = 15 * 1024
+"""Texts up to this long have their wrapper kept (asyncpg keeps prepared statements up to about as long)."""
 FETCH_BYTES = 8 * 1024 * 1024
 """Upper bound of one batch's row overhead (Python objects of fixed-size values, records, lists)."""
 UNWRAPPED_BATCH = 32
@@ -261,7 +264,9 @@ class Shape:
 
     def wrapper(self, sql: str, caps: Caps) -> str:
         """``sql`` wrapped so that it returns at most ``max_rows + 1`` rows and no large value (see the module)."""
-        return _wrapper(sql, self.kinds, caps.max_rows + 1, _BUDGET_FACTOR * caps.max_bytes, _share(caps, self))
+        arguments = (sql, self.kinds, caps.max_rows + 1, _BUDGET_FACTOR * caps.max_bytes, _share(caps, self))
+        # Long texts are not kept (a 200 kB statement's wrapper, 256 times over, would be 50 MB of cache).
+        return _kept_wrapper(*arguments) if len(sql) <= CACHED_SQL_CHARS else _wrapper(*arguments)
 
     def over_budget(self, record: Sequence[Any], caps: Caps) -> list[Any]:
         """A wrapped record that came past the running budget (its flag is not 0): the first row of all, its values
@@ -303,6 +308,10 @@ _SIZE_CAP = 1 << 30
 
 
 @lru_cache(maxsize=256)
+def _kept_wrapper(sql: str, kinds: tuple[Kind, ...], limit: int, budget: int, share: int) -> str:
+    return _wrapper(sql, kinds, limit, budget, share)
+
+
 def _wrapper(sql: str, kinds: tuple[Kind, ...], limit: int, budget: int, share: int) -> str:
     within, first = f"w.total <= {budget}", "w.total = w.size"
     sizes = ["1"]
