@@ -5,7 +5,8 @@
   no-op tool on the same server and transport (the MCP SDK's floor), and the reference Node PostgreSQL MCP server
   (``@modelcontextprotocol/server-postgres``, its ``query`` tool) over stdio. Calls are interleaved across every path,
   so the machine's noise hits each alike. Our own work per call = run_sql − noop (target < 0.5 ms); the server's CPU
-  time per call is measured in blocks (less noisy than wall time on a shared machine).
+  time per call is measured in blocks (less noisy than wall time on a shared machine), and so is PostgreSQL's: the
+  CPU time of the backends serving each client, from ``/proc`` (a local database only).
 - Big results: ``SELECT *`` on the 10,000,000-row table: time to the capped answer (target < 100 ms) against raw
   asyncpg reading the same first rows through a cursor, and the server's memory (peak included) before and after.
 - Schema: ``describe_schema`` overview of 2,000 tables (target < 300 ms and < 100 kB of text) and one table, against
@@ -77,6 +78,43 @@ def _tool(client: Client, name: str, arguments: dict[str, Any]) -> Timed:
     return once
 
 
+def _backends(probe: asyncpg.Connection, application_name: str) -> Callable[[], Awaitable[set[int]]]:
+    """The pids of the client backends of clients that call themselves ``application_name``."""
+
+    async def pids() -> set[int]:
+        rows = await probe.fetch(
+            "SELECT pid FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend' "
+            "AND application_name = $1 AND pid <> pg_catalog.pg_backend_pid()",
+            application_name,
+        )
+        return {row[0] for row in rows}
+
+    return pids
+
+
+async def _pg_cpu_per_call(pids: Callable[[], Awaitable[set[int]]], once: Timed, calls: int) -> float | None:
+    """PostgreSQL's CPU time per call of ``once``: the CPU its backends (``pids``) used over ``calls`` calls."""
+
+    def used(found: set[int]) -> dict[int, float]:
+        out = {}
+        for pid in found:
+            try:
+                out[pid] = cpu_seconds(pid)
+            except OSError:
+                continue
+        return out
+
+    await once()  # a pool may have closed its idle connections meanwhile (node-postgres does after 10 s)
+    before = used(await pids())
+    if not before:
+        return None
+    for _ in range(calls):
+        await once()
+    await asyncio.sleep(0.05)  # a read's rollback runs after its answer
+    after = used(await pids() | set(before))
+    return sum(after[pid] - before.get(pid, 0.0) for pid in after) / calls
+
+
 def _raw(conn: asyncpg.Connection, sql: str) -> Timed:
     async def once() -> float:
         started = time.perf_counter()
@@ -143,6 +181,26 @@ async def overhead(url: str, env: dict[str, str], http: HTTPServer | None) -> di
         out["cpu"] = {
             ("stdio", "noop"): await _cpu_per_call(clients["stdio"], stdio_cpu, "noop", {}),
             ("stdio", "run_sql"): await _cpu_per_call(clients["stdio"], stdio_cpu, "run_sql", {"sql": SELECT_1}),
+        }
+        log("PostgreSQL CPU per call…")
+        probe = await asyncpg.connect(url, server_settings={"application_name": "neon-mcp-bench-probe"})
+        stack.push_async_callback(probe.close)
+        raw_pid = conn.get_server_pid()
+
+        async def raw_pids() -> set[int]:
+            return {raw_pid}
+
+        node_pids = _backends(probe, "")  # node-postgres names no application
+
+        async def node_only() -> set[int]:
+            return await node_pids() - {raw_pid}
+
+        owners = {"raw": raw_pids, "stdio": _backends(probe, "neon-mcp"), "node": node_only}
+        out["pg_cpu"] = {
+            (owner, query): await _pg_cpu_per_call(pids, paths[f"{owner} {query}"], CALLS)
+            for owner, pids in owners.items()
+            for query in ("select 1", "100 rows")
+            if f"{owner} {query}" in paths
         }
         if http is not None:
             pid = http.pid
@@ -298,6 +356,24 @@ def _overhead_rows(figures: dict[str, Any], http_missing: str | None) -> list[li
         else:
             against = f"raw {ratio(peer.median, raw[query].median)}"
             rows.append(_line(f"reference Node server, {label} over stdio", peer, against, "1.00×"))
+    pg_cpu: dict[tuple[str, str], float | None] = figures.get("pg_cpu", {})
+    for query in ("select 1", "100 rows"):
+        found = {owner: pg_cpu.get((owner, query)) for owner in ("raw", "stdio", "node")}
+        if found["stdio"] is None:
+            missing = "not measured: the database is not local"
+            rows.append([f"PostgreSQL CPU per call, {query}", missing, "", "", "", ""])
+            continue
+        ours, raw_cpu, node_cpu = found["stdio"], found["raw"], found["node"]
+        rows.append(
+            [
+                f"PostgreSQL CPU per call, {query}: neon-mcp over stdio / raw asyncpg / Node server",
+                " / ".join("—" if v is None else ms(v, 3) for v in (ours, raw_cpu, node_cpu)),
+                "—",
+                "—",
+                f"raw {ratio(ours, raw_cpu)}" if raw_cpu else "—",
+                ratio(ours, node_cpu) if node_cpu else "—",
+            ]
+        )
     for (transport, tool), seconds in figures["cpu"].items():
         if tool == "run_sql":
             noop_cpu = figures["cpu"][(transport, "noop")]

@@ -13,6 +13,7 @@ original. Local Neon's answers to its own HTTP clients are
     ├── SQLParseError           the SQL does not parse (message and position from PostgreSQL's parser)
     ├── PolicyViolation         the SQL policy refuses the statement in every mode, or in the current access mode
     ├── ConfirmationError       unknown, expired or already used confirmation id
+    │   └── NeedsConfirmation   a change found to need confirmation once it ran (rolled back; ``change`` to ask)
     ├── ClusterError            a local PostgreSQL cluster could not be created, started or stopped
     ├── LocalNeonDidNotStart    local Neon, started in the background, exited or did not answer in time
     ├── MigrationFailed         a migration failed on its plan branch or on its target (what stayed is said)
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidInput",
     "LocalNeonDidNotStart",
     "MigrationFailed",
+    "NeedsConfirmation",
     "NeonAPIFailure",
     "NeonMCPError",
     "NeonUnreachable",
@@ -86,6 +88,16 @@ class PolicyViolation(NeonMCPError):
 
 class ConfirmationError(NeonMCPError):
     """A confirmation id is unknown, expired or already used."""
+
+
+class NeedsConfirmation(ConfirmationError):
+    """A change that needed no confirmation by its plan turned out to need one when it ran (e.g. it touched a whole
+    table); it was rolled back, so nothing was applied. ``change`` is what to ask the human about (a
+    ``server.mcp.Change``): the confirmation path catches this and asks."""
+
+    def __init__(self, message: str, change: object) -> None:
+        super().__init__(message)
+        self.change = change
 
 
 class ClusterError(NeonMCPError):

@@ -26,17 +26,25 @@ GUARDS = Guards(statement_timeout=2.0, lock_timeout=0.5, idle_in_transaction_tim
 CAPS = Caps(max_rows=500, max_bytes=100_000)
 
 
-@pytest.fixture(params=["fast-path", "public-api"])
+@pytest.fixture(params=["one-round-trip", "fast-path", "public-api"])
 async def databases(fresh_db: str, request: pytest.FixtureRequest) -> AsyncIterator[Databases]:
-    """The executor, on asyncpg's statement cache (fast path) and on its public API alone."""
+    """The executor: reads as one implicit transaction on an armed session; on asyncpg's statement cache (fast path)
+    with a transaction per call; and on asyncpg's public API alone."""
     dbs = Databases(fresh_db, GUARDS, pool_size=2)
-    dbs.fast_path = request.param == "fast-path"
+    dbs.fast_path = request.param != "public-api"
+    dbs.implicit_reads = request.param == "one-round-trip"
     yield dbs
     await dbs.close()
 
 
+def _statement(sql: str, *params: object) -> Statement:
+    """A statement as the SQL service would pass it (a plain SELECT is a query)."""
+    plain = sql.upper().startswith("SELECT") and " INTO " not in sql.upper()
+    return Statement(sql, params, query=plain)
+
+
 async def _read(dbs: Databases, query: str, *params: object) -> list[list[object]]:
-    (outcome,) = await dbs.run([Statement(query, params)], read_only=True, caps=CAPS)
+    (outcome,) = await dbs.run([_statement(query, *params)], read_only=True, caps=CAPS)
     return outcome.rows
 
 
@@ -63,9 +71,9 @@ async def test_select_star_on_a_million_rows_is_capped(million: str, fast_path: 
     dbs.fast_path = fast_path
     try:
         started = time.perf_counter()
-        (outcome,) = await dbs.run([Statement("SELECT * FROM big")], read_only=True, caps=CAPS)
+        (outcome,) = await dbs.run([_statement("SELECT * FROM big")], read_only=True, caps=CAPS)
         elapsed = time.perf_counter() - started
-        (narrow,) = await dbs.run([Statement("SELECT * FROM big")], read_only=True, caps=Caps(500, 2_000))
+        (narrow,) = await dbs.run([_statement("SELECT * FROM big")], read_only=True, caps=Caps(500, 2_000))
     finally:
         await dbs.close()
     assert len(outcome.rows) == 500 and outcome.truncated
@@ -76,11 +84,11 @@ async def test_select_star_on_a_million_rows_is_capped(million: str, fast_path: 
 
 async def test_rows_past_the_first_batch_are_read_from_the_same_portal(databases: Databases) -> None:
     (outcome,) = await databases.run(
-        [Statement("SELECT g FROM generate_series(1, 1000) g")], read_only=True, caps=Caps(450, 1_000_000)
+        [_statement("SELECT g FROM generate_series(1, 1000) g")], read_only=True, caps=Caps(450, 1_000_000)
     )
     assert [row[0] for row in outcome.rows] == list(range(1, 451)) and outcome.truncated
     (whole,) = await databases.run(
-        [Statement("SELECT g FROM generate_series(1, 250) g")], read_only=True, caps=Caps(450, 1_000_000)
+        [_statement("SELECT g FROM generate_series(1, 250) g")], read_only=True, caps=Caps(450, 1_000_000)
     )
     assert len(whole.rows) == 250 and not whole.truncated and whole.command == "SELECT 250"
 
@@ -97,7 +105,7 @@ async def test_reads_run_read_only_even_without_the_policy(databases: Databases,
     ]
     for attack in attacks:
         with pytest.raises(DatabaseError) as caught:
-            await databases.run([Statement(attack)], read_only=True, caps=CAPS)
+            await databases.run([_statement(attack)], read_only=True, caps=CAPS)
         assert caught.value.sqlstate in ("25006", "0A000", "25001"), (attack, caught.value)
     assert (await sql(fresh_db, "SELECT count(*) FROM t"))[0][0] == 0
 
@@ -105,13 +113,14 @@ async def test_reads_run_read_only_even_without_the_policy(databases: Databases,
 async def test_one_statement_per_message_even_without_the_policy(databases: Databases, fresh_db: str) -> None:
     await script(fresh_db, "CREATE TABLE victim (a int)")
     with pytest.raises((DatabaseError, InvalidInput)) as caught:
-        await databases.run([Statement("SELECT 1; COMMIT; DROP TABLE victim")], read_only=True, caps=CAPS)
+        await databases.run([_statement("SELECT 1; COMMIT; DROP TABLE victim")], read_only=True, caps=CAPS)
     assert "multiple commands" in str(caught.value)
     assert (await sql(fresh_db, "SELECT to_regclass('victim') IS NOT NULL"))[0][0]
 
 
 async def test_advisory_locks_do_not_leak_into_the_pool(databases: Databases, fresh_db: str) -> None:
-    await databases.run([Statement("SELECT pg_advisory_lock(4242)")], read_only=True, caps=CAPS)
+    await databases.run([_statement("SELECT pg_advisory_lock(4242)")], read_only=True, caps=CAPS)
+    await asyncio.gather(*databases._ending)
     await databases.run([Statement("SELECT pg_advisory_lock(4243)")], read_only=False, caps=CAPS)
     free = await sql(fresh_db, "SELECT pg_try_advisory_lock(4242) AND pg_try_advisory_lock(4243)")
     assert free[0][0] is True
@@ -273,6 +282,23 @@ async def test_stale_prepared_statement_after_a_schema_change_is_retried(databas
     assert await _read(databases, "SELECT * FROM s") == [[1]]
     await script(fresh_db, "ALTER TABLE s ADD COLUMN b text DEFAULT 'x'")
     assert await _read(databases, "SELECT * FROM s") == [[1, "x"]]
+
+
+async def test_a_direct_read_is_one_implicit_read_only_transaction(databases: Databases, fresh_db: str) -> None:
+    await script(fresh_db, "CREATE EXTENSION pg_stat_statements")
+    await _read(databases, "SELECT 1")  # the pool's first connection
+    await sql(fresh_db, "SELECT pg_stat_statements_reset()")
+    for _ in range(5):
+        row = await _read(databases, "SELECT current_setting('transaction_read_only'), current_setting('lock_timeout')")
+        assert row == [["on", "500ms"]]
+    await asyncio.gather(*databases._ending)
+    transactions = await sql(
+        fresh_db,
+        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ILIKE 'BEGIN%' AND dbid = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    one_round_trip = databases.implicit_reads and databases.fast_path
+    assert transactions[0][0] == (0 if one_round_trip else 5)
 
 
 def test_redact_dsn_hides_the_password() -> None:

@@ -1,7 +1,9 @@
 """Every policy rule, attacked through a real MCP client on real PostgreSQL: refused with its reason, nothing changed.
 
 The same attacks run against the executor with the policy switched off live in test_database.py (what the database
-layer holds by itself); the rule-by-rule classification table lives in test_sql_policy.py.
+layer holds by itself); the rule-by-rule classification table lives in test_sql_policy.py. Every attack runs twice:
+with reads in one round trip (one implicit transaction on a session holding the guards, the default on a direct
+connection) and with each read in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -11,9 +13,16 @@ from collections.abc import Callable
 import pytest
 
 from server.settings import Settings
+from server.sql import Databases
 from tests.helpers import mcp_client, script, sql, text_of
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True, params=["one-round-trip reads", "reads in transactions"])
+def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Databases, "implicit_reads", request.param == "one-round-trip reads")
+
 
 SETUP = """
 CREATE EXTENSION IF NOT EXISTS dblink;

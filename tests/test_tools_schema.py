@@ -124,7 +124,7 @@ async def test_catalog_query_count_does_not_grow_with_tables(make_settings: Call
     )
     calls = []
     async with mcp_client(settings) as client:
-        await client.call_tool("describe_schema", {"schema": "few"})  # the first use also reads the role's powers
+        await client.call_tool("describe_schema", {"schema": "few"})  # first use: the role's powers, the session set up
         for schema in ("few", "many"):
             await sql(url, "SELECT pg_stat_statements_reset()")
             result = await client.call_tool("describe_schema", {"schema": schema})

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
+import asyncpg
 import pytest
 
 from server.errors import InvalidInput
 from server.settings import Settings
-from server.sql.values import BYTEA_PREVIEW_BYTES, coerce_param, to_json
+from server.sql import Databases
+from server.sql.reading import shape_of
+from server.sql.values import BYTEA_PREVIEW_BYTES, coerce_param, estimate_size, to_json
 from tests.helpers import mcp_client, script, text_of
 
 pytestmark = pytest.mark.anyio
@@ -128,3 +132,73 @@ def test_to_json_of_python_values() -> None:
     assert to_json(b"\x00\x01") == "\\x0001"
     assert to_json(float("-inf")) == "-Infinity"
     assert to_json((1, [2, {"a": Decimal(3)}])) == [1, [2, {"a": "3"}]]
+
+
+EVERY_TYPE = ", ".join(expression for expression, _ in CASES)
+NULLS = (
+    "NULL::int2, NULL::int8, NULL::numeric, NULL::float8, NULL::bool, NULL::text, NULL::date, NULL::timestamptz, "
+    "NULL::interval, NULL::uuid, NULL::bytea, NULL::int[], NULL::jsonb, NULL::int4range, NULL::mood, NULL::pair, "
+    "NULL::inet, NULL::point"
+)
+
+
+async def test_rows_are_made_per_column_exactly_as_to_json_and_estimate_size_make_them(fresh_db: str) -> None:
+    """The converters and sizes chosen once per column give what ``to_json`` and ``estimate_size`` give per cell."""
+    await script(fresh_db, TYPES)
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        statement = await conn.prepare(f"SELECT {EVERY_TYPE}, {NULLS}, 'x' || g, g FROM generate_series(1, 3) g")
+        attributes = statement.get_attributes()
+        records = await statement.fetch()
+    finally:
+        await conn.close()
+    shape = shape_of(attributes)
+    json_columns = {i for i, attr in enumerate(attributes) if attr.type.name in ("json", "jsonb")}
+    for record in records:
+        # As rows were made before: json and jsonb parsed, every other value through to_json.
+        before = [
+            (json.loads(value) if value is not None else None) if i in json_columns else to_json(value)
+            for i, value in enumerate(record)
+        ]
+        assert shape.plain.row(record) == before
+        assert json.dumps(shape.plain.row(record)) == json.dumps(before)
+        assert shape.plain.size(shape.plain.row(record)) == estimate_size(before)
+
+
+async def _answers(settings: Settings, calls: list[tuple[str, dict[str, object]]]) -> list[tuple[str, str]]:
+    """Each call's text and structured content, to compare byte for byte (elapsed times and each answer's own
+    untrusted-data fence marker left out)."""
+    out = []
+    async with mcp_client(settings) as client:
+        for tool, arguments in calls:
+            result = await client.call_tool(tool, arguments)
+            assert not result.is_error, text_of(result)
+            text = re.sub(r"\d+\.\d ms", "_ ms", text_of(result))
+            text = re.sub(r"untrusted-data-[0-9a-f]+", "untrusted-data", text)
+            structured = json.dumps(result.structured_content, sort_keys=True, ensure_ascii=False)
+            out.append((text, re.sub(r'"elapsed_ms": [\d.]+', "", structured)))
+    return out
+
+
+async def test_both_read_paths_answer_byte_for_byte_alike(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every value type, NULLs, many rows and a result cut by the byte budget, answered by a read in one round trip
+    and by a read in a transaction of its own: the same text and the same structured content, byte for byte."""
+    settings = make_settings(max_bytes=1_000, access_mode="read-only")
+    await script(settings.database_url.get_secret_value(), TYPES)  # type: ignore[union-attr]
+    calls: list[tuple[str, dict[str, object]]] = [
+        ("run_sql", {"sql": f"SELECT {EVERY_TYPE}"}),
+        ("run_sql", {"sql": f"SELECT {NULLS}"}),
+        ("run_sql", {"sql": "SELECT g, 'row ' || g AS name, g * 1.5 AS amount FROM generate_series(1, 40) g"}),
+        ("run_sql", {"sql": "SELECT g, repeat('y', 30 * g) AS text FROM generate_series(1, 20) g"}),
+        ("run_sql", {"sql": "SELECT repeat('z', 5000) AS alone"}),
+        ("run_sql", {"sql": "SELECT g FROM generate_series(1, 600) g", "max_rows": 7}),
+        ("run_sql", {"sql": "SELECT $1::int + 1 AS n, $2::text AS t", "params": [41, "hello"]}),
+    ]
+    answers = {}
+    for path in (True, False):
+        monkeypatch.setattr(Databases, "implicit_reads", path)
+        answers[path] = await _answers(settings, calls)
+    for one_round_trip, in_transactions in zip(answers[True], answers[False], strict=True):
+        assert one_round_trip == in_transactions

@@ -80,6 +80,9 @@ class TransactionResult(BaseModel):
     expires_at: str | None = None
 
 
+_ROWS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+"""One encoder for every row's line (``json.dumps`` with these options builds a new encoder for each call)."""
+
 _TRUNCATED_HINT = "More rows exist than were returned; add a LIMIT, filter, or aggregate (count, group by)."
 
 
@@ -126,7 +129,7 @@ def _statement_text(result: dict[str, Any], *, number: int | None = None) -> lis
 
 
 def _rows_text(rows: list[list[Any]]) -> str:
-    return "\n".join(json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str) for row in rows)
+    return "\n".join(map(_ROWS.encode, rows))
 
 
 def _tool_result(structured: dict[str, Any], lines: list[str]) -> CallToolResult:

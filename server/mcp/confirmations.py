@@ -30,6 +30,13 @@ that stored it, is the capability: any caller of that tenant who holds the id ca
 protocol binds only what rides a call: an elicitation's answer is sealed into ``requestState`` with the call's tool
 and arguments (and the authenticated principal, with OAuth); a later ``confirm_operation`` call carries nothing
 that ties it to the call that stored the operation.
+
+Some changes need confirming only by what they do, which is known once they ran: a write that touched a whole table
+(``server.sql.effects``). Its apply rolls it back and raises ``NeedsConfirmation`` with the change to ask about (its
+summary states the measured effect); nobody can be asked within that call any more, so it is stored (path 2). When it
+is replayed, planning alone says no confirmation is needed: the change is applied with the confirmed summary in its
+``Confirmed``, and its service measures again and applies it only if that gives the same summary (a replayed change
+that needs no confirmation would run anyway if called afresh).
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from mcp.server.mcpserver import (
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from ..errors import ConfirmationError, NeonMCPError
+from ..errors import ConfirmationError, NeedsConfirmation, NeonMCPError
 from ..state.audit import NOT_NEEDED, Confirmed
 from ..state.binding import Binding, describe, differences, from_json, to_json
 from ..state.pending import PendingOperation
@@ -244,13 +251,18 @@ async def run_or_store(
     from ``change.preview()``, so pending and declined answers validate against the tool's output model too.
 
     A replayed call (``confirm_operation``) applies the change only if planning it again gave exactly the summary the
-    human confirmed, and its objects are still those the human was shown (same identities, no material growth); a
-    yes by elicitation, only if the objects did not change while the human was asked. Otherwise nothing runs:
-    raises ``ConfirmationError``, saying what changed.
+    human confirmed (or no longer needs confirming: then ``Confirmed.summary`` lets a service that confirms by
+    measuring check its new measurement), and its objects are still those the human was shown (same identities, no
+    material growth); a yes by elicitation, only if the objects did not change while the human was asked. Otherwise
+    nothing runs: raises ``ConfirmationError``, saying what changed. A change whose apply raises
+    ``NeedsConfirmation`` is stored as that exception's change.
     """
     decision = _decide(confirmation, needed=change.needs_confirmation)
     if decision == "run":
-        return await apply(NOT_NEEDED)
+        try:
+            return await apply(NOT_NEEDED)
+        except NeedsConfirmation as found:
+            change, decision = typing.cast(Change, found.change), "store"  # rolled back: ask about what it measured
     if decision == "run-confirmed":
         asked = _asked.get()
         if asked is None or asked[0] != change.summary:
@@ -260,13 +272,13 @@ async def run_or_store(
     if decision == "replay":
         assert isinstance(confirmation, Replayed)
         stored = confirmation.operation
-        if change.summary != stored.summary:
+        if change.needs_confirmation and change.summary != stored.summary:
             raise ConfirmationError(
                 f"what operation {stored.id} would do changed since it was confirmed; nothing ran. Now it would be:\n"
                 f"{change.summary}\nRun {tool} again to confirm that."
             )
         await _refuse_if_changed(change, from_json(stored.binding), f"Since operation {stored.id} was confirmed")
-        return await apply(Confirmed("confirm_operation", stored.id))
+        return await apply(Confirmed("confirm_operation", stored.id, summary=stored.summary))
     about = dict(change.preview())
     if decision in ("declined", "cancelled"):
         return _result({**about, "status": "declined"}, [f"The user {decision} the confirmation: nothing ran."])

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .. import access
-from ..errors import DatabaseError, InvalidInput, NeonMCPError, PolicyViolation
+from ..errors import ConfirmationError, DatabaseError, InvalidInput, NeedsConfirmation, NeonMCPError, PolicyViolation
 from ..redaction import redact
 from ..settings import AccessMode
 from ..state.audit import AuditLog, AuditRecord, Confirmed
@@ -25,8 +26,9 @@ from ..state.binding import Binding
 from .analysis import StatementFacts, analyze
 from .closure import Closures
 from .database import Caps, Outcome, Statement
+from .effects import Effect
 from .places import Place
-from .policy import Verdict, decide
+from .policy import Classification, Verdict, decide
 from .quoting import qualified
 from .touched import touched
 
@@ -86,7 +88,14 @@ class Plan:
 
     def statements(self) -> list[Statement]:
         return [
-            Statement(sql=f.sql, params=p, autocommit=c.needs_autocommit, verb=_VERBS.get(f.tag))
+            Statement(
+                sql=f.sql,
+                params=p,
+                autocommit=c.needs_autocommit,
+                verb=_VERBS.get(f.tag),
+                query=f.tag == "SelectStmt" and not f.select_into and not f.modifications,
+                target=qualified(f.targets[0].schema, f.targets[0].name) if len(f.targets) == 1 else None,
+            )
             for f, p, c in zip(self.facts, self.params, self.verdict.statements, strict=True)
         ]
 
@@ -116,6 +125,49 @@ def protected_refusal(place: Place, reason: str) -> str:
         "changes to a protected branch with migrate (action='plan', then 'apply'). "
         f"(Refused statement: {reason})"
     )
+
+
+def _check_total(texts: Sequence[object], *, limit: int) -> None:
+    """The SQL size limit holds for a call, across all its statements."""
+    size = sum(len(text.encode("utf-8", "surrogatepass")) for text in texts if isinstance(text, str))
+    if len(texts) > 1 and size > limit:
+        raise InvalidInput(
+            f"the statements are {size:,} bytes together; the limit is {limit:,} bytes per call "
+            "(NEON_MCP_MAX_SQL_BYTES): send them in several calls"
+        )
+
+
+ANALYSIS_SECONDS = 2.0
+"""Longest a statement's text may take to analyse (pglast builds a Python tree of every node: a 100 kB expression
+took eight seconds here); a statement that needs longer is refused. The refused analysis still runs to its end in its
+thread (threads cannot be stopped), one at a time, slowing the event loop meanwhile but not stopping it."""
+_INLINE_CHARS = 4096
+_large_analyses = threading.Semaphore(1)
+"""Long texts are analysed one at a time, so an abandoned analysis (a thread cannot be stopped: it runs on after its
+caller's deadline) keeps at most one core busy; one still waiting when its caller gave up is skipped."""
+
+
+def _analyze_alone(sql: str, abandoned: threading.Event) -> tuple[StatementFacts, ...]:
+    with _large_analyses:
+        return () if abandoned.is_set() else analyze(sql)
+
+
+async def _analysed(sql: str, what: str) -> tuple[StatementFacts, ...]:
+    """``analyze(sql)``; a long text in a worker thread (the event loop keeps serving), refused with
+    ``InvalidInput`` if it is not analysed within ``ANALYSIS_SECONDS`` (waiting for another long text included)."""
+    if len(sql) <= _INLINE_CHARS:
+        return analyze(sql)
+    abandoned = threading.Event()
+    work = asyncio.ensure_future(asyncio.to_thread(_analyze_alone, sql, abandoned))
+    try:
+        return await asyncio.wait_for(asyncio.shield(work), timeout=ANALYSIS_SECONDS)
+    except TimeoutError:
+        abandoned.set()
+        work.add_done_callback(lambda done: done.cancelled() or done.exception())  # nobody awaits it any more
+        raise InvalidInput(
+            f"{what} is too complex to analyse within {ANALYSIS_SECONDS:g} s ({len(sql):,} characters); split it "
+            "into smaller statements, or pass long lists of values as params"
+        ) from None
 
 
 def _check_text(sql: object, *, limit: int, what: str = "sql") -> str:
@@ -194,12 +246,12 @@ class SQLService:
         texts = [sql] if isinstance(sql, str) else list(sql)
         if not texts:
             raise InvalidInput("statements is empty: pass at least one SQL statement")
+        _check_total(texts, limit=self.max_sql_bytes)
         facts: list[StatementFacts] = []
         for number, text in enumerate(texts, start=1):
             what = "sql" if single else f"statement {number}"
             checked = _check_text(text, limit=self.max_sql_bytes, what=what)
-            # Long scripts can take pglast seconds to parse: keep the event loop serving meanwhile.
-            parsed = analyze(checked) if len(checked) <= 4096 else await asyncio.to_thread(analyze, checked)
+            parsed = await _analysed(checked, what)
             if len(parsed) > 1:
                 raise InvalidInput(
                     f"{what} holds {len(parsed)} statements; pass exactly one"
@@ -258,6 +310,17 @@ class SQLService:
         the 2026-07-28 protocol matches an answer to its question by the question's exact text. The objects' identity
         and size, which the database gives, come with the plan's ``binding``.
         """
+        lines = self._summary_head(plan)
+        for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
+            lines.append(_statement_line(fact, classification))
+            targets = ", ".join(qualified(r.schema, r.name) for r in fact.targets)
+            if targets:
+                lines.append(f"   affects: {targets}")
+        lines += _parameters(plan)
+        return "\n".join(lines)
+
+    def _summary_head(self, plan: Plan) -> list[str]:
+        """The first lines of a summary: where, which operation, why it is asked, and the backup taken first."""
         lines = [
             f"Destructive operation on {plan.place.label} (operation {plan.fingerprint}).",
             f"Why confirmation is needed: {plan.verdict.reason}",
@@ -271,16 +334,7 @@ class SQLService:
                     else "backups are switched off (NEON_MCP_BACKUPS=false): nothing is kept."
                 )
             )
-        for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
-            shown = redact(fact.sql)
-            text = shown if len(shown) <= _SUMMARY_SQL_CHARS else shown[:_SUMMARY_SQL_CHARS] + " …"
-            lines.append(f"{fact.index + 1}. [{classification.category}] {text}")
-            targets = ", ".join(qualified(r.schema, r.name) for r in fact.targets)
-            if targets:
-                lines.append(f"   affects: {targets}")
-        if any(plan.params):
-            lines.append(f"Parameters: {json.dumps([list(p) for p in plan.params], default=str)[:500]}")
-        return "\n".join(lines)
+        return lines
 
     # --- running --------------------------------------------------------------------------------------------------
 
@@ -288,21 +342,57 @@ class SQLService:
         """Run a plan the policy allowed (and a human confirmed, if it needed that); audit what changes data.
 
         A confirmed plan on a protected branch runs only after its backup branch has been taken.
+
+        A write the policy let through unconfirmed is measured before it commits (``server.sql.effects``): if it
+        touches a whole table it is rolled back and ``NeedsConfirmation`` is raised with the plan to ask about (its
+        summary states the measured effect). When a human confirmed that (``confirmed.summary``, by
+        ``confirm_operation``), the run measures again and commits only if it gives the same summary; otherwise it
+        is rolled back and ``ConfirmationError`` says what it would do now.
         """
         if plan.needs_confirmation and confirmed.path == "not-needed":
             raise AssertionError("a plan that needs confirmation ran without one")
         caps = self.caps if max_rows is None else Caps(min(max_rows, self.caps.max_rows), self.caps.max_bytes)
         read_only = plan.verdict.read_only
+        measured = not read_only and not plan.needs_confirmation
         backup = None
         target = plan.place.target
-        if plan.needs_confirmation and target is not None and plan.place.protected_because and self.backups is not None:
+        confirmed_by_human = plan.needs_confirmation or confirmed.summary is not None
+        if confirmed_by_human and target is not None and plan.place.protected_because and self.backups is not None:
             backup = await self.backups.take(target.project_id, target.branch_id, target.branch_name)
+
+        rolled_back: list[Effect] = []
+
+        def check(effects: Sequence[Effect]) -> None:
+            if not effects:
+                return
+            asked = self._measured(plan, effects)
+            if asked.summary == confirmed.summary:
+                return  # the human confirmed exactly this effect: commit
+            rolled_back.extend(effects)
+            if confirmed.summary is None:
+                raise NeedsConfirmation(
+                    "; ".join(effect.describe() for effect in effects)
+                    + ": measured by running it, then rolled back (nothing was applied). A change of a whole table "
+                    "needs the user's confirmation.",
+                    asked,
+                )
+            raise ConfirmationError(
+                f"what operation {confirmed.operation_id} would do changed since it was confirmed; nothing ran. "
+                f"Now it would be:\n{asked.summary}\nRun the tool again to confirm that."
+            )
+
         try:
             outcomes = await plan.place.databases.run(
-                plan.statements(), read_only=read_only, caps=caps, database=plan.database
+                plan.statements(),
+                read_only=read_only,
+                caps=caps,
+                database=plan.database,
+                check=check if measured else None,
             )
         except NeonMCPError as exc:
-            if not read_only:
+            if rolled_back:
+                self._audit(plan, confirmed, None, measured=rolled_back)
+            elif not read_only:
                 self._audit(plan, confirmed, None, error=str(exc))
             if isinstance(exc, DatabaseError) and exc.sqlstate == "42P01" and plan.warnings:
                 exc.hint = "; ".join(filter(None, [exc.hint, *plan.warnings]))
@@ -314,9 +404,32 @@ class SQLService:
             self.forget_cached_plans(plan.place.key)
         return Execution(outcomes, backup)
 
+    def _measured(self, plan: Plan, effects: Sequence[Effect]) -> Plan:
+        """``plan`` as a change to confirm, its summary stating the measured ``effects`` (deterministic: the same
+        effects, as ``Effect.describe`` rounds them, give the same text)."""
+        reason = "it changes a whole table (measured by running it in a transaction that was then rolled back)"
+        verdict = replace(plan.verdict, action="confirm", category="destructive", reason=reason)
+        measured = replace(plan, verdict=verdict)
+        by_statement = {effect.statement: effect for effect in effects}
+        lines = self._summary_head(measured)
+        for fact, classification in zip(plan.facts, plan.verdict.statements, strict=True):
+            lines.append(_statement_line(fact, classification))
+            if fact.index in by_statement:
+                lines.append(f"   measured: {by_statement[fact.index].describe()}")
+        lines += _parameters(plan)
+        return replace(measured, summary="\n".join(lines))
+
     def _audit(
-        self, plan: Plan, confirmed: Confirmed, outcomes: list[Outcome] | None, *, error: str | None = None
+        self,
+        plan: Plan,
+        confirmed: Confirmed,
+        outcomes: list[Outcome] | None,
+        *,
+        error: str | None = None,
+        measured: Sequence[Effect] = (),
     ) -> None:
+        """One record per statement that is not a read: what ran, or failed, or was rolled back after ``measured``."""
+        affected = {effect.statement: effect.affected for effect in measured}
         for index, (fact, classification) in enumerate(zip(plan.facts, plan.verdict.statements, strict=True)):
             if classification.category == "read":
                 continue
@@ -328,7 +441,7 @@ class SQLService:
                     classification=classification.category,
                     confirmation=confirmed.path,
                     outcome="ok" if outcome is not None else ("error" if error else "rolled-back"),
-                    rows_affected=outcome.rows_affected if outcome is not None else None,
+                    rows_affected=outcome.rows_affected if outcome is not None else affected.get(index),
                     error=error,
                     operation_id=confirmed.operation_id,
                 )
@@ -363,3 +476,16 @@ def _bind_params(params: Sequence[Sequence[Any]] | None, count: int) -> tuple[tu
     if len(params) != count:
         raise InvalidInput(f"params has {len(params)} lists for {count} statements; give one list per statement")
     return tuple(tuple(p) for p in params)
+
+
+def _statement_line(fact: StatementFacts, classification: Classification) -> str:
+    """A statement as a summary shows it: numbered, classified, its password literals redacted, shortened."""
+    sql = redact(fact.sql)
+    shown = sql if len(sql) <= _SUMMARY_SQL_CHARS else sql[:_SUMMARY_SQL_CHARS] + " …"
+    return f"{fact.index + 1}. [{classification.category}] {shown}"
+
+
+def _parameters(plan: Plan) -> list[str]:
+    if not any(plan.params):
+        return []
+    return [f"Parameters: {json.dumps([list(p) for p in plan.params], default=str)[:500]}"]

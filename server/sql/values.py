@@ -1,7 +1,10 @@
 """PostgreSQL values to JSON and JSON arguments to PostgreSQL parameters.
 
 ``to_json`` turns whatever asyncpg decoded into something ``json.dumps`` accepts without losing meaning (numerics as
-exact strings, NaN and infinities spelled out, bytea as hex, ranges in PostgreSQL's text form). ``coerce_param`` turns a
+exact strings, NaN and infinities spelled out, bytea as hex, ranges in PostgreSQL's text form). ``converter`` picks,
+once per result column, the part of ``to_json`` that column's type needs (or nothing, when asyncpg's value is
+already what ``to_json`` would return), and ``sizing`` how ``estimate_size`` will count its values: the same answer
+without an ``isinstance`` chain per cell. ``coerce_param`` turns a
 JSON argument (a tool's ``params``) into the Python type asyncpg expects for the parameter's PostgreSQL type, so that a
 model can pass ``"2024-05-01"`` for a ``date`` parameter.
 """
@@ -15,11 +18,20 @@ import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import InvalidInput
 
-__all__ = ["BYTEA_PREVIEW_BYTES", "coerce_param", "estimate_size", "to_json"]
+__all__ = [
+    "BYTEA_PREVIEW_BYTES",
+    "Sizing",
+    "coerce_param",
+    "converter",
+    "cut_bytes",
+    "estimate_size",
+    "sizing",
+    "to_json",
+]
 
 BYTEA_PREVIEW_BYTES = 64
 """A bytea value is shown as at most this many bytes of hex, then its length."""
@@ -46,7 +58,13 @@ def _decimal(value: Decimal) -> str:
 def _bytes(value: bytes) -> str:
     if len(value) <= BYTEA_PREVIEW_BYTES:
         return "\\x" + value.hex()
-    return f"\\x{value[:BYTEA_PREVIEW_BYTES].hex()}… ({len(value)} bytes)"
+    return cut_bytes(value, len(value))
+
+
+def cut_bytes(head: bytes, length: int) -> str:
+    """A bytea value of ``length`` bytes shown by its first ``BYTEA_PREVIEW_BYTES`` (``head``, cut in the database
+    or here), then its length."""
+    return f"\\x{head[:BYTEA_PREVIEW_BYTES].hex()}… ({length} bytes)"
 
 
 def _interval(value: dt.timedelta) -> str:
@@ -105,6 +123,62 @@ def to_json(value: Any) -> JSONValue:
     if hasattr(value, "isempty") and hasattr(value, "lower_inc"):
         return _range(value)
     return str(value)
+
+
+def _isoformat(value: dt.date | dt.time) -> str:
+    return value.isoformat()
+
+
+# Types asyncpg decodes to exactly what to_json returns for them (int, bool, str; lists of those for arrays).
+_AS_IS = frozenset({"int2", "int4", "int8", "oid", "bool", "text", "varchar", "bpchar", "name", "xml", "money"})
+_CONVERTERS: dict[str, Callable[[Any], JSONValue]] = {
+    "float4": _float,
+    "float8": _float,
+    "numeric": _decimal,
+    "date": _isoformat,
+    "time": _isoformat,
+    "timetz": _isoformat,
+    "timestamp": _isoformat,
+    "timestamptz": _isoformat,
+    "interval": _interval,
+    "uuid": str,
+    "inet": str,
+    "cidr": str,
+    "bytea": _bytes,
+    "json": json.loads,
+    "jsonb": json.loads,
+}
+_NUMBERS = frozenset({"int2", "int4", "int8", "oid", "bool"})
+_STRINGS = frozenset(_AS_IS - _NUMBERS) | {
+    "numeric", "date", "time", "timetz", "timestamp", "timestamptz", "interval", "uuid", "inet", "cidr", "bytea",
+}  # fmt: skip
+
+
+def converter(type_name: str, *, builtin: bool, element: str | None = None) -> Callable[[Any], JSONValue] | None:
+    """What ``to_json`` does to a non-NULL value of a column of this type (``element``: of an array of it), or None
+    when it returns asyncpg's value unchanged. ``builtin``: the type is PostgreSQL's own (pg_catalog)."""
+    if not builtin:
+        return to_json
+    if element is not None:
+        return None if element in _AS_IS else to_json
+    if type_name in _AS_IS:
+        return None
+    found: Callable[[Any], JSONValue] = _CONVERTERS.get(type_name, to_json)
+    return found
+
+
+Sizing = Literal["number", "string", "any"]
+"""How ``estimate_size`` counts a column's converted values: ``number`` (8 each, NULL too), ``string`` (a string or
+NULL), ``any`` (call it)."""
+
+
+def sizing(type_name: str, *, builtin: bool, element: str | None = None) -> Sizing:
+    """How the converted values of a column of this type are counted (see ``Sizing``)."""
+    if not builtin or element is not None:
+        return "any"
+    if type_name in _NUMBERS:
+        return "number"
+    return "string" if type_name in _STRINGS else "any"
 
 
 def estimate_size(value: JSONValue) -> int:

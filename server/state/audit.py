@@ -59,6 +59,9 @@ class Confirmed:
 
     path: ConfirmationPath
     operation_id: str | None = None
+    summary: str | None = None
+    """For ``confirm_operation``: the summary the human confirmed (a change confirmed by what it measured when it ran
+    checks its new measurement against it)."""
 
 
 NOT_NEEDED = Confirmed("not-needed")
