@@ -7,7 +7,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 
 from server.settings import Settings
-from tools import branches, computes, confirm, migrate, neon_info, performance, roles, schema, sql
+from tools import branches, computes, confirm, migrate, neon_info, performance, projects, roles, schema, search, sql
 
 __all__ = ["register_all"]
 
@@ -15,8 +15,8 @@ __all__ = ["register_all"]
 def register_all(server: MCPServer[Any], settings: Settings) -> None:
     """Register every tool the settings allow.
 
-    Branch tools only with Neon; confirm_operation only where something can need confirming (writes, or with Neon
-    the confirmed branch operations).
+    Project, branch and search tools only with Neon; confirm_operation only where something can need confirming
+    (writes, or with Neon the confirmed project and branch operations).
     """
     writes_possible = settings.effective_access_mode != "read-only"
     sql.register(server, writes_possible=writes_possible)
@@ -25,6 +25,8 @@ def register_all(server: MCPServer[Any], settings: Settings) -> None:
     migrate.register(server, settings)
     if settings.uses_neon:
         neon_info.register(server, settings)
+        projects.register(server, settings)
+        search.register(server, settings)
         branches.register(server, settings)
         computes.register(server, settings)
         roles.register(server, settings)

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from server.mcp import Ctx, add_tool, replay, services, session_id
 
-from . import branches, computes, migrate, roles, sql
+from . import branches, computes, migrate, projects, roles, sql
 
 __all__ = ["register"]
 
@@ -20,6 +20,7 @@ CONFIRMABLE: dict[str, Callable[..., Awaitable[CallToolResult]]] = {
     for fn in (
         sql.run_sql,
         sql.run_sql_transaction,
+        projects.delete_project,
         branches.delete_branch,
         branches.reset_branch,
         branches.restore_branch,

@@ -1,0 +1,300 @@
+"""The project and organisation tools on local Neon (real HTTP, real PostgreSQL, a real MCP client): organisations,
+projects across organisations and shared ones, create_project (protected production branch, no password by default,
+the password only with the operator's setting and the user's yes), delete_project (what goes, whether it can be
+undone, refused for the served project, for a project with a protected branch and in access mode branches; a
+declined confirmation deletes nothing), and a project named by name or id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from server.settings import Settings
+from tests.helpers import Human, data_of, mcp_client, sql, text_of
+from tests.local_neon.helpers import API
+from tests.neon.conftest import NeonTestProject
+
+pytestmark = pytest.mark.anyio
+
+LISTS = ("list_organizations", "list_projects", "list_shared_projects")
+CHANGES = ("create_project", "delete_project")
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def _project(api: API, project_id: str) -> dict[str, Any] | None:
+    response = api.http.get(f"/projects/{project_id}")
+    return dict(response.json()["project"]) if response.status_code == 200 else None
+
+
+def _branches(api: API, project_id: str) -> list[dict[str, Any]]:
+    return list(api.call("GET", f"/projects/{project_id}/branches")["branches"])
+
+
+def _remove(api: API, project_id: str) -> None:
+    """Delete a project the test made, its branches unprotected first (Neon refuses otherwise)."""
+    if _project(api, project_id) is None:
+        return
+    for branch in _branches(api, project_id):
+        if branch.get("protected"):
+            body = api.call(
+                "PATCH", f"/projects/{project_id}/branches/{branch['id']}", json={"branch": {"protected": False}}
+            )
+            api.wait(project_id, body["operations"])
+    api.http.delete(f"/projects/{project_id}")
+
+
+@pytest.fixture
+def made(neon_api: API) -> Iterator[list[str]]:
+    """Ids of projects the test made (through a tool or the API); each is deleted afterwards."""
+    ids: list[str] = []
+    yield ids
+    for project_id in ids:
+        _remove(neon_api, project_id)
+
+
+@pytest.fixture
+def spare(neon_api: API, made: list[str]) -> Callable[[str], dict[str, Any]]:
+    """Makes a project through the API (no protected branch), ready; deleted after the test if it is still there."""
+
+    def make(name: str) -> dict[str, Any]:
+        body = neon_api.call("POST", "/projects", expect=201, json={"project": {"name": name}})
+        made.append(body["project"]["id"])
+        neon_api.wait(body["project"]["id"], body["operations"])
+        return dict(body["project"])
+
+    return make
+
+
+def _password(api: API, project_id: str, branch_id: str, role: str) -> str:
+    path = f"/projects/{project_id}/branches/{branch_id}/roles/{role}/reveal_password"
+    return str(api.call("GET", path)["password"])
+
+
+# --- registration ----------------------------------------------------------------------------------------------------
+
+
+async def test_the_tools_and_their_annotations(neon_settings: Callable[..., Settings]) -> None:
+    async with mcp_client(neon_settings()) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    async with mcp_client(neon_settings(access_mode="read-only")) as client:
+        read_only = {tool.name for tool in (await client.list_tools()).tools}
+    for name in LISTS:
+        annotations = tools[name].annotations
+        assert annotations is not None and annotations.read_only_hint and annotations.idempotent_hint, name
+        assert tools[name].output_schema is not None and name in read_only
+    assert tools["create_project"].annotations.destructive_hint is False  # type: ignore[union-attr]
+    assert tools["delete_project"].annotations.destructive_hint is True  # type: ignore[union-attr]
+    for name in CHANGES:
+        assert name not in read_only and tools[name].output_schema is not None
+        assert not {"confirmation", "reveal"} & set(tools[name].input_schema.get("properties") or {})
+
+
+# --- lists -----------------------------------------------------------------------------------------------------------
+
+
+async def test_organizations_and_projects_across_them(
+    neon_settings: Callable[..., Settings], project: NeonTestProject, api_requests: Callable[[], int]
+) -> None:
+    async with mcp_client(neon_settings()) as client:
+        orgs = data_of(await client.call_tool("list_organizations", {}))
+        before = api_requests()
+        listed = await client.call_tool("list_projects", {})
+        every_org = api_requests() - before
+        by_name = data_of(await client.call_tool("list_projects", {"org": orgs["organizations"][0]["name"]}))
+        searched = data_of(await client.call_tool("list_projects", {"search": "agen"}))
+        unknown = await client.call_tool("list_projects", {"org": "no-such-org"})
+        shared = data_of(await client.call_tool("list_shared_projects", {}))
+    [org] = orgs["organizations"]
+    assert org["name"] == "Local" and org["id"].startswith("org-")
+    data = data_of(listed)
+    assert every_org == 2, every_org  # the organisations, then one listing for all of them
+    ours = next(p for p in data["projects"] if p["id"] == project.id)
+    assert ours["served"] and ours["org_id"] == org["id"] and ours["org"] == "Local" and data["served"] == project.id
+    assert f"* agents ({project.id}) · Local ({org['id']})" in text_of(listed)
+    assert {p["id"] for p in by_name["projects"]} == {p["id"] for p in data["projects"]}
+    assert by_name["organizations"] == [org["id"]]
+    assert project.id in {p["id"] for p in searched["projects"]} and searched["search"] == "agen"
+    assert all("agen" in p["name"] or "agen" in p["id"] for p in searched["projects"])
+    assert (
+        unknown.is_error and "organisation 'no-such-org' not found" in text_of(unknown) and "Local" in text_of(unknown)
+    )
+    assert shared == {"projects": []}
+
+
+# --- create_project --------------------------------------------------------------------------------------------------
+
+
+async def test_create_project_protects_its_production_branch_and_shows_no_password(
+    neon_settings: Callable[..., Settings], neon_api: API, made: list[str], api_requests: Callable[[], int]
+) -> None:
+    name = _unique("app")
+    async with mcp_client(neon_settings(production_branch="live")) as client:
+        before = api_requests()
+        result = await client.call_tool("create_project", {"name": name})
+        used = api_requests() - before
+        data = data_of(result)
+        made.append(data["id"])
+        refused = await client.call_tool("delete_project", {"project": name})
+        described = data_of(await client.call_tool("describe_project", {"project": name}))
+    [branch] = data["branches"]
+    assert branch["name"] == "live" and branch["default"] and branch["protected"]
+    assert branch["protected_because"] == "it is the production branch"
+    stored = _branches(neon_api, data["id"])
+    assert [(b["name"], b["protected"], b["current_state"]) for b in stored] == [("live", True, "ready")]
+    secret = _password(neon_api, data["id"], branch["id"], data["role"])
+    assert secret not in text_of(result) and secret not in str(result.structured_content)
+    assert data["password_redacted"] is True and ":****@" in data["connection_uri"]
+    assert "-pooler" in data["pooled_connection_uri"] and ":****@" in data["pooled_connection_uri"]
+    assert data["database"] == "neondb" and data["role"] == "neondb_owner" and data["compute"].startswith("ep-")
+    assert data["served"] is False and "NEON_PROJECT_ID=" in text_of(result)  # the server stays on its project
+    # The answer's URI reaches the new database once the password is put in.
+    parts = urlsplit(data["connection_uri"])
+    uri = parts._replace(netloc=parts.netloc.replace(":****@", f":{secret}@")).geturl()
+    assert (await sql(uri, "SELECT current_database()"))[0][0] == "neondb"
+    assert described["default_branch"] == "live" and described["id"] == data["id"]
+    # Neon's rule: a project holding a protected branch is not deleted; the way out is said.
+    assert refused.is_error and "protected" in text_of(refused) and "unprotect" in text_of(refused)
+    assert _project(neon_api, data["id"]) is not None
+    print(f"create_project: {used} API requests")
+
+
+async def test_create_project_reveals_the_password_only_with_the_setting_and_a_yes(
+    neon_settings: Callable[..., Settings], neon_api: API, made: list[str]
+) -> None:
+    human = Human()
+    async with mcp_client(neon_settings(reveal_passwords=True), elicitation_callback=human) as client:
+        data = data_of(await client.call_tool("create_project", {"name": _unique("shown")}))
+    made.append(data["id"])
+    secret = _password(neon_api, data["id"], data["branches"][0]["id"], data["role"])
+    assert len(human.asked) == 1 and "password" in human.asked[0]
+    assert data["password_redacted"] is False and f":{secret}@" in data["connection_uri"]
+    assert f":{secret}@" in data["pooled_connection_uri"]
+
+
+async def test_create_project_refuses_bad_arguments_before_making_anything(
+    neon_settings: Callable[..., Settings], neon_api: API
+) -> None:
+    before = {p["id"] for p in neon_api.call("GET", "/projects", params={"limit": 400})["projects"]}
+    async with mcp_client(neon_settings()) as client:
+        region = await client.call_tool("create_project", {"name": "nowhere", "region": "aws-mars-1"})
+        org = await client.call_tool("create_project", {"name": "nowhere", "org_id": "org-missing-1"})
+        blank = await client.call_tool("create_project", {"name": "   "})
+    async with mcp_client(neon_settings(access_mode="read-only")) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+    assert region.is_error and "region 'aws-mars-1' is not available" in text_of(region)
+    assert org.is_error and "organisation 'org-missing-1' not found" in text_of(org)
+    assert blank.is_error and "name is empty" in text_of(blank)
+    assert "create_project" not in names
+    after = {p["id"] for p in neon_api.call("GET", "/projects", params={"limit": 400})["projects"]}
+    assert after == before
+
+
+async def test_the_first_project_of_an_unpinned_server_becomes_the_served_one(
+    neon_settings: Callable[..., Settings], project: NeonTestProject, made: list[str]
+) -> None:
+    """With one project and no NEON_PROJECT_ID the server serves it; creating a second keeps it served."""
+    ours = neon_settings(neon_project_id=None)
+    async with mcp_client(ours) as client:
+        listed = data_of(await client.call_tool("list_projects", {}))
+        if len(listed["projects"]) != 1:
+            pytest.skip("other projects exist in this session's local Neon")
+        created = data_of(await client.call_tool("create_project", {"name": _unique("second")}))
+        made.append(created["id"])
+        branches = data_of(await client.call_tool("list_branches", {}))
+    assert created["served"] is False and branches["project_id"] == project.id
+
+
+# --- delete_project --------------------------------------------------------------------------------------------------
+
+
+async def test_a_declined_confirmation_deletes_nothing_and_a_yes_deletes_all(
+    neon_settings: Callable[..., Settings], neon_api: API, spare: Callable[[str], dict[str, Any]]
+) -> None:
+    doomed = spare(_unique("doomed"))
+    body = neon_api.call(
+        "POST",
+        f"/projects/{doomed['id']}/branches",
+        expect=201,
+        json={"branch": {"name": "side"}, "endpoints": [{"type": "read_write"}]},
+    )
+    neon_api.wait(doomed["id"], body["operations"])
+    no, yes = Human(yes=False), Human()
+    async with mcp_client(neon_settings(access_mode="full"), elicitation_callback=no) as client:
+        declined = data_of(await client.call_tool("delete_project", {"project": doomed["name"]}))
+    assert declined["status"] == "declined" and _project(neon_api, doomed["id"]) is not None
+    [question] = no.asked
+    assert f"Delete project {doomed['name']} ({doomed['id']})" in question
+    assert "2 branch(es): production" in question and "side" in question and "2 compute(s)" in question
+    assert "cannot be undone" in question and "Bound to these objects" in question
+    async with mcp_client(neon_settings(access_mode="full"), elicitation_callback=yes) as client:
+        done = await client.call_tool("delete_project", {"project": doomed["id"]})
+    data = data_of(done)
+    assert data["status"] == "ok" and sorted(data["branches"]) == ["production", "side"] and data["computes"] == 2
+    assert data["recoverable"] is False and "cannot be undone" in text_of(done)
+    assert _project(neon_api, doomed["id"]) is None
+
+
+async def test_delete_project_through_confirm_operation(
+    neon_settings: Callable[..., Settings], neon_api: API, spare: Callable[[str], dict[str, Any]]
+) -> None:
+    doomed = spare(_unique("stored"))
+    settings = neon_settings(access_mode="full")
+    async with mcp_client(settings) as client:
+        asked = data_of(await client.call_tool("delete_project", {"project": doomed["name"]}))
+        assert asked["status"] == "confirmation_required" and _project(neon_api, doomed["id"]) is not None
+        assert "cannot be undone" in asked["summary"] and asked["undo"].startswith("Local Neon")
+        done = data_of(await client.call_tool("confirm_operation", {"operation_id": asked["operation_id"]}))
+        again = await client.call_tool("delete_project", {"project": doomed["id"]})
+    assert done["status"] == "ok" and _project(neon_api, doomed["id"]) is None
+    assert again.is_error and "not found" in text_of(again)
+    audit = (settings.home / "audit.jsonl").read_text()
+    assert f"project={doomed['id']}" in audit and "confirm_operation" in audit
+
+
+async def test_delete_project_refusals(
+    neon_settings: Callable[..., Settings],
+    neon_api: API,
+    project: NeonTestProject,
+    spare: Callable[[str], dict[str, Any]],
+) -> None:
+    other = spare(_unique("kept"))
+    declining = Human(yes=False)
+    async with mcp_client(neon_settings()) as client:  # access mode branches
+        in_branches = await client.call_tool("delete_project", {"project": other["id"]})
+        served = await client.call_tool("delete_project", {"project": "agents"})
+    async with mcp_client(
+        neon_settings(access_mode="full", allow_deleting_served_project=True), elicitation_callback=declining
+    ) as client:
+        allowed = data_of(await client.call_tool("delete_project", {"project": "agents"}))
+    assert (
+        in_branches.is_error
+        and "access mode branches" in text_of(in_branches)
+        and "every branch" in text_of(in_branches)
+    )
+    assert served.is_error and "this server serves" in text_of(served)
+    assert "NEON_MCP_ALLOW_DELETING_SERVED_PROJECT" in text_of(served)
+    assert allowed["status"] == "declined" and len(declining.asked) == 1  # allowed, so asked (and declined)
+    assert _project(neon_api, other["id"]) is not None and _project(neon_api, project.id) is not None
+
+
+async def test_a_project_is_named_by_name_or_id_and_unknown_ones_list_what_exists(
+    neon_settings: Callable[..., Settings], project: NeonTestProject
+) -> None:
+    async with mcp_client(neon_settings()) as client:
+        by_id = data_of(await client.call_tool("list_branches", {"project": project.id}))
+        by_name = data_of(await client.call_tool("list_branches", {"project": "agents"}))
+        fetched = data_of(await client.call_tool("fetch", {"id": f"project:{project.id}"}))
+        unknown = await client.call_tool("describe_project", {"project": "no-such-project"})
+        gone = await client.call_tool("delete_project", {"project": "no-such-project"})
+    assert by_id == by_name and by_id["project_id"] == project.id
+    assert fetched["title"] == "agents"
+    for result in (unknown, gone):
+        assert result.is_error and "not found" in text_of(result) and f"agents ({project.id})" in text_of(result)
