@@ -225,23 +225,21 @@ class ProjectService:
 
     async def organization(self, ref: str) -> Organization:
         """The organisation with this id or name; raises ``InvalidInput`` listing them when none (or several) match."""
-        organizations = await self.neon.list_organizations()
-        found = [o for o in organizations if ref == o.id] or [o for o in organizations if ref == o.name]
-        if len(found) == 1:
-            return found[0]
-        listed = _names([f"{o.name} ({o.id})" for o in organizations]) or "(none)"
-        if found:
-            raise InvalidInput(f"several organisations are named {ref!r}: {listed}; name one by its id")
-        raise InvalidInput(f"organisation {ref!r} not found; organisations: {listed}")
+        return _pick(await self.neon.list_organizations(), ref)
 
     async def projects(self, org: str | None = None, search: str | None = None) -> ProjectList:
         """The projects of every organisation of the user (or of ``org``), those matching ``search`` (part of a name
         or id) if given; the served project is marked."""
         search = (search or "").strip() or None
-        organizations = await self.neon.list_organizations()
+        try:
+            organizations = await self.neon.list_organizations()
+        except NeonAPIFailure as exc:  # an organisation's API key is no user's: its projects list all the same
+            if exc.status not in (401, 403, 404) or org is not None:
+                raise
+            organizations = []
         names = {o.id: o.name for o in organizations}
         if org is not None:
-            chosen = await self.organization(org)
+            chosen = _pick(organizations, org)
             projects = await self.neon.list_projects(search=search, org_id=chosen.id)
             listed = [chosen.id]
         else:
@@ -491,6 +489,17 @@ class ProjectService:
                 operation_id=confirmed.operation_id,
             )
         )
+
+
+def _pick(organizations: Sequence[Organization], ref: str) -> Organization:
+    """The organisation whose id (else name) is ``ref``; ``InvalidInput`` listing them when none or several match."""
+    found = [o for o in organizations if ref == o.id] or [o for o in organizations if ref == o.name]
+    if len(found) == 1:
+        return found[0]
+    listed = _names([f"{o.name} ({o.id})" for o in organizations]) or "(none)"
+    if found:
+        raise InvalidInput(f"several organisations are named {ref!r}: {listed}; name one by its id")
+    raise InvalidInput(f"organisation {ref!r} not found; organisations: {listed}")
 
 
 def _organization(o: Organization) -> OrganizationInfo:

@@ -7,8 +7,13 @@ declined confirmation deletes nothing), and a project named by name or id.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import secrets
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +22,7 @@ import pytest
 from server.settings import Settings
 from tests.helpers import Human, data_of, mcp_client, sql, text_of
 from tests.local_neon.helpers import API
+from tests.local_neon.node import node_packages
 from tests.neon.conftest import NeonTestProject
 
 pytestmark = pytest.mark.anyio
@@ -298,3 +304,45 @@ async def test_a_project_is_named_by_name_or_id_and_unknown_ones_list_what_exist
     assert fetched["title"] == "agents"
     for result in (unknown, gone):
         assert result.is_error and "not found" in text_of(result) and f"agents ({project.id})" in text_of(result)
+
+
+# --- Neon's own CLI agrees -------------------------------------------------------------------------------------------
+
+
+def _neonctl(api: API, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """neonctl 5 (Neon's CLI, on Neon's TypeScript API client) against local Neon, answering JSON."""
+    root = node_packages(["neonctl@5.0.1"])
+    env = {**os.environ, "HOME": str(home), "CI": "true"}
+    command = [str(root / "node_modules" / ".bin" / "neonctl"), "--api-host", api.host, "--api-key", api.key]
+    return subprocess.run(
+        [*command, "--output", "json", "--no-analytics", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_neonctl_sees_what_the_tools_made_and_refuses_what_they_refuse(
+    neon_settings: Callable[..., Settings], neon_api: API, made: list[str], tmp_path: Path
+) -> None:
+    async with mcp_client(neon_settings()) as client:
+        orgs = data_of(await client.call_tool("list_organizations", {}))
+        created = data_of(await client.call_tool("create_project", {"name": _unique("ctl")}))
+        made.append(created["id"])
+        listed = data_of(await client.call_tool("list_projects", {}))
+
+    def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return _neonctl(neon_api, tmp_path, *args)
+
+    their_orgs = await asyncio.to_thread(ctl, "orgs", "list")
+    their_projects = await asyncio.to_thread(ctl, "projects", "list")
+    their_branches = await asyncio.to_thread(ctl, "branches", "list", "--project-id", created["id"])
+    their_delete = await asyncio.to_thread(ctl, "projects", "delete", created["id"])
+    assert their_orgs.returncode == 0, their_orgs.stderr
+    assert [o["id"] for o in json.loads(their_orgs.stdout)] == [o["id"] for o in orgs["organizations"]]
+    assert their_projects.returncode == 0, their_projects.stderr
+    theirs = {p["id"]: p for p in json.loads(their_projects.stdout)["projects"]}
+    assert set(theirs) == {p["id"] for p in listed["projects"]}
+    assert theirs[created["id"]]["org_id"] == created["org_id"] == orgs["organizations"][0]["id"]
+    assert their_branches.returncode == 0, their_branches.stderr
+    [branch] = json.loads(their_branches.stdout)
+    assert (branch["name"], branch["id"], branch["protected"]) == ("production", created["branches"][0]["id"], True)
+    assert their_delete.returncode != 0 and "protected" in their_delete.stderr  # Neon's rule, as the tool said
+    assert _project(neon_api, created["id"]) is not None
