@@ -1,8 +1,8 @@
 """Neon information tools: describe_project, list_branches, describe_branch, get_connection_string, compare_schemas.
 
-All read-only. Each calls one method of ``NeonViews`` and renders its model as compact text (``project_lines``,
-``tree_lines``, ``branch_lines``: ``fetch`` renders the same way); the model itself is the structured content. Names
-of databases and roles, and schema diffs, come from the database and are fenced.
+All read-only. Each calls one method of ``NeonViews`` and renders its model as compact text (``fetch`` renders a
+project and a branch the same way); the model itself is the structured content. Names of databases and roles, and
+schema diffs, come from the database and are fenced.
 """
 
 from __future__ import annotations
