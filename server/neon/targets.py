@@ -90,7 +90,11 @@ class Directory:
     # --- projects --------------------------------------------------------------------------------------------------
 
     async def project(self, project: str | None = None) -> Project:
-        """The project named (id or name), else the configured one, else the account's only project."""
+        """The project named (id or name), else the configured one, else the account's only project.
+
+        Found projects are cached by id and by the name they were asked for (until ``forget_project``), as branches
+        are by name: a project renamed meanwhile still answers to its old name in this server.
+        """
         if project is None and self._default_project is not None:
             return self._default_project
         wanted = project or self._project_setting
@@ -99,6 +103,8 @@ class Directory:
         async with self._lock:
             found = await self._find_project(wanted)
         self._projects[found.id] = found
+        if wanted is not None:
+            self._projects[wanted] = found
         if project is None:
             self._default_project = found
         return found
