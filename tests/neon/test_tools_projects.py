@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +20,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from server.neon.models import Project
+from server.neon.projects import undo_of_deletion
 from server.settings import Settings
 from tests.helpers import Human, data_of, mcp_client, sql, text_of
-from tests.local_neon.helpers import API
+from tests.local_neon.helpers import API, scratch_dir, start_local_neon, stop_local_neon
 from tests.local_neon.node import node_packages
 from tests.neon.conftest import NeonTestProject
 
@@ -142,7 +145,8 @@ async def test_create_project_protects_its_production_branch_and_shows_no_passwo
     neon_settings: Callable[..., Settings], neon_api: API, made: list[str], api_requests: Callable[[], int]
 ) -> None:
     name = _unique("app")
-    async with mcp_client(neon_settings(production_branch="live")) as client:
+    human = Human()  # would say yes to anything: not asked, as the operator does not allow revealing passwords
+    async with mcp_client(neon_settings(production_branch="live"), elicitation_callback=human) as client:
         before = api_requests()
         result = await client.call_tool("create_project", {"name": name})
         used = api_requests() - before
@@ -157,7 +161,7 @@ async def test_create_project_protects_its_production_branch_and_shows_no_passwo
     assert [(b["name"], b["protected"], b["current_state"]) for b in stored] == [("live", True, "ready")]
     secret = _password(neon_api, data["id"], branch["id"], data["role"])
     assert secret not in text_of(result) and secret not in str(result.structured_content)
-    assert data["password_redacted"] is True and ":****@" in data["connection_uri"]
+    assert human.asked == [] and data["password_redacted"] is True and ":****@" in data["connection_uri"]
     assert "-pooler" in data["pooled_connection_uri"] and ":****@" in data["pooled_connection_uri"]
     assert data["database"] == "neondb" and data["role"] == "neondb_owner" and data["compute"].startswith("ep-")
     assert data["served"] is False and "NEON_PROJECT_ID=" in text_of(result)  # the server stays on its project
@@ -172,17 +176,20 @@ async def test_create_project_protects_its_production_branch_and_shows_no_passwo
     print(f"create_project: {used} API requests")
 
 
+@pytest.mark.parametrize("yes", [True, False], ids=["accepted", "declined"])
 async def test_create_project_reveals_the_password_only_with_the_setting_and_a_yes(
-    neon_settings: Callable[..., Settings], neon_api: API, made: list[str]
+    neon_settings: Callable[..., Settings], neon_api: API, made: list[str], yes: bool
 ) -> None:
-    human = Human()
+    human = Human(yes=yes)
     async with mcp_client(neon_settings(reveal_passwords=True), elicitation_callback=human) as client:
-        data = data_of(await client.call_tool("create_project", {"name": _unique("shown")}))
+        result = await client.call_tool("create_project", {"name": _unique("shown")})
+    data = data_of(result)
     made.append(data["id"])
     secret = _password(neon_api, data["id"], data["branches"][0]["id"], data["role"])
     assert len(human.asked) == 1 and "password" in human.asked[0]
-    assert data["password_redacted"] is False and f":{secret}@" in data["connection_uri"]
-    assert f":{secret}@" in data["pooled_connection_uri"]
+    assert data["password_redacted"] is not yes
+    assert (f":{secret}@" in data["connection_uri"]) is yes and (f":{secret}@" in data["pooled_connection_uri"]) is yes
+    assert (secret in text_of(result)) is yes
 
 
 async def test_create_project_refuses_bad_arguments_before_making_anything(
@@ -203,22 +210,43 @@ async def test_create_project_refuses_bad_arguments_before_making_anything(
     assert after == before
 
 
-async def test_the_first_project_of_an_unpinned_server_becomes_the_served_one(
-    neon_settings: Callable[..., Settings], project: NeonTestProject, made: list[str]
-) -> None:
-    """With one project and no NEON_PROJECT_ID the server serves it; creating a second keeps it served."""
-    ours = neon_settings(neon_project_id=None)
-    async with mcp_client(ours) as client:
-        listed = data_of(await client.call_tool("list_projects", {}))
-        if len(listed["projects"]) != 1:
-            pytest.skip("other projects exist in this session's local Neon")
-        created = data_of(await client.call_tool("create_project", {"name": _unique("second")}))
-        made.append(created["id"])
-        branches = data_of(await client.call_tool("list_branches", {}))
-    assert created["served"] is False and branches["project_id"] == project.id
+async def test_an_unpinned_server_serves_its_first_project_and_keeps_serving_it(tmp_path: Path) -> None:
+    """On an account with no project (a local Neon of its own), the first project create_project makes becomes the
+    served one (the only one); a second one does not take its place."""
+    base = scratch_dir("neon-mcp-first-")
+    try:
+        host, key = await asyncio.to_thread(start_local_neon, base)
+        settings = Settings(neon_api_key=key, neon_api_host=host, home=tmp_path / "home")
+        async with mcp_client(settings) as client:
+            none = await client.call_tool("list_branches", {})
+            first = data_of(await client.call_tool("create_project", {"name": "first"}))
+            second = data_of(await client.call_tool("create_project", {"name": "second"}))
+            branches = data_of(await client.call_tool("list_branches", {}))
+            listed = data_of(await client.call_tool("list_projects", {}))
+    finally:
+        await asyncio.to_thread(stop_local_neon, base)
+        shutil.rmtree(base, ignore_errors=True)
+    assert none.is_error and "sees no project" in text_of(none) and "create_project" in text_of(none)
+    assert first["served"] is True and second["served"] is False
+    assert "NEON_PROJECT_ID=" + second["id"] in " ".join(second["notes"])
+    assert branches["project_id"] == first["id"] and listed["served"] == first["id"]
 
 
 # --- delete_project --------------------------------------------------------------------------------------------------
+
+
+def test_the_question_says_whether_a_deletion_can_be_undone() -> None:
+    """Neon keeps a deleted project recoverable for 7 days (its API reference of deleteProject and recoverProject);
+    local Neon removes it at once."""
+    on_neon = Project(id="bold-cloud-468218", name="shop", platform_id="aws", region_id="aws-us-east-2")
+    on_local = Project(id="odd-bird-12345678", name="shop", platform_id="local", region_id="local")
+    recoverable, how = undo_of_deletion(on_neon)
+    assert recoverable and "7 days" in how and "neonctl projects recover bold-cloud-468218" in how
+    assert "POST /projects/bold-cloud-468218/recover" in how
+    assert undo_of_deletion(on_local) == (
+        False,
+        "Local Neon removes the project and its data at once: this cannot be undone.",
+    )
 
 
 async def test_a_declined_confirmation_deletes_nothing_and_a_yes_deletes_all(
