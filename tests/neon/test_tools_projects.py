@@ -301,18 +301,15 @@ async def test_delete_project_refusals(
 ) -> None:
     other = spare(_unique("kept"))
     declining = Human(yes=False)
-    async with mcp_client(neon_settings()) as client:  # access mode branches
+    async with mcp_client(neon_settings()) as client:  # access mode branches, serving agents
         in_branches = await client.call_tool("delete_project", {"project": other["id"]})
-        served = await client.call_tool("delete_project", {"project": "agents"})
-    async with mcp_client(
-        neon_settings(access_mode="full", allow_deleting_served_project=True), elicitation_callback=declining
-    ) as client:
-        allowed = data_of(await client.call_tool("delete_project", {"project": "agents"}))
-    assert (
-        in_branches.is_error
-        and "access mode branches" in text_of(in_branches)
-        and "every branch" in text_of(in_branches)
-    )
+    async with mcp_client(neon_settings(neon_project_id=other["id"], access_mode="full")) as client:
+        served = await client.call_tool("delete_project", {"project": other["name"]})
+    allowing = neon_settings(neon_project_id=other["id"], access_mode="full", allow_deleting_served_project=True)
+    async with mcp_client(allowing, elicitation_callback=declining) as client:
+        allowed = data_of(await client.call_tool("delete_project", {"project": other["name"]}))
+    assert in_branches.is_error and "access mode branches" in text_of(in_branches)
+    assert "every branch" in text_of(in_branches)
     assert served.is_error and "this server serves" in text_of(served)
     assert "NEON_MCP_ALLOW_DELETING_SERVED_PROJECT" in text_of(served)
     assert allowed["status"] == "declined" and len(declining.asked) == 1  # allowed, so asked (and declined)
