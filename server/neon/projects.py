@@ -170,6 +170,8 @@ class ProjectDeletion:
     undo: str
     summary: str
     neon: NeonClient = field(repr=False, compare=False)
+    served: bool = False
+    """It is the project this server serves (the operator allowed deleting it)."""
     needs_confirmation: bool = True
 
     def preview(self) -> dict[str, object]:
@@ -431,7 +433,7 @@ class ProjectService:
             branch=guarded.name if guarded else None,
             protected_because=self.directory.protection(guarded) if guarded else None,
         ).enforced()
-        endpoints = tuple(await neon.list_endpoints(project.id))
+        endpoints = tuple(sorted(await neon.list_endpoints(project.id), key=lambda e: e.id))
         recoverable, undo = undo_of_deletion(project)
         names = {b.id: b.name for b in branches}
         lines = [
@@ -442,8 +444,7 @@ class ProjectService:
                 _names([f"{e.id} ({e.type}, branch {names.get(e.branch_id, e.branch_id)})" for e in endpoints])
                 or "(none)"
             ),
-            "  and every database, role and byte of data on them"
-            + (" (their sizes below)." if _logical_size(branches) is not None else " (Neon reports no sizes here)."),
+            "  and every database, role and byte of data on them (the sizes Neon reports are below).",
             undo,
         ]
         return ProjectDeletion(
@@ -454,6 +455,7 @@ class ProjectService:
             undo=undo,
             summary="\n".join(lines),
             neon=neon,
+            served=served is not None and served.id == project.id,
             needs_confirmation=verdict.needs_confirmation,
         )
 
@@ -473,6 +475,14 @@ class ProjectService:
             self.directory.forget_project(project.id)
         if gone is None:
             result.notes.append("Neon says it was already gone")
+        if change.served:
+            after = await self.directory.served()
+            result.notes.append(
+                "this server served it; its tools now default to "
+                + (f"{after.name} ({after.id}), the only project left" if after else "no project (set NEON_PROJECT_ID)")
+                if not self.directory.configured
+                else "this server served it (NEON_PROJECT_ID): its tools have no project until the operator changes it"
+            )
         self._audit(change, confirmed)
         logger.info("delete_project %s (%s) done", project.name, project.id)
         return result

@@ -314,6 +314,11 @@ async def test_delete_project_refusals(
     assert "NEON_MCP_ALLOW_DELETING_SERVED_PROJECT" in text_of(served)
     assert allowed["status"] == "declined" and len(declining.asked) == 1  # allowed, so asked (and declined)
     assert _project(neon_api, other["id"]) is not None and _project(neon_api, project.id) is not None
+    async with mcp_client(allowing, elicitation_callback=Human()) as client:
+        gone = data_of(await client.call_tool("delete_project", {"project": other["name"]}))
+        after = await client.call_tool("list_branches", {})
+    assert gone["status"] == "ok" and "this server served it (NEON_PROJECT_ID)" in " ".join(gone["notes"])
+    assert after.is_error and "not found" in text_of(after) and _project(neon_api, other["id"]) is None
 
 
 async def test_a_project_is_named_by_name_or_id_and_unknown_ones_list_what_exists(
