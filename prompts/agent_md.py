@@ -19,7 +19,8 @@ from server.settings import Settings
 __all__ = ["agent_md", "neon_tool_names"]
 
 DESCRIPTION = (
-    "Use this agent for anything about the project's Neon PostgreSQL databases: running and explaining queries, "
+    "Use this agent for anything about the project's Neon PostgreSQL databases: setting up a new application's "
+    "database (a Neon project), finding projects across organisations, running and explaining queries, "
     "designing schemas, shipping schema migrations safely (tested on a branch, linted, confirmed), managing branches "
     "(create, reset, restore to a point in time, delete), tuning performance, scaling computes, diagnosing "
     "connections, and setting up least-privilege roles. Examples: <example>Context: the user needs a new table. "

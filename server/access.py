@@ -1,4 +1,4 @@
-"""The access verdict for every operation that is not SQL: changing branches, computes, roles and schemas.
+"""The access verdict for every operation that is not SQL: changing projects, branches, computes, roles and schemas.
 
 A pure function, like the SQL policy (``server.sql.policy``): from the operation, the access mode and whether its
 branch is protected, to allow, confirm or refuse with the reason. Services ask it before they plan anything and raise
@@ -7,13 +7,16 @@ yes (``Verdict.enforced`` raises for a refusal). The rules:
 
 - ``read-only``: nothing changes (every operation here is refused).
 - Operations that only read their branch (a new branch of it, a read replica, a migration tested on a copy) run on
-  any branch in the other modes.
+  any branch in the other modes, and so does creating a project (it touches nothing that exists).
 - A migration's apply, and a compute's configuration, start, suspend or restart, are confirmed on a protected branch
   (production, the default branch, Neon-protected ones) in both other modes; an apply is also confirmed when its
   statements are destructive.
 - ``branches``: every other change runs on unprotected branches only.
 - ``full``: every other change runs everywhere, confirmed on a protected branch; deleting, resetting or restoring a
-  branch is always confirmed.
+  branch, and deleting a project, are always confirmed.
+
+Deleting a project deletes all its branches: its verdict is given for the project's protected branch, if it has one
+(its default branch always is), so in ``branches`` it is refused.
 
 The mode of SQL at a place (``mode_at``) follows the same rule: ``branches`` is ``full`` on unprotected branches and
 ``read-only`` on protected ones.
@@ -30,6 +33,8 @@ from .settings import AccessMode
 __all__ = ["Operation", "Verdict", "decide", "mode_at"]
 
 Operation = Literal[
+    "create_project",
+    "delete_project",
     "create_branch",
     "delete_branch",
     "reset_branch",
@@ -42,13 +47,16 @@ Operation = Literal[
     "migrate_apply",
 ]
 
-_READS_THE_BRANCH = frozenset({"create_branch", "create_read_replica", "migrate_plan"})
-"""Operations that only read their branch (a copy, a replica, a test run on a copy): allowed on any branch."""
+_READS_THE_BRANCH = frozenset({"create_project", "create_branch", "create_read_replica", "migrate_plan"})
+"""Operations that only read their branch (a copy, a replica, a test run on a copy), or touch nothing that exists (a
+new project): allowed on any branch."""
 _COMPUTES = frozenset({"configure_compute", "manage_compute"})
 """Operations that change how a branch runs, never its data: confirmed on a protected branch in every mode."""
-_THROW_DATA_AWAY = frozenset({"delete_branch", "reset_branch", "restore_branch"})
+_THROW_DATA_AWAY = frozenset({"delete_project", "delete_branch", "reset_branch", "restore_branch"})
 """Operations a human confirms on any branch: they throw the branch's current data away."""
 _READ_ONLY_NOUN = {
+    "create_project": "projects are not changed",
+    "delete_project": "projects are not changed",
     "create_branch": "branches are not changed",
     "delete_branch": "branches are not changed",
     "reset_branch": "branches are not changed",
@@ -132,6 +140,11 @@ def _refusal_in_branches_mode(operation: Operation, branch: str | None, protecte
         return head + (
             "role changes on it go through migrate (write the CREATE ROLE and GRANTs as a migration, review it on a "
             f"branch, then apply it). To try the role now, create it on a branch of it (create_branch parent={branch})."
+        )
+    if operation == "delete_project":
+        return head + (
+            "delete_project is refused: deleting a project deletes every branch in it. Deleting a project needs the "
+            "operator to choose access mode full (the user then confirms it)."
         )
     return head + (
         f"{operation} runs on unprotected branches only. Work on a branch of it instead (create_branch parent="

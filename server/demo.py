@@ -1,11 +1,13 @@
 """``neon-mcp demo``: the whole job of the neon-db-expert agent, on local Neon, the way an agent meets it.
 
-Starts local Neon in a throwaway data directory, runs ``neon-mcp serve`` as a subprocess over stdio (nothing
-configured: it attaches to that local Neon and serves its project as Neon), and drives it with a real MCP client whose
-"human" answers the confirmation questions: the production branch is protected; the schema and its sample data
-arrive by a migration; a branch is made to experiment; a query is explained and an index suggested; a second
-migration is planned (lint, diff) and applied with confirmation and a backup; the history, a schema comparison, a
-time-travel read; clean-up. Each step is printed; exits 0 when every step behaved as expected.
+Starts local Neon in a throwaway data directory, runs ``neon-mcp serve`` as a subprocess over stdio with local Neon's
+API host and key (as a user points it at Neon, with no project yet), and drives it with a real MCP client whose
+"human" answers the confirmation questions: the application's project is created (create_project: its production
+branch protected, no password in the answer) and becomes the one served; the schema and its sample data arrive by a
+migration; a branch is made to experiment; a query is explained and an index suggested; a second migration is
+planned (lint, diff) and applied with confirmation and a backup; the history, a schema comparison, a time-travel
+read; clean-up, where deleting the served project is refused. Each step is printed; exits 0 when every step behaved
+as expected.
 """
 
 from __future__ import annotations
@@ -91,6 +93,20 @@ async def _walk(demo: _Demo, params: Any) -> None:
         return ElicitResult(action="accept", content={"confirm": True})
 
     async with Client(params, elicitation_callback=human) as client:
+        demo.step("Create the application's project (create_project)")
+        result = await client.call_tool("create_project", {"name": "shop"})
+        demo.show(result, lines=8)
+        created = _data(result)
+        branches = created.get("branches") or [{}]
+        demo.expect(
+            not result.is_error and branches[0].get("name") == "production" and bool(branches[0].get("protected")),
+            "made and ready; its default branch is named production and Neon protects it",
+        )
+        demo.expect(
+            ":****@" in str(created.get("connection_uri")) and created.get("served") is True,
+            "no password in the answer; the server now works on it (its only project)",
+        )
+
         demo.step("The server's tools (local Neon, access mode branches)")
         tools = {tool.name for tool in (await client.list_tools()).tools}
         print(textwrap.fill(", ".join(sorted(tools)), 110, initial_indent="   ", subsequent_indent="   "))
@@ -200,6 +216,11 @@ async def _walk(demo: _Demo, params: Any) -> None:
         demo.show(result, lines=4)
         demo.expect(not result.is_error and len(asked) == 3, "asked, then deleted")
 
+        demo.step("Delete the whole project? Refused: the server serves it (and Neon protects its production branch)")
+        result = await client.call_tool("delete_project", {"project": "shop"})
+        demo.show(result, lines=3)
+        demo.expect(result.is_error and len(asked) == 3, "refused before anyone is asked")
+
 
 def run_demo() -> int:
     """Run the demo; returns the process exit code."""
@@ -217,11 +238,15 @@ def run_demo() -> int:
     command = [sys.executable, "-m", "server"]
     try:
         print("Starting local Neon (Neon's API over PostgreSQL clusters on this machine)…")
-        subprocess.run([*command, "local", "start"], env=env, check=True, capture_output=True, text=True)
-        params = StdioServerParameters(
-            command=sys.executable, args=["-m", "server", "serve", "--default-schema", "auslex"], env=env
+        started_local = subprocess.run(
+            [*command, "local", "start"], env=env, check=True, capture_output=True, text=True
         )
-        print("neon-mcp serve over stdio, attached to it; production branch: production")
+        api = dict(line.split("=", 1) for line in started_local.stdout.strip().splitlines() if "=" in line)
+        serving = {**env, "NEON_API_HOST": api["NEON_API_HOST"], "NEON_API_KEY": api["NEON_API_KEY"]}
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "server", "serve", "--default-schema", "auslex"], env=serving
+        )
+        print("neon-mcp serve over stdio, pointed at its API (no project yet); production branch: production")
         anyio.run(_walk, demo, params)
     except subprocess.CalledProcessError as exc:
         demo.failures.append(f"local Neon did not start: {exc.stderr.strip()[-500:]}")

@@ -7,9 +7,9 @@ properties.
 
 ``Services`` is what every server has: places to run SQL in, the SQL service, schema description, query performance,
 the audit log and the operations waiting for confirmation. ``NeonServices`` adds Neon's: the API client, the
-directory of projects and branches, connections per target, backups, short-lived branches, and the branch, compute,
-role, migration and Neon-view services. A server of a plain database URL has ``Services`` and so no Neon service at
-all; ``build_services`` picks the class from the settings.
+directory of projects and branches, connections per target, backups, short-lived branches, and the project, branch,
+compute, role, migration, Neon-view and search services. A server of a plain database URL has ``Services`` and so no
+Neon service at all; ``build_services`` picks the class from the settings.
 
 What decides safety beyond one call — the operations waiting for confirmation, the migration plans, the audit log —
 lives in one of two places, chosen here: in memory and files of this process (the default), or, with a state URL, in
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
     from .neon.client import NeonClient
     from .neon.connections import Connections
     from .neon.operations import OperationHistory
+    from .neon.projects import ProjectService
     from .neon.scratch import ScratchBranches
+    from .neon.search import Finder
     from .neon.targets import Directory
     from .neon.time_travel import TimeTravel
     from .neon.views import NeonViews
@@ -274,6 +276,28 @@ class NeonServices(Services):
             reveal_passwords=s.reveal_passwords,
             max_bytes=s.max_bytes,
         )
+
+    @cached_property
+    def projects(self) -> ProjectService:
+        from .neon.projects import ProjectService
+
+        s = self.settings
+        return ProjectService(
+            self.neon,
+            self.directory,
+            self.connections,
+            self.audit,
+            access_mode=s.effective_access_mode,
+            production_branch=s.production_branch,
+            reveal_passwords=s.reveal_passwords,
+            allow_deleting_served_project=s.allow_deleting_served_project,
+        )
+
+    @cached_property
+    def finder(self) -> Finder:
+        from .neon.search import Finder
+
+        return Finder(self.neon, self.directory, self.views, self.places, self.schema)
 
     @cached_property
     def operations(self) -> OperationHistory:

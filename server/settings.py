@@ -133,7 +133,13 @@ class Settings(BaseSettings):
         default=7.0, gt=0, le=30, description="Days a backup branch lives before Neon deletes it (expires_at)."
     )
     reveal_passwords: bool = Field(
-        default=False, description="Let get_connection_string return passwords (otherwise they are redacted)."
+        default=False,
+        description="Let get_connection_string return passwords, and create_project once the user accepts it in a "
+        "form (otherwise they are redacted).",
+    )
+    allow_deleting_served_project: bool = Field(
+        default=False,
+        description="Let delete_project delete the project this server serves (NEON_PROJECT_ID, or the only one).",
     )
     max_rows: int = Field(default=500, ge=1, le=100_000, description="Most rows a result returns.")
     max_bytes: int = Field(

@@ -15,6 +15,9 @@ P = "it is the production branch"
 
 TABLE = [
     # operation, mode, protected_because, destructive, expected
+    ("create_project", "read-only", None, False, "refuse"),
+    ("create_project", "branches", None, False, "allow"),
+    ("create_project", "full", None, False, "allow"),
     ("create_branch", "read-only", None, False, "refuse"),
     ("create_branch", "branches", P, False, "allow"),
     ("create_branch", "full", P, False, "allow"),
@@ -41,7 +44,7 @@ TABLE = [
     ("create_role", "full", None, False, "allow"),
     ("create_role", "full", P, False, "confirm"),
 ]
-for _operation in ("delete_branch", "reset_branch", "restore_branch"):
+for _operation in ("delete_project", "delete_branch", "reset_branch", "restore_branch"):
     TABLE += [
         (_operation, "read-only", None, False, "refuse"),
         (_operation, "branches", None, False, "confirm"),
@@ -74,6 +77,8 @@ def test_refusals_say_what_to_do_instead() -> None:
     assert "migrate" in role.reason and "create_branch parent=production" in role.reason
     reset = access.decide("reset_branch", "branches", branch="production", protected_because=P)
     assert "create_branch parent=production" in reset.reason and "access mode full" in reset.reason
+    project = access.decide("delete_project", "branches", branch="production", protected_because=P)
+    assert "every branch" in project.reason and "access mode full" in project.reason
     read_only = access.decide("migrate_plan", "read-only")
     assert read_only.reason.startswith("access mode read-only") and "migrate refused" in read_only.reason
 

@@ -318,6 +318,40 @@ async def test_typed_lists_drop_items_repeated_across_pages(make_client: Callabl
     assert isinstance(only, Branch) and only.default and only.model_extra == {"annotation": {"new": "field"}}
 
 
+async def test_projects_of_every_organisation_when_neon_asks_for_an_org_id(
+    make_client: Callable[..., NeonClient],
+) -> None:
+    """A personal key of a member of several organisations: Neon answers 400 "org_id is required" (the message
+    neonctl looks for); then the organisations are listed and each one's projects asked for."""
+    seen: list[httpx2.Request] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        if request.url.path.endswith("/users/me/organizations"):
+            orgs = [{"id": f"org-{n}", "name": f"team {n}"} for n in (1, 2)]
+            return httpx2.Response(200, json={"organizations": orgs})
+        org = request.url.params.get("org_id")
+        if org is None:
+            return error(400, "org_id is required, you can find it on your organization settings page")
+        return httpx2.Response(200, json={"projects": [{"id": f"p-{org}", "name": "shop", "org_id": org}]})
+
+    async with make_client(handle) as client:
+        found = await client.list_account_projects(search="sh")
+    assert [p.id for p in found] == ["p-org-1", "p-org-2"]
+    assert [r.url.params.get("org_id") for r in seen] == [None, None, "org-1", "org-2"]
+    assert all(r.url.params.get("search") == "sh" for r in seen if "projects" in r.url.path)
+
+
+async def test_other_refusals_of_a_project_listing_are_not_taken_for_a_missing_org_id(
+    make_client: Callable[..., NeonClient],
+) -> None:
+    handler, seen = scripted(error(400, "limit must be from 1 to 400"))
+    async with make_client(handler) as client:
+        with pytest.raises(NeonAPIFailure, match="limit must be"):
+            await client.list_account_projects()
+    assert len(seen) == 1
+
+
 # --- operations ------------------------------------------------------------------------------------------------------
 
 

@@ -19,8 +19,8 @@ __all__ = ["register_all"]
 def register_all(server: MCPServer[Any], settings: Settings) -> None:
     """Register every tool the settings allow.
 
-    Branch tools only with Neon; confirm_operation only where something can need confirming (writes, or with Neon
-    the confirmed branch operations).
+    Project, branch and search tools only with Neon; confirm_operation only where something can need confirming
+    (writes, or with Neon the confirmed project and branch operations).
     """
     writes_possible = settings.effective_access_mode != "read-only"
     sql.register(server, writes_possible=writes_possible)
@@ -28,9 +28,11 @@ def register_all(server: MCPServer[Any], settings: Settings) -> None:
     performance.register(server, settings)
     migrate.register(server, settings)
     if settings.uses_neon:
-        from tools import branches, computes, neon_info, roles
+        from tools import branches, computes, neon_info, projects, roles, search
 
         neon_info.register(server, settings)
+        projects.register(server, settings)
+        search.register(server, settings)
         branches.register(server, settings)
         computes.register(server, settings)
         roles.register(server, settings)

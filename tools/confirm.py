@@ -17,6 +17,7 @@ __all__ = ["CONFIRMABLE", "register"]
 CONFIRMABLE = {
     "run_sql": "sql",
     "run_sql_transaction": "sql",
+    "delete_project": "projects",
     "delete_branch": "branches",
     "reset_branch": "branches",
     "restore_branch": "branches",

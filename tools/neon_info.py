@@ -1,8 +1,8 @@
-"""Neon information tools: list_projects, describe_project, list_branches, describe_branch, get_connection_string,
-compare_schemas.
+"""Neon information tools: describe_project, list_branches, describe_branch, get_connection_string, compare_schemas.
 
-All read-only. Each calls one method of ``NeonViews`` and renders its model as compact text; the model itself is the
-structured content. Names of databases and roles, and schema diffs, come from the database and are fenced.
+All read-only. Each calls one method of ``NeonViews`` and renders its model as compact text (``fetch`` renders a
+project and a branch the same way); the model itself is the structured content. Names of databases and roles, and
+schema diffs, come from the database and are fenced.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from server.neon import (
     BranchSummary,
     ConnectionString,
     ProjectDescription,
-    ProjectList,
     SchemaComparison,
 )
 from server.settings import Settings
 
 from ._params import Branch, Database
 
-__all__ = ["register"]
+__all__ = ["Project", "branch_lines", "project_lines", "register", "tree_lines"]
 
 Project = Annotated[
     str | None, Field(description="Neon project, by id or name (default: NEON_PROJECT_ID, else the only project).")
@@ -73,30 +72,11 @@ def _branch_facts(b: BranchSummary) -> list[str]:
     return facts
 
 
-async def list_projects(ctx: Ctx) -> Annotated[CallToolResult, ProjectList]:
-    """List the Neon projects this API key sees: id, name, region, PostgreSQL version, creation time.
-
-    The project this server works on is marked with `*`.
-    """
-    found = await neon_services(ctx).views.projects()
-    lines = [f"{len(found.projects)} project(s); * marks the one this server serves"]
-    for p in found.projects:
-        mark = "*" if p.served else " "
-        lines.append(
-            f"{mark} {p.name} ({p.id}) · {p.region_id or '?'} · PG {p.pg_version or '?'} · {_day(p.created_at)}"
-        )
-    if found.note:
-        lines.append(f"note: {found.note}")
-    return _result(found, lines)
-
-
-async def describe_project(ctx: Ctx, project: Project = None) -> Annotated[CallToolResult, ProjectDescription]:
-    """Describe a Neon project: region, PostgreSQL version, history retention (how far back branches and time-travel
-    reads can go), its default branch, the production branch (and whether it exists), branch and compute counts."""
-    p = await neon_services(ctx).views.project(project)
+def project_lines(p: ProjectDescription) -> list[str]:
+    """A project described in a few lines."""
     retention = "?" if p.history_retention_seconds is None else f"{p.history_retention_seconds / 3600:g} h"
     production = p.production_branch + ("" if p.production_branch_exists else " (no branch has this name)")
-    lines = [
+    return [
         f"project {p.name} ({p.id})" + (" · served by this server" if p.served else ""),
         f"region {p.region_id or '?'} · PG {p.pg_version or '?'} · created {_day(p.created_at)}",
         f"history retention {retention}",
@@ -104,24 +84,16 @@ async def describe_project(ctx: Ctx, project: Project = None) -> Annotated[CallT
         f"production branch {production}",
         f"{p.branches} branch(es), {p.computes} compute(s)",
     ]
-    return _result(p, lines)
 
 
-async def list_branches(ctx: Ctx, project: Project = None) -> Annotated[CallToolResult, BranchList]:
-    """List the project's branches as a tree (children under their parent): id, default, protection and why,
-    compute state, logical size, creation and expiry times."""
-    found = await neon_services(ctx).views.branches(project)
+def tree_lines(found: BranchList) -> list[str]:
+    """A project's branches as an indented tree, one line each."""
     lines = [f"{len(found.branches)} branch(es) in project {found.project_id}"]
-    lines += ["  " * b.depth + f"{b.name} · " + " · ".join(_branch_facts(b)) for b in found.branches]
-    return _result(found, lines)
+    return lines + ["  " * b.depth + f"{b.name} · " + " · ".join(_branch_facts(b)) for b in found.branches]
 
 
-async def describe_branch(
-    ctx: Ctx, branch: Annotated[str, Field(description="The branch, by name or id.")]
-) -> Annotated[CallToolResult, BranchDescription]:
-    """Describe one branch: its parent and children, protection and why, state, size, computes (type, state, host,
-    autoscaling, suspend timeout), databases with their owners, and roles (never passwords)."""
-    b = await neon_services(ctx).views.branch(branch)
+def branch_lines(b: BranchDescription) -> list[str]:
+    """One branch described: its facts, computes, and its databases and roles (fenced: the database names them)."""
     lines = [f"branch {b.name} · " + " · ".join(_branch_facts(b))]
     origin = f"parent {b.parent} ({b.parent_id})" if b.parent_id else "no parent (a root branch)"
     if b.parent_timestamp or b.parent_lsn:
@@ -140,7 +112,30 @@ async def describe_branch(
     names = ["databases (owner):"] + [f"  {d.name} ({d.owner})" for d in b.databases]
     names += ["roles:"] + [f"  {r.name}" + (" (protected)" if r.protected else "") for r in b.roles]
     lines.append(fence("\n".join(names)))
-    return _result(b, lines)
+    return lines
+
+
+async def describe_project(ctx: Ctx, project: Project = None) -> Annotated[CallToolResult, ProjectDescription]:
+    """Describe a Neon project: region, PostgreSQL version, history retention (how far back branches and time-travel
+    reads can go), its default branch, the production branch (and whether it exists), branch and compute counts."""
+    p = await neon_services(ctx).views.project(project)
+    return _result(p, project_lines(p))
+
+
+async def list_branches(ctx: Ctx, project: Project = None) -> Annotated[CallToolResult, BranchList]:
+    """List the project's branches as a tree (children under their parent): id, default, protection and why,
+    compute state, logical size, creation and expiry times."""
+    found = await neon_services(ctx).views.branches(project)
+    return _result(found, tree_lines(found))
+
+
+async def describe_branch(
+    ctx: Ctx, branch: Annotated[str, Field(description="The branch, by name or id.")]
+) -> Annotated[CallToolResult, BranchDescription]:
+    """Describe one branch: its parent and children, protection and why, state, size, computes (type, state, host,
+    autoscaling, suspend timeout), databases with their owners, and roles (never passwords)."""
+    b = await neon_services(ctx).views.branch(branch)
+    return _result(b, branch_lines(b))
 
 
 async def get_connection_string(
@@ -193,7 +188,6 @@ async def compare_schemas(
 def register(server: MCPServer[Any], settings: Settings) -> None:
     """Register the Neon information tools (all read-only, idempotent, closed-world)."""
     for fn, title in (
-        (list_projects, "List Neon projects"),
         (describe_project, "Describe a Neon project"),
         (list_branches, "List branches"),
         (describe_branch, "Describe a branch"),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
 from mcp_types import CallToolResult, TextContent
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from server.computes import Privileges, RoleCreated
 from server.mcp import (
@@ -21,7 +21,6 @@ from server.mcp import (
     NotAsked,
     Question,
     add_tool,
-    can_elicit,
     neon_services,
     question,
     run_or_store,
@@ -30,6 +29,7 @@ from server.settings import Settings
 from server.state import Confirmed
 
 from ._params import Branch, Database
+from ._reveal import RevealAnswer, ask_reveal, revealed
 
 __all__ = ["RoleResult", "register"]
 
@@ -52,14 +52,6 @@ Schemas = Annotated[
 ]
 
 
-class RevealAnswer(BaseModel):
-    """The form the human answers before a role is created, when the operator allows revealing its password."""
-
-    reveal: bool = Field(
-        title="Show the password", description="Tick to let the agent see the new role's password, this once."
-    )
-
-
 async def _ask_confirm(
     name: str, privileges: Privileges, schemas: list[str] | None, branch: str | None, database: str | None, ctx: Ctx
 ) -> Question:
@@ -68,25 +60,14 @@ async def _ask_confirm(
 
 
 async def _ask_reveal(name: str, ctx: Ctx) -> Elicit[RevealAnswer] | NotAsked:
-    """Ask the human whether the agent may see the new role's password, when the operator allows revealing it and
-    the client can be asked; otherwise nobody is asked and the password is not returned."""
-    if not neon_services(ctx).settings.reveal_role_passwords:
-        return NotAsked("not-needed")
-    if not can_elicit(ctx):
-        return NotAsked("no-elicitation")
-    return Elicit(
-        f"create_role is about to create the role {name!r} with a generated password. Show that password to the "
-        "agent, this once? It is stored nowhere else; without it, set a password yourself (ALTER ROLE … PASSWORD).",
-        RevealAnswer,
+    """Ask the human whether the agent may see the new role's password (``tools._reveal``)."""
+    return ask_reveal(
+        ctx,
+        allowed=neon_services(ctx).settings.reveal_role_passwords,
+        question=f"create_role is about to create the role {name!r} with a generated password. Show that password "
+        "to the agent, this once? It is stored nowhere else; without it, set a password yourself (ALTER ROLE … "
+        "PASSWORD).",
     )
-
-
-def _revealed(outcome: ElicitationResult[RevealAnswer]) -> bool:
-    """Whether the human accepted revealing the password (anything else, including not being asked, is a no)."""
-    match outcome:
-        case AcceptedElicitation(data=RevealAnswer(reveal=True)):
-            return True
-    return False
 
 
 async def create_role(
@@ -105,7 +86,7 @@ async def create_role(
     accepts, otherwise never."""
     roles = neon_services(ctx).roles
     plan = await roles.plan(name, privileges, schemas=schemas, branch=branch, database=database)
-    show = _revealed(reveal)
+    show = revealed(reveal)
 
     async def apply(confirmed: Confirmed) -> CallToolResult:
         made = await roles.create(plan, confirmed, reveal=show)

@@ -16,7 +16,7 @@ from ._params import Branch, Database
 if TYPE_CHECKING:
     from server.sql import Relation
 
-__all__ = ["register"]
+__all__ = ["register", "table_text"]
 
 
 _ARRAY_OF_ARRAYS = {"type": "array", "description": "arrays of values"}
@@ -85,7 +85,7 @@ def _overview_text(database: str, schemas: list[str], relations: list[Relation],
     return "\n".join(lines), shown
 
 
-def _table_text(t: TableDetail) -> str:
+def table_text(t: TableDetail) -> str:
     rows = "?" if t.rows is None else f"≈{t.rows}"
     lines = [f"{t.kind} {t.schema_name}.{t.name}: {rows} rows, {_size(t.bytes)}"]
     if t.comment:
@@ -156,7 +156,7 @@ async def describe_schema(
     if table is not None:
         detail = await found.schema.table(place, table=table, schema=schema)
         structured = {"table": {**where, **detail.model_dump(mode="json", by_alias=True)}}
-        text = f"{place.label}\n" + fence(_table_text(detail))
+        text = f"{place.label}\n" + fence(table_text(detail))
     else:
         schemas, relations = await found.schema.overview(place, schema=schema)
         body, shown = _overview_text(name, schemas, relations, found.settings.max_bytes)

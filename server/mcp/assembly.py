@@ -71,6 +71,8 @@ def instructions(settings: Settings) -> str:
             "run_sql(branch=…) there; run_sql(as_of=…) reads the past; compare_schemas shows what changed. "
             "delete_branch, reset_branch and restore_branch are confirmed by the user, and a protected branch is "
             "backed up first (backup/<branch>/<time>).",
+            "Projects: create_project starts a new application's database; list_projects, search and fetch find "
+            "projects (by name or id), branches and tables; delete_project is confirmed by the user.",
         ]
     else:
         lines += [

@@ -7,8 +7,9 @@
 - ``branches``: create, delete, reset, restore (``BranchService``); ``backups``: backup branches before destructive
   changes; ``scratch``: short-lived branches; ``time_travel``: reads as of a past moment; ``points``: timestamps and
   LSNs.
-- ``views``: read-only views (projects, branch tree, connection strings, schema diffs); ``operations``: recent
-  operations.
+- ``projects``: create, delete and list projects, list organisations (``ProjectService``).
+- ``views``: read-only views (a project, branch tree, connection strings, schema diffs); ``operations``: recent
+  operations; ``search``: what the connector tools search and fetch (``Finder``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ if TYPE_CHECKING:
     from .connections import Connections
     from .models import Branch, Endpoint
     from .operations import OperationHistory, OperationList
+    from .projects import (
+        OrganizationList,
+        ProjectCreated,
+        ProjectDeleted,
+        ProjectDeletion,
+        ProjectList,
+        ProjectService,
+        SharedProjectList,
+    )
     from .scratch import ScratchBranches
+    from .search import BranchHit, Finder, ProjectHit, Ref, SearchHits, TableDocument, TableHit, parse_ref
     from .targets import Directory, Target
     from .time_travel import TimeTravel
     from .views import (
@@ -34,7 +45,6 @@ if TYPE_CHECKING:
         ConnectionString,
         NeonViews,
         ProjectDescription,
-        ProjectList,
         SchemaComparison,
     )
 
@@ -45,6 +55,7 @@ __all__ = [
     "BranchChanged",
     "BranchCreated",
     "BranchDescription",
+    "BranchHit",
     "BranchList",
     "BranchService",
     "BranchSummary",
@@ -52,16 +63,29 @@ __all__ = [
     "Connections",
     "Directory",
     "Endpoint",
+    "Finder",
     "NeonClient",
     "NeonViews",
     "OperationHistory",
     "OperationList",
+    "OrganizationList",
+    "ProjectCreated",
+    "ProjectDeleted",
+    "ProjectDeletion",
     "ProjectDescription",
+    "ProjectHit",
     "ProjectList",
+    "ProjectService",
+    "Ref",
     "SchemaComparison",
     "ScratchBranches",
+    "SearchHits",
+    "SharedProjectList",
+    "TableDocument",
+    "TableHit",
     "Target",
     "TimeTravel",
+    "parse_ref",
 ]
 
 __getattr__ = lazy_exports(
@@ -73,7 +97,17 @@ __getattr__ = lazy_exports(
         "connections": ("Connections",),
         "models": ("Branch", "Endpoint"),
         "operations": ("OperationHistory", "OperationList"),
+        "projects": (
+            "OrganizationList",
+            "ProjectCreated",
+            "ProjectDeleted",
+            "ProjectDeletion",
+            "ProjectList",
+            "ProjectService",
+            "SharedProjectList",
+        ),
         "scratch": ("ScratchBranches",),
+        "search": ("BranchHit", "Finder", "ProjectHit", "Ref", "SearchHits", "TableDocument", "TableHit", "parse_ref"),
         "targets": ("Directory", "Target"),
         "time_travel": ("TimeTravel",),
         "views": (
@@ -83,7 +117,6 @@ __getattr__ = lazy_exports(
             "ConnectionString",
             "NeonViews",
             "ProjectDescription",
-            "ProjectList",
             "SchemaComparison",
         ),
     },

@@ -32,10 +32,10 @@ from pydantic import BaseModel, SecretStr
 from .. import __version__
 from ..errors import InvalidInput, NeonAPIFailure, NeonUnreachable, OperationFailed, OperationTimeout
 from ..retry import Clock, Sleep, backoff
-from .models import Branch, Database, Endpoint, Operation, Project, Role
+from .models import Branch, Database, Endpoint, Operation, Organization, Project, Role
 from .rate_limit import RateLimiter, parse_retry_after, route_of
 
-__all__ = ["DEFAULT_BASE_URL", "CreatedBranch", "NeonClient", "Progress"]
+__all__ = ["DEFAULT_BASE_URL", "CreatedBranch", "CreatedProject", "NeonClient", "Progress"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,19 @@ class CreatedBranch(NamedTuple):
     branch: Branch
     endpoints: list[Endpoint]
     operations: list[Operation]
+
+
+class CreatedProject(NamedTuple):
+    """What creating a project returns: the project, its root branch, computes, databases and roles (never with
+    passwords), the operations to wait for, and its first connection URI (with the password: a ``SecretStr``)."""
+
+    project: Project
+    branch: Branch
+    endpoints: list[Endpoint]
+    databases: list[Database]
+    roles: list[Role]
+    operations: list[Operation]
+    connection_uri: SecretStr | None
 
 
 class NeonClient:
@@ -303,15 +316,77 @@ class NeonClient:
         body = await self.get(_path("projects", project_id, "operations", operation_id))
         return _one(Operation, body, "operation")
 
-    async def list_projects(self, *, search: str | None = None) -> list[Project]:
-        items = await self.paginate("/projects", "projects", params={"search": search})
+    async def list_projects(self, *, search: str | None = None, org_id: str | None = None) -> list[Project]:
+        """The projects of one organisation (``org_id``), or those Neon lists without one; ``search`` matches part of
+        a name or id (Neon filters)."""
+        items = await self.paginate("/projects", "projects", params={"search": search, "org_id": org_id}, limit=400)
         return _unique(Project, items)
+
+    async def list_account_projects(self, *, search: str | None = None) -> list[Project]:
+        """The projects of every organisation the API key reaches.
+
+        One listing without ``org_id`` first: Neon infers the organisation of an organisation's key, and local Neon
+        lists every organisation. When Neon answers that ``org_id`` is required (a personal key of a member of
+        several organisations), one listing per organisation.
+        """
+        try:
+            return await self.list_projects(search=search)
+        except NeonAPIFailure as exc:
+            if exc.status != 400 or "org_id" not in exc.message:
+                raise
+        found: list[Project] = []
+        for organization in await self.list_organizations():
+            found += await self.list_projects(search=search, org_id=organization.id)
+        return found
+
+    async def list_shared_projects(self, *, search: str | None = None) -> list[Project]:
+        """Projects other accounts share with this one."""
+        items = await self.paginate("/projects/shared", "projects", params={"search": search}, limit=400)
+        return _unique(Project, items)
+
+    async def list_organizations(self) -> list[Organization]:
+        """The organisations the API key's user belongs to."""
+        return _many(Organization, await self.get("/users/me/organizations"), "organizations")
+
+    async def create_project(
+        self,
+        *,
+        name: str | None = None,
+        region_id: str | None = None,
+        pg_version: int | None = None,
+        org_id: str | None = None,
+        branch_name: str | None = None,
+    ) -> CreatedProject:
+        """Create a project with a root branch (named ``branch_name``, else Neon's default) and a read-write compute;
+        the operations are not awaited."""
+        project = _compact(name=name, region_id=region_id, pg_version=pg_version, org_id=org_id)
+        if branch_name is not None:
+            project["branch"] = {"name": branch_name}
+        answer = await self.post("/projects", json={"project": project})
+        uris = answer.get("connection_uris") or []
+        first = uris[0].get("connection_uri") if uris and isinstance(uris[0], dict) else None
+        return CreatedProject(
+            _one(Project, answer, "project"),
+            _one(Branch, answer, "branch"),
+            _many(Endpoint, answer, "endpoints"),
+            _many(Database, answer, "databases"),
+            _many(Role, answer, "roles"),
+            _many(Operation, answer, "operations"),
+            SecretStr(first) if isinstance(first, str) and first else None,
+        )
+
+    async def delete_project(self, project_id: str) -> Project | None:
+        """Delete a project with all its branches and computes; ``None`` when Neon says it was already gone (204)."""
+        answer = await self.delete(_path("projects", project_id))
+        return _one(Project, answer, "project") if answer.get("project") else None
 
     async def get_project(self, project_id: str) -> Project:
         return _one(Project, await self.get(_path("projects", project_id)), "project")
 
-    async def list_branches(self, project_id: str) -> list[Branch]:
-        return _unique(Branch, await self.paginate(_path("projects", project_id, "branches"), "branches"))
+    async def list_branches(self, project_id: str, *, search: str | None = None) -> list[Branch]:
+        """The project's branches; ``search`` matches part of a name or id (Neon filters)."""
+        path = _path("projects", project_id, "branches")
+        return _unique(Branch, await self.paginate(path, "branches", params={"search": search}))
 
     async def get_branch(self, project_id: str, branch_id: str) -> Branch:
         return _one(Branch, await self.get(_path("projects", project_id, "branches", branch_id)), "branch")

@@ -1,4 +1,5 @@
-"""Typed views of the Neon resources neon-mcp uses: projects, branches, endpoints, operations, databases and roles.
+"""Typed views of the Neon resources neon-mcp uses: organisations, projects, branches, endpoints, operations, databases
+and roles.
 
 Only the fields the tools read are typed; everything else Neon sends is kept (``extra="allow"``), so fields Neon adds
 later are tolerated rather than rejected. Role passwords are dropped on arrival: a model never holds a secret.
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "FAILED_OPERATION_STATUSES",
@@ -20,6 +21,7 @@ __all__ = [
     "Endpoint",
     "NeonModel",
     "Operation",
+    "Organization",
     "Project",
     "Role",
 ]
@@ -37,9 +39,20 @@ class NeonModel(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+class Organization(NeonModel):
+    id: str
+    name: str
+    handle: str | None = None
+    plan: str | None = None
+    managed_by: str | None = None
+    created_at: datetime | None = None
+
+
 class Project(NeonModel):
     id: str
     name: str
+    org_id: str | None = Field(default=None, description="the organisation it belongs to (absent: a personal one)")
+    platform_id: str | None = None
     region_id: str | None = None
     pg_version: int | None = None
     store_passwords: bool | None = None

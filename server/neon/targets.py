@@ -90,7 +90,11 @@ class Directory:
     # --- projects --------------------------------------------------------------------------------------------------
 
     async def project(self, project: str | None = None) -> Project:
-        """The project named (id or name), else the configured one, else the account's only project."""
+        """The project named (id or name), else the configured one, else the account's only project.
+
+        Found projects are cached by id and by the name they were asked for (until ``forget_project``), as branches
+        are by name: a project renamed meanwhile still answers to its old name in this server.
+        """
         if project is None and self._default_project is not None:
             return self._default_project
         wanted = project or self._project_setting
@@ -99,6 +103,8 @@ class Directory:
         async with self._lock:
             found = await self._find_project(wanted)
         self._projects[found.id] = found
+        if wanted is not None:
+            self._projects[wanted] = found
         if project is None:
             self._default_project = found
         return found
@@ -110,23 +116,50 @@ class Directory:
             except NeonAPIFailure as exc:
                 if exc.status not in (400, 404):
                     raise
-        projects = await self.client.list_projects()
-        if wanted is not None:
-            for candidate in projects:
-                if wanted in (candidate.id, candidate.name):
-                    return candidate
+            # A name: Neon's search narrows the list to names and ids containing it, then the exact match is picked.
+            candidates = await self.client.list_account_projects(search=wanted)
+            named = [p for p in candidates if wanted in (p.id, p.name)]
+            if len(named) == 1:
+                return named[0]
+            if named:
+                raise InvalidInput(
+                    f"several projects are named {wanted!r}: "
+                    + _listing([f"{p.name} ({p.id})" for p in named])
+                    + "; name one by its id"
+                )
+            projects = await self.client.list_account_projects()
             raise InvalidInput(
                 f"project {wanted!r} not found; projects this API key sees: "
                 + _listing([f"{p.name} ({p.id})" for p in projects])
             )
+        projects = await self.client.list_account_projects()
         if len(projects) == 1:
             return projects[0]
         if not projects:
-            raise InvalidInput("this Neon API key sees no project; create one in Neon's console or with neonctl")
+            raise InvalidInput(
+                "this Neon API key sees no project; create one (create_project, Neon's console or neonctl)"
+            )
         raise InvalidInput(
-            "this API key sees several projects; set NEON_PROJECT_ID to one of: "
-            + _listing([f"{p.name} ({p.id})" for p in projects])
+            "this API key sees several projects and none is configured; set NEON_PROJECT_ID to one of them (tools "
+            "that take project= accept a name or an id): " + _listing([f"{p.name} ({p.id})" for p in projects])
         )
+
+    @property
+    def configured(self) -> str | None:
+        """The project the operator configured (NEON_PROJECT_ID: an id or a name), if any."""
+        return self._project_setting
+
+    def settled_id(self) -> str | None:
+        """The id of the project the tools default to, if it was resolved already (no request)."""
+        return self._default_project.id if self._default_project is not None else None
+
+    async def served(self) -> Project | None:
+        """The project the tools default to, or ``None`` when none is settled (several projects and no
+        ``NEON_PROJECT_ID``, none at all, or a configured one that does not exist)."""
+        try:
+            return await self.project()
+        except InvalidInput:
+            return None
 
     async def project_id(self, project: str | None = None) -> str:
         return (await self.project(project)).id
@@ -161,6 +194,13 @@ class Directory:
 
     def protection(self, branch: Branch) -> str | None:
         return protection_reason(branch, self.production_branch)
+
+    def forget_project(self, project_id: str) -> None:
+        """Drop everything cached about a project that was deleted (the default project too, if it was that one)."""
+        self._projects = {key: p for key, p in self._projects.items() if p.id != project_id}
+        if self._default_project is not None and self._default_project.id == project_id:
+            self._default_project = None
+        self.forget(project_id)
 
     def forget(self, project_id: str | None = None) -> None:
         """Drop cached branches (and their databases and roles): the next lookup asks Neon again."""

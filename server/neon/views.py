@@ -1,4 +1,4 @@
-"""Read-only views of Neon: projects, the branch tree, one branch in detail, connection strings, schema comparisons.
+"""Read-only views of Neon: a project, the branch tree, one branch in detail, connection strings, schema comparisons.
 
 Each view asks the API as little as it can: the branch list comes from the ``Directory`` (refreshed where the caller
 asks for the current state), the computes of a whole project from one endpoints call. Results are pydantic models the
@@ -34,10 +34,11 @@ __all__ = [
     "EndpointInfo",
     "NeonViews",
     "ProjectDescription",
-    "ProjectList",
     "ProjectSummary",
     "RoleInfo",
     "SchemaComparison",
+    "project_summary",
+    "redact_password",
 ]
 
 _REDACTED = "****"
@@ -66,12 +67,6 @@ class ProjectSummary(BaseModel):
     pg_version: int | None = None
     created_at: datetime | None = None
     served: bool = Field(default=False, description="the project this server's tools work on")
-
-
-class ProjectList(BaseModel):
-    projects: list[ProjectSummary]
-    served: str | None = Field(default=None, description="id of the project this server serves, if one is settled")
-    note: str | None = None
 
 
 class ProjectDescription(ProjectSummary):
@@ -192,29 +187,13 @@ class NeonViews:
         self.reveal_passwords = reveal_passwords
         self.max_bytes = max_bytes
 
-    async def projects(self) -> ProjectList:
-        """Every project the API key sees; ``served`` marks the configured one (or the only one).
-
-        The served project is found in the same list (no second request); with several projects and no
-        ``NEON_PROJECT_ID`` none is marked, and the note says so.
-        """
-        projects = await self.neon.list_projects()
-        wanted = self.project_id
-        served: Project | None = None
-        note = None
-        if wanted is not None:
-            served = next((p for p in projects if wanted in (p.id, p.name)), None)
-            if served is None:
-                note = f"NEON_PROJECT_ID {wanted!r} is not among these projects"
-        elif len(projects) == 1:
-            served = projects[0]
-        elif projects:
-            note = "several projects and no NEON_PROJECT_ID: the operator must set it for the other tools to work"
-        summaries = [_project_summary(p, served=served is not None and p.id == served.id) for p in projects]
-        return ProjectList(projects=summaries, served=served.id if served else None, note=note)
-
     async def project(self, project: str | None = None) -> ProjectDescription:
         """One project (id or name; default: the served one) with its branch and compute counts."""
+        return (await self.project_and_branches(project))[0]
+
+    async def project_and_branches(self, project: str | None = None) -> tuple[ProjectDescription, BranchList]:
+        """One project (id or name; default: the served one) and its branch tree, from the same three requests
+        (the project, its branches, its computes)."""
         directory = self.directory
         found = await directory.project(project)
         detail = await self.neon.get_project(found.id)
@@ -223,8 +202,8 @@ class NeonViews:
         default = next((b for b in branches if b.default), None)
         production = self.production_branch
         served = project is None or await self._is_served(detail.id)
-        return ProjectDescription(
-            **_project_summary(detail, served=served).model_dump(),
+        description = ProjectDescription(
+            **project_summary(detail, served=served).model_dump(),
             history_retention_seconds=detail.history_retention_seconds,
             default_branch=default.name if default else None,
             default_branch_id=default.id if default else None,
@@ -233,6 +212,7 @@ class NeonViews:
             branches=len(branches),
             computes=len(endpoints),
         )
+        return description, self._tree(found.id, branches, endpoints)
 
     async def _is_served(self, project_id: str) -> bool:
         """Whether the project the tools default to is ``project_id`` (``False`` when none is settled)."""
@@ -247,20 +227,23 @@ class NeonViews:
         project_id = await directory.project_id(project)
         branches = await directory.branches(project_id, refresh=True)
         endpoints = await self.neon.list_endpoints(project_id)
+        return self._tree(project_id, branches, endpoints)
+
+    def _tree(self, project_id: str, branches: list[Branch], endpoints: list[Endpoint]) -> BranchList:
         names = {b.id: b.name for b in branches}
-        ordered = _tree_order(branches)
         return BranchList(
             project_id=project_id,
-            branches=[self._summary(b, depth, names, endpoints) for b, depth in ordered],
+            branches=[self._summary(b, depth, names, endpoints) for b, depth in _tree_order(branches)],
         )
 
-    async def branch(self, ref: str) -> BranchDescription:
-        """One branch (name or id) of the served project: its computes, databases, roles and children."""
+    async def branch(self, ref: str, project: str | None = None) -> BranchDescription:
+        """One branch (name or id) of a project (default: the served one): its computes, databases, roles and
+        children."""
         directory = self.directory
         client = self.neon
-        project_id = await directory.project_id()
-        branches = await directory.branches(refresh=True)
-        found = await directory.branch(ref)
+        project_id = await directory.project_id(project)
+        branches = await directory.branches(project_id, refresh=True)
+        found = await directory.branch(ref, project=project_id)
         endpoints = await client.list_endpoints(project_id, found.id)
         databases = await client.list_databases(project_id, found.id)
         roles = await client.list_roles(project_id, found.id)
@@ -288,7 +271,7 @@ class NeonViews:
         )
         uri = secret.get_secret_value()
         reveal = self.reveal_passwords
-        shown, had_password = (uri, False) if reveal else _redact(uri)
+        shown, had_password = (uri, False) if reveal else redact_password(uri)
         return ConnectionString(
             uri=shown,
             password_redacted=had_password,
@@ -360,7 +343,7 @@ class NeonViews:
         )
 
 
-def _project_summary(project: Project, *, served: bool) -> ProjectSummary:
+def project_summary(project: Project, *, served: bool) -> ProjectSummary:
     return ProjectSummary(
         id=project.id,
         name=project.name,
@@ -425,7 +408,7 @@ def _tree_order(branches: Sequence[Branch]) -> list[tuple[Branch, int]]:
     return ordered
 
 
-def _redact(uri: str) -> tuple[str, bool]:
+def redact_password(uri: str) -> tuple[str, bool]:
     """``uri`` with the password in its user info replaced by ``_REDACTED``; whether there was one."""
     parts = urlsplit(uri)
     userinfo, at, hostport = parts.netloc.rpartition("@")

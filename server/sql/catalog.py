@@ -1,7 +1,8 @@
-"""Reading the schema from PostgreSQL's catalogs: an overview of relations, or one table in detail.
+"""Reading the schema from PostgreSQL's catalogs: an overview of relations, one table in detail, or relations whose
+name contains a text.
 
-A constant number of catalog queries whatever the number of tables (one for the overview, six for a table), every
-identifier bound as a parameter, all inside a read-only guarded transaction.
+A constant number of catalog queries whatever the number of tables (one for the overview or a search, six for a
+table), every identifier bound as a parameter, all inside a read-only guarded transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..errors import InvalidInput
 if TYPE_CHECKING:
     from .places import Place
 
-__all__ = ["Relation", "SchemaCatalog", "TableDetail", "split_name"]
+__all__ = ["Found", "Relation", "SchemaCatalog", "TableDetail", "split_name"]
 
 _KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "f": "foreign table"}
 
@@ -30,6 +31,19 @@ class Relation:
     rows: int | None
     bytes: int
     columns: int
+    comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A relation a search found: its OID (stable while it exists, the same on branches copied from its own), schema,
+    name, kind, estimated rows and comment."""
+
+    oid: int
+    schema: str
+    name: str
+    kind: str
+    rows: int | None
     comment: str | None
 
 
@@ -137,7 +151,33 @@ class SchemaCatalog:
         if len(found) > 1:
             names = ", ".join(f"{r['schema']}.{r['name']}" for r in found)
             raise InvalidInput(f"{name!r} is ambiguous ({names}); pass it schema-qualified")
-        info = found[0]
+        return await self._detail(place, found[0])
+
+    async def table_by_oid(self, place: Place, oid: int) -> TableDetail:
+        """The table, view or materialized view with this OID in detail; ``InvalidInput`` when there is none."""
+        (found,) = await place.databases.read_catalog(place.database, [(_BY_OID_SQL, (oid,))])
+        if not found:
+            raise InvalidInput(f"no table, view or materialized view has OID {oid} in database {place.database} now")
+        return await self._detail(place, found[0])
+
+    async def search(self, place: Place, text: str, *, limit: int = 20) -> list[Found]:
+        """User relations whose ``schema.name`` contains ``text`` (case-insensitive), exact names first, at most
+        ``limit``."""
+        (rows,) = await place.databases.read_catalog(place.database, [(_SEARCH_SQL, (text, limit))])
+        return [
+            Found(
+                oid=int(r["oid"]),
+                schema=r["schema"],
+                name=r["name"],
+                kind=_KINDS.get(r["kind"], r["kind"]),
+                rows=None if r["rows"] < 0 else int(r["rows"]),
+                comment=r["comment"],
+            )
+            for r in rows
+        ]
+
+    async def _detail(self, place: Place, info: Any) -> TableDetail:
+        databases, database = place.databases, place.database
         oid = info["oid"]
         columns, constraints, referenced, indexes, triggers, policies = await databases.read_catalog(
             database,
@@ -198,6 +238,26 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, c
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND (($2::text IS NULL AND pg_catalog.pg_table_is_visible(c.oid)) OR n.nspname = $2)
+"""
+
+_BY_OID_SQL = """
+SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, c.reltuples::bigint AS rows,
+       pg_catalog.pg_total_relation_size(c.oid) AS bytes, c.relrowsecurity AS rls,
+       c.relforcerowsecurity AS force_rls, pg_catalog.obj_description(c.oid, 'pg_class') AS comment
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = $1::bigint::oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+"""
+
+_SEARCH_SQL = """
+SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, c.reltuples::bigint AS rows,
+       pg_catalog.obj_description(c.oid, 'pg_class') AS comment
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+  AND pg_catalog.strpos(pg_catalog.lower(n.nspname || '.' || c.relname), pg_catalog.lower($1::text)) > 0
+ORDER BY pg_catalog.lower(c.relname) = pg_catalog.lower($1::text) DESC, pg_catalog.length(c.relname), 2, 3
+LIMIT $2::int
 """
 
 _NAMES_SQL = """

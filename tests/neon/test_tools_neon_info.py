@@ -97,14 +97,17 @@ async def test_describe_project(neon_settings: Callable[..., Settings], project:
 
 
 async def test_list_branches_shows_the_tree_protection_and_computes(
-    neon_settings: Callable[..., Settings], project: NeonTestProject, api_requests: Callable[[], int]
+    neon_settings: Callable[..., Settings],
+    project: NeonTestProject,
+    api_requests: Callable[[], int],
+    protected_branch: Callable[[str], dict[str, Any]],
 ) -> None:
     production = project.branch("production")
     assert production is not None
     feature = project.create_branch("feature")
     expires = (datetime.now(UTC) + timedelta(days=10)).replace(microsecond=0)
     project.create_branch("feature-child", parent=feature["id"], expires_at=expires.isoformat())
-    project.create_branch("locked", protected=True)
+    protected_branch("locked")  # unprotected afterwards, so that it is deleted with the test's other branches
     async with mcp_client(neon_settings()) as client:
         await client.call_tool("list_branches", {})  # settles the project
         before = api_requests()
