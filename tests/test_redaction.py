@@ -1,7 +1,7 @@
 """No password literal leaves the server: an administrator's ``ALTER ROLE … PASSWORD '…'``, read back from
 pg_stat_statements and pg_stat_activity, and an agent's own, reach no tool answer and not the audit log.
 
-The server's log output is checked over a real server process in ``tests/test_boundary_http.py``.
+The server's log output is checked over a real server process in ``tests/transport/test_boundary.py``.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from server.local_neon.store import Store
 from server.settings import Settings
 from tests.helpers import data_of, mcp_client, script, text_of
 from tests.local_neon.helpers import API, scratch_dir, start_local_neon, stop_local_neon
-from tests.test_fencing import FAKE_END, outside_fences
+from tests.mcp.test_fencing import FAKE_END, outside_fences
 
 pytestmark = pytest.mark.anyio
 

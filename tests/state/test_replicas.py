@@ -26,7 +26,7 @@ from tests.local_neon.helpers import API
 from tests.neon import conftest as neon_fixtures
 from tests.neon.conftest import NeonTestProject
 from tests.state.proxy import RoundRobin
-from tests.test_transports import EXE, TOKEN, Served, _env, serving
+from tests.transport.test_http import EXE, TOKEN, Served, _env, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

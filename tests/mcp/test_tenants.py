@@ -1,5 +1,5 @@
 """Tenants: one set of Services per Neon API key, picked from the request's headers; idle ones closed, a bounded number
-open, calls in flight counted; keys never in logs. (End to end over HTTP: tests/test_transports.py.)"""
+open, calls in flight counted; keys never in logs. (End to end over HTTP: tests/transport/test_http.py.)"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The health checks' interpretation on rows shaped like the catalog's (pure, no database); the queries themselves
-run against real PostgreSQL in tests/test_tools_performance.py."""
+run against real PostgreSQL in tests/tools/test_performance.py."""
 
 from __future__ import annotations
 

@@ -461,7 +461,7 @@ async def test_the_byte_cap_bounds_the_list(make_settings: Callable[..., Setting
 async def test_a_healthy_database_gets_a_short_answer(
     make_settings: Callable[..., Settings], pg_cluster: Cluster, fresh_db: str
 ) -> None:
-    # As the database's owner: a superuser connection is itself a finding (role_powers, tests/test_role_powers.py).
+    # As the database's owner: a superuser connection is itself a finding (role_powers, tests/sql/test_powers.py).
     role, password, database = "r_" + secrets.token_hex(4), secrets.token_hex(8), fresh_db.rsplit("/", 1)[1]
     await script(fresh_db, f"CREATE ROLE {role} LOGIN PASSWORD '{password}'; ALTER DATABASE {database} OWNER TO {role}")
     settings = make_settings(database_url=pg_cluster.dsn(database, user=role, password=password))

@@ -1,7 +1,7 @@
 """The server says plainly when its database role can reach the database host (superuser, server files, server
 programs), and with ``--require-least-privilege`` refuses to work as such a role.
 
-Refusing to start is tested over the real command line in ``tests/test_boundary_http.py``.
+Refusing to start is tested over the real command line in ``tests/transport/test_boundary.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The server's boundary over real HTTP, as a client sees it: pending operations belong to their MCP session, Host
 and Origin are checked, no password reaches the server's log, and a powerful database role stops the server when
-least privilege is required. Each server is a real ``neon-mcp serve`` process (``tests.test_transports``)."""
+least privilege is required. Each server is a real ``neon-mcp serve`` process (``tests.transport.test_http``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from server.local_neon.clusters import Cluster
 from tests.helpers import script, sql, text_of
-from tests.test_transports import EXE, TOKEN, Served, _env, mcp_over, serving
+from tests.transport.test_http import EXE, TOKEN, Served, _env, mcp_over, serving
 
 pytestmark = pytest.mark.anyio
 
