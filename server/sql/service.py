@@ -265,7 +265,10 @@ class SQLService:
             verdict = decide(facts, mode, await self.closures.of(place, facts))
         if verdict.action == "reject":
             if self.access_mode == "branches" and verdict.category != "forbidden":
-                raise _refused(protected_refusal(place, verdict.reason), reached=verdict.reached)
+                # The verdict's own words speak of read-only mode; the statement's reason is what matters here.
+                worst = next(c for c in verdict.statements if c.category == verdict.category)
+                why = f"statement {worst.index + 1} ({worst.category}): {worst.reason}"
+                raise _refused(protected_refusal(place, why), reached=verdict.reached)
             raise _refused(verdict.reason, reached=verdict.reached)
         if len(facts) > 1 and any(c.needs_autocommit for c in verdict.statements):
             raise PolicyViolation(
