@@ -135,6 +135,7 @@ class Services:
             max_sql_bytes=s.max_sql_bytes,
             default_schema=s.default_schema,
             backups=self._backups,
+            analysis_seconds=s.max_analysis_seconds,
         )
 
     @property

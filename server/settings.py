@@ -157,6 +157,13 @@ class Settings(BaseSettings):
     max_sql_bytes: int = Field(
         default=200_000, ge=1_000, le=HARD_MAX_SQL_BYTES, description="Largest SQL text accepted in one call."
     )
+    max_analysis_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Longest the server spends analysing one statement's text with PostgreSQL's parser; a statement "
+        "that needs longer is refused as too complex (a deeply nested expression can take seconds).",
+    )
     default_schema: Annotated[str | None, AfterValidator(_blank_is_none)] = Field(
         default=None, description="Schema tables belong to (e.g. auslex); unqualified table names get a warning."
     )

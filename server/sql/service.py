@@ -138,9 +138,10 @@ def _check_total(texts: Sequence[object], *, limit: int) -> None:
 
 
 ANALYSIS_SECONDS = 2.0
-"""Longest a statement's text may take to analyse (pglast builds a Python tree of every node: a 100 kB expression
-took eight seconds here); a statement that needs longer is refused. The refused analysis still runs to its end in its
-thread (threads cannot be stopped), one at a time, slowing the event loop meanwhile but not stopping it."""
+"""The default longest a statement's text may take to analyse (``Settings.max_analysis_seconds``; pglast builds a
+Python tree of every node: a 100 kB expression took eight seconds here); a statement that needs longer is refused. The
+refused analysis still runs to its end in its thread (threads cannot be stopped), one at a time, slowing the event
+loop meanwhile but not stopping it."""
 _INLINE_CHARS = 4096
 _large_analyses = threading.Semaphore(1)
 """Long texts are analysed one at a time, so an abandoned analysis (a thread cannot be stopped: it runs on after its
@@ -152,20 +153,20 @@ def _analyze_alone(sql: str, abandoned: threading.Event) -> tuple[StatementFacts
         return () if abandoned.is_set() else analyze(sql)
 
 
-async def _analysed(sql: str, what: str) -> tuple[StatementFacts, ...]:
+async def _analysed(sql: str, what: str, budget: float) -> tuple[StatementFacts, ...]:
     """``analyze(sql)``; a long text in a worker thread (the event loop keeps serving), refused with
-    ``InvalidInput`` if it is not analysed within ``ANALYSIS_SECONDS`` (waiting for another long text included)."""
+    ``InvalidInput`` if it is not analysed within ``budget`` seconds (waiting for another long text included)."""
     if len(sql) <= _INLINE_CHARS:
         return analyze(sql)
     abandoned = threading.Event()
     work = asyncio.ensure_future(asyncio.to_thread(_analyze_alone, sql, abandoned))
     try:
-        return await asyncio.wait_for(asyncio.shield(work), timeout=ANALYSIS_SECONDS)
+        return await asyncio.wait_for(asyncio.shield(work), timeout=budget)
     except TimeoutError:
         abandoned.set()
         work.add_done_callback(lambda done: done.cancelled() or done.exception())  # nobody awaits it any more
         raise InvalidInput(
-            f"{what} is too complex to analyse within {ANALYSIS_SECONDS:g} s ({len(sql):,} characters); split it "
+            f"{what} is too complex to analyse within {budget:g} s ({len(sql):,} characters); split it "
             "into smaller statements, or pass long lists of values as params"
         ) from None
 
@@ -196,8 +197,10 @@ class SQLService:
         default_schema: str | None = None,
         backups: Backups | None = None,
         closures: Closures | None = None,
+        analysis_seconds: float = ANALYSIS_SECONDS,
     ) -> None:
         self.audit = audit
+        self.analysis_seconds = analysis_seconds
         self.closures = closures if closures is not None else Closures()
         self.backups = backups
         self.access_mode: AccessMode = access_mode
@@ -251,7 +254,7 @@ class SQLService:
         for number, text in enumerate(texts, start=1):
             what = "sql" if single else f"statement {number}"
             checked = _check_text(text, limit=self.max_sql_bytes, what=what)
-            parsed = await _analysed(checked, what)
+            parsed = await _analysed(checked, what, self.analysis_seconds)
             if len(parsed) > 1:
                 raise InvalidInput(
                     f"{what} holds {len(parsed)} statements; pass exactly one"
