@@ -266,7 +266,7 @@ async def branch_creates(
     runs = 3 if megabytes <= 100 else 1
     log(f"branch of a {megabytes} MB parent, {runs} × …")
     size = await fill(parent_uri, megabytes)
-    source = data_directory(root, parent_uri)
+    source = data_directory(root, await server_port(parent_uri))
     times, copies = [], []
     kept: CreatedBranch | None = None
     for run in range(runs):
