@@ -33,8 +33,8 @@ CALLS = int(os.environ.get("BENCH_CALLS", "500"))
 MODES = {
     "sdk": "the SDK's `stdio_server` (a worker-thread hop per line read and per answer written)",
     "native-asyncio": "native pipes (neon-mcp's transport), asyncio's event loop",
-    "native": "native pipes, uvloop (what `neon-mcp serve` runs)",
-    "native-no-otel": "… without the SDK's OpenTelemetry middleware (no tracer configured)",
+    "native": "native pipes, uvloop (what `neon-mcp serve` runs with a tracer configured)",
+    "native-no-otel": "… without the SDK's OpenTelemetry middleware (what `neon-mcp serve` runs with no tracer)",
     "native-no-relay": "… without the opening request's replay relay (a task and memory stream per message)",
     "native-bare": "… without both",
 }
@@ -127,7 +127,8 @@ def main() -> None:
         f"A no-op tool on a bare `MCPServer` (`bench/noop_server.py`), {CALLS} calls per server interleaved round "
         f"robin through the SDK's Python client, then the server's CPU time per call in blocks of {CALLS} calls (the "
         "least of 3 blocks each). The last three rows switch SDK internals off to size upstream proposals "
-        "(`docs/sdk-upstream.md`); neon-mcp itself runs the fourth row.",
+        "(`docs/sdk-upstream.md`); neon-mcp itself runs the fourth row when no tracer is configured (it leaves the "
+        "OpenTelemetry middleware out then), else the third.",
         ["server", "median", "p99", "server CPU per call", "CPU against its baseline (difference)",
          "latency against its baseline"],
         rows,
