@@ -268,7 +268,7 @@ async def run_or_store(
         if asked is None or asked[0] != change.summary:
             raise AssertionError(f"{tool}: a human's yes to a question this call did not ask")
         await _refuse_if_changed(change, asked[1], "While the user was asked")
-        return await apply(Confirmed("elicitation"))
+        return await apply(Confirmed("elicitation", binding=asked[1]))
     if decision == "replay":
         assert isinstance(confirmation, Replayed)
         stored = confirmation.operation
@@ -277,8 +277,9 @@ async def run_or_store(
                 f"what operation {stored.id} would do changed since it was confirmed; nothing ran. Now it would be:\n"
                 f"{change.summary}\nRun {tool} again to confirm that."
             )
-        await _refuse_if_changed(change, from_json(stored.binding), f"Since operation {stored.id} was confirmed")
-        return await apply(Confirmed("confirm_operation", stored.id, summary=stored.summary))
+        shown = from_json(stored.binding)
+        await _refuse_if_changed(change, shown, f"Since operation {stored.id} was confirmed")
+        return await apply(Confirmed("confirm_operation", stored.id, summary=stored.summary, binding=shown))
     about = dict(change.preview())
     if decision in ("declined", "cancelled"):
         return _result({**about, "status": "declined"}, [f"The user {decision} the confirmation: nothing ran."])

@@ -22,8 +22,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
-from ..errors import ConnectionFailed, DatabaseError, InvalidInput, NeonMCPError, UnknownDatabase
+from ..errors import ConfirmationError, ConnectionFailed, DatabaseError, InvalidInput, NeonMCPError, UnknownDatabase
 from ..retry import Clock, Sleep, backoff
+from ..state.binding import Held
 from . import session
 from .effects import Effect, measure
 from .reading import (
@@ -341,6 +342,40 @@ async def _roll_back_quietly(conn: GuardedConnection, *, pooled: bool, read_only
 _QUIET_WAIT = 10.0
 
 
+async def _hold(conn: GuardedConnection, hold: Sequence[Held], wait: float, *, lock: bool) -> None:
+    """Lock ``hold``'s lockable relations by name (``lock``: inside the call's transaction, until it ends; ROW
+    EXCLUSIVE, which any role that may write a table or owns it may take, and which makes a rename wait), then raise
+    ``ConfirmationError`` if any name resolves to another OID (or to none) than the one the human was shown."""
+    lockable = [held for held in hold if held.lockable]
+    if lock and lockable:
+        # Only what the role may lock (a role confirmed to GRANT on a table may hold no write privilege on it);
+        # whatever else is still checked below.
+        may = await conn.fetchval(_MAY_LOCK_SQL, [held.oid for held in lockable], timeout=wait)
+        names = [held.sql_name for held, allowed in zip(lockable, may, strict=True) if allowed]
+        if names:
+            await conn.execute(f"LOCK TABLE {', '.join(names)} IN ROW EXCLUSIVE MODE", timeout=wait)
+    moved = await conn.fetch(
+        _HELD_SQL, [h.kind for h in hold], [h.sql_name for h in hold], [h.oid for h in hold], timeout=wait
+    )
+    if moved:
+        moved_names = ", ".join(hold[int(row["i"]) - 1].sql_name for row in moved)
+        raise ConfirmationError(
+            f"{moved_names} is another object now than the one the user confirmed (renamed, dropped or replaced since "
+            "they were asked); nothing ran. Run the tool again to ask about the objects as they are now."
+        )
+
+
+_MAY_LOCK_SQL = """
+SELECT array_agg(coalesce(pg_catalog.has_table_privilege(o::oid, 'INSERT, UPDATE, DELETE, TRUNCATE'), false) ORDER BY i)
+FROM unnest($1::bigint[]) WITH ORDINALITY AS h(o, i)
+"""
+_HELD_SQL = """
+SELECT h.i FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS h(kind, name, oid, i)
+WHERE CASE h.kind WHEN 'schema' THEN pg_catalog.to_regnamespace(h.name)::oid
+                  ELSE pg_catalog.to_regclass(h.name)::oid END IS DISTINCT FROM h.oid::oid
+"""
+
+
 _BROKEN = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.AdminShutdownError,
@@ -558,6 +593,7 @@ class Databases:
         caps: Caps,
         database: str | None = None,
         check: Check | None = None,
+        hold: Sequence[Held] = (),
     ) -> list[Outcome]:
         """Run ``statements`` all or nothing in one guarded transaction (or alone, outside one, if autocommit).
 
@@ -565,13 +601,20 @@ class Databases:
         (``server.sql.effects``), and ``check`` receives the effects that touch a whole table, if any, before the
         commit; whatever it raises rolls the transaction back (nothing is applied) and is raised.
 
+        ``hold`` (a confirmed change's objects): before the first statement, in the same transaction, each lockable
+        one is locked by name and every name must still resolve to its OID; otherwise nothing runs and
+        ``ConfirmationError`` says which changed hands. A statement that runs outside a transaction is checked just
+        before it runs (nothing can be held for it).
+
         A read whose connection broke is retried once on a fresh connection; a write is never retried, and its
         error says whether it can have committed.
         """
         attempts = 2
         for attempt in range(attempts):
             try:
-                return await self._run_once(statements, read_only=read_only, caps=caps, database=database, check=check)
+                return await self._run_once(
+                    statements, read_only=read_only, caps=caps, database=database, check=check, hold=hold
+                )
             except _STALE:
                 if attempt + 1 == attempts:
                     raise
@@ -590,12 +633,15 @@ class Databases:
         caps: Caps,
         database: str | None,
         check: Check | None,
+        hold: Sequence[Held] = (),
     ) -> list[Outcome]:
         wait = self.guards.statement_timeout + 5
         autocommit = len(statements) == 1 and statements[0].autocommit
         if autocommit and self._direct is not None:
             direct = await self._direct()
-            return await direct._run_once(statements, read_only=read_only, caps=caps, database=database, check=None)
+            return await direct._run_once(
+                statements, read_only=read_only, caps=caps, database=database, check=None, hold=hold
+            )
         armed = not self.pooled
         at_once = self._at_once(statements, read_only=read_only)
         if autocommit:
@@ -616,6 +662,13 @@ class Databases:
                     self._end_later(pool, conn, settle=True)
                     return [outcome]
                 await conn.execute(self.guards.preamble(read_only=True, armed=armed))  # its rows take several batches
+            if hold:
+                try:
+                    await _hold(conn, hold, wait, lock=not autocommit)
+                except ConfirmationError:
+                    if not autocommit:
+                        await _roll_back_quietly(conn, pooled=self.pooled)
+                    raise  # outside a transaction the connection stays dirty: closed on release
             if autocommit:
                 outcomes.append(await _run_public(conn, statements[0], caps, wait, in_transaction=False))
                 reset = session.reset_session(pooled=self.pooled, arm=self._arm_sql)

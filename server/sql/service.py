@@ -30,7 +30,7 @@ from .effects import Effect
 from .places import Place
 from .policy import Classification, Verdict, decide
 from .quoting import qualified
-from .touched import touched
+from .touched import held, touched
 
 __all__ = ["Backups", "Execution", "Plan", "SQLService", "protected_refusal"]
 
@@ -394,6 +394,7 @@ class SQLService:
                 caps=caps,
                 database=plan.database,
                 check=check if measured else None,
+                hold=held(plan.facts, confirmed.binding),
             )
         except NeonMCPError as exc:
             if rolled_back:

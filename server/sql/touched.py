@@ -7,6 +7,8 @@ the statistics' live tuples, which follow inserts and deletes without an ANALYZE
 size functions only: it runs no code of the tables (no count through a view or a row-level-security policy).
 
 Targets that are not relations or schemas (roles, databases, functions, extensions) are not bound here.
+
+``held`` turns a binding back into what a confirmed run holds in its own transaction (``server.state.binding.Held``).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from typing import TYPE_CHECKING
 from pglast import ast
 from pglast.enums import ObjectType
 
-from ..state.binding import Binding, Bound
+from ..state.binding import Binding, Bound, Held
+from .quoting import qualified, quote_ident
 
 if TYPE_CHECKING:
     from .analysis import StatementFacts
     from .places import Place
 
-__all__ = ["touched"]
+__all__ = ["held", "touched"]
 
 _RELATION_DROPS = {
     ObjectType.OBJECT_TABLE,
@@ -111,6 +114,34 @@ async def touched(place: Place, facts: Sequence[StatementFacts]) -> Binding:
             )
         )
     return tuple(out)
+
+
+def held(facts: Sequence[StatementFacts], binding: Binding) -> tuple[Held, ...]:
+    """What a confirmed run of ``facts`` holds: each target ``binding`` gave an OID (absent ones hold nothing: a
+    table that did not exist when asked, the run may create)."""
+    by_name = {(bound.kind, bound.name): bound for bound in binding}
+    out: list[Held] = []
+    for what, schema, name in _wanted(facts):
+        shown = f"{schema}.{name}" if schema else name
+        if what == "schema":
+            bound = by_name.get(("schema", shown))
+            if bound is not None and bound.identity:
+                out.append(Held("schema", quote_ident(name), _oid(bound), lockable=False))
+            continue
+        bound = by_name.get(("relation", shown))
+        if bound is not None and bound.identity:
+            lockable = bound.identity.rpartition(", oid ")[0] in _LOCKABLE
+            out.append(Held("relation", qualified(schema, name), _oid(bound), lockable))
+    return tuple(out)
+
+
+def _oid(bound: Bound) -> int:
+    """The OID in an identity ``touched`` wrote (``table, oid 16384``)."""
+    return int(bound.identity.rpartition(", oid ")[2])
+
+
+_LOCKABLE = {"table", "partitioned table", "view"}
+"""Kinds of relation ``LOCK TABLE`` takes (``_KINDS``' words)."""
 
 
 _TOUCHED_SQL = """

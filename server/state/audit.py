@@ -30,6 +30,7 @@ import anyio
 
 from ..errors import StateUnavailable
 from ..redaction import redact, redact_text
+from .binding import Binding
 
 if TYPE_CHECKING:
     from .database import StateDatabase
@@ -62,6 +63,8 @@ class Confirmed:
     summary: str | None = None
     """For ``confirm_operation``: the summary the human confirmed (a change confirmed by what it measured when it ran
     checks its new measurement against it)."""
+    binding: Binding = ()
+    """The objects the human was shown (``server.state.binding``), which the run holds where it can."""
 
 
 NOT_NEEDED = Confirmed("not-needed")

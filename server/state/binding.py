@@ -8,15 +8,20 @@ objects differ does not run (``server.mcp.confirmations``).
 
 A binding is plain data (it is stored with a pending operation, which any replica may replay): ``to_json`` and
 ``from_json`` convert it.
+
+Reading it again before the run leaves a moment in which a name could still change hands. So where objects have
+OIDs, the run itself holds them (``Held``): in its own transaction, before its first statement, it locks each bound
+table or view by name (a rename then waits for the run to end) and checks that the name still resolves to the OID
+the human was shown; otherwise nothing runs (``server.sql.database``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["Binding", "Bound", "describe", "differences", "from_json", "to_json"]
+__all__ = ["Binding", "Bound", "Held", "describe", "differences", "from_json", "to_json"]
 
 _ROWS_SLACK = 10
 """Rows a table may gain (beyond a tenth of its size) before the growth counts: ordinary traffic goes on meanwhile."""
@@ -41,6 +46,17 @@ class Bound:
 
 
 Binding = tuple[Bound, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A bound object a run holds in its own transaction: the name as SQL (quoted), the OID it must resolve to."""
+
+    kind: Literal["relation", "schema"]
+    sql_name: str
+    oid: int
+    lockable: bool
+    """A table, partitioned table, view, materialized view or foreign table (``LOCK TABLE`` takes these)."""
 
 
 def describe(binding: Binding) -> str:

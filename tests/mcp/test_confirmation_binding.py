@@ -5,10 +5,14 @@ Each attack is judged by its effect: the table the human did not agree to drop i
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 from mcp_types import ElicitRequestParams, ElicitResult
 
@@ -121,6 +125,117 @@ async def test_a_schema_that_gained_data_is_not_dropped(make_settings: Callable[
         confirmed = await client.call_tool("confirm_operation", {"operation_id": pending["operation_id"]})
     assert confirmed.is_error and "app grew from ≈103 to ≈5,103 rows" in text_of(confirmed), text_of(confirmed)
     assert [tuple(r) for r in await sql(url, "SELECT count(*) FROM app.big")] == [(5000,)]
+
+
+async def _waiting_on_a_lock(url: str, other_than: int) -> bool:
+    rows = await sql(
+        url, f"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> {int(other_than)}"
+    )
+    return int(rows[0][0]) > 0
+
+
+@pytest.mark.parametrize("statement", ["DROP TABLE app.scratch", "TRUNCATE app.scratch"])
+async def test_a_swap_racing_the_confirmed_run_is_caught_inside_its_transaction(
+    make_settings: Callable[..., Settings], statement: str
+) -> None:
+    """The names change hands after the objects were checked again and before the statement takes its lock: another
+    session swaps the tables in a transaction it holds open while the confirmed run starts, then commits. PostgreSQL
+    then resolves the name again, to the other table; the run holds the confirmed name in its own transaction and
+    finds it is another object now."""
+    settings = make_settings()
+    url = _url(settings)
+    await script(url, SETUP)
+    async with mcp_client(settings) as client:
+        pending = (await client.call_tool("run_sql", {"sql": statement})).structured_content
+        assert pending is not None and SMALL.search(pending["summary"]), pending
+        swapper = await asyncpg.connect(url)
+        try:
+            swap = swapper.transaction()
+            await swap.start()
+            await swapper.execute("ALTER TABLE app.scratch RENAME TO scratch_old")
+            await swapper.execute("ALTER TABLE app.ledger RENAME TO scratch")
+            confirming = asyncio.create_task(
+                client.call_tool("confirm_operation", {"operation_id": pending["operation_id"]})
+            )
+            for _ in range(200):
+                if await _waiting_on_a_lock(url, swapper.get_server_pid()):
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the confirmed run never waited for the swapping transaction")
+            await swap.commit()
+            confirmed = await asyncio.wait_for(confirming, 30)
+        finally:
+            await swapper.close()
+    assert await _scratch_rows(url) == 100, "the table the human never agreed to touch is intact"
+    assert confirmed.is_error and "another object now" in text_of(confirmed), text_of(confirmed)
+
+
+KINDS = """
+CREATE SCHEMA app;
+CREATE TABLE app.t (id int PRIMARY KEY, part int) ;
+INSERT INTO app.t SELECT g, g % 3 FROM generate_series(1, 20) g;
+CREATE INDEX t_part ON app.t (part);
+CREATE VIEW app.v AS SELECT * FROM app.t;
+CREATE MATERIALIZED VIEW app.mv AS SELECT * FROM app.t;
+CREATE SEQUENCE app.s;
+CREATE TABLE app.p (id int, at date) PARTITION BY RANGE (at);
+CREATE TABLE app.p_2026 PARTITION OF app.p FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+INSERT INTO app.p SELECT g, date '2026-01-01' + g FROM generate_series(1, 20) g;
+ANALYZE;
+"""
+
+
+@pytest.mark.parametrize(
+    ("statement", "gone"),
+    [
+        ("DROP VIEW app.v", "SELECT to_regclass('app.v') IS NULL"),
+        ("DROP MATERIALIZED VIEW app.mv", "SELECT to_regclass('app.mv') IS NULL"),
+        ("DROP SEQUENCE app.s", "SELECT to_regclass('app.s') IS NULL"),
+        ("DROP INDEX app.t_part", "SELECT to_regclass('app.t_part') IS NULL"),
+        ("DROP INDEX CONCURRENTLY app.t_part", "SELECT to_regclass('app.t_part') IS NULL"),
+        ("TRUNCATE app.p", "SELECT count(*) = 0 FROM app.p"),
+        ("ALTER TABLE app.t DROP COLUMN part CASCADE", "SELECT count(*) = 0 FROM pg_attribute WHERE attname = 'part' "
+         "AND attrelid = 'app.t'::regclass AND NOT attisdropped"),
+        ("DROP SCHEMA app CASCADE", "SELECT to_regnamespace('app') IS NULL"),
+    ],
+)  # fmt: skip
+async def test_every_kind_of_bound_object_runs_once_confirmed(
+    make_settings: Callable[..., Settings], statement: str, gone: str
+) -> None:
+    """Holding the confirmed objects (locks where PostgreSQL takes them, OIDs everywhere) refuses no legitimate run."""
+    settings = make_settings()
+    url = _url(settings)
+    await script(url, KINDS)
+    async with mcp_client(settings) as client:
+        pending = (await client.call_tool("run_sql", {"sql": statement})).structured_content
+        assert pending is not None and pending["status"] == "confirmation_required", pending
+        confirmed = await client.call_tool("confirm_operation", {"operation_id": pending["operation_id"]})
+    assert not confirmed.is_error, text_of(confirmed)
+    assert (await sql(url, gone))[0][0] is True
+
+
+async def test_a_role_that_may_only_delete_runs_its_confirmed_delete(
+    make_settings: Callable[..., Settings], fresh_db: str
+) -> None:
+    """The run locks what it holds in ROW EXCLUSIVE mode, which DELETE privilege alone allows."""
+    role, password = f"deleter_{secrets.token_hex(4)}", secrets.token_hex(12)
+    await script(
+        fresh_db,
+        SETUP + f"CREATE ROLE {role} LOGIN PASSWORD '{password}'; GRANT USAGE ON SCHEMA app TO {role}; "
+        f"GRANT DELETE ON app.ledger TO {role};",
+    )
+    parts = urlsplit(fresh_db)
+    own_url = urlunsplit(parts._replace(netloc=f"{role}:{password}@{parts.hostname}:{parts.port}"))
+    try:
+        async with mcp_client(make_settings(database_url=own_url)) as client:
+            pending = (await client.call_tool("run_sql", {"sql": "DELETE FROM app.ledger"})).structured_content
+            assert pending is not None and pending["status"] == "confirmation_required", pending
+            confirmed = await client.call_tool("confirm_operation", {"operation_id": pending["operation_id"]})
+        assert not confirmed.is_error, text_of(confirmed)
+        assert (await sql(fresh_db, "SELECT count(*) FROM app.ledger"))[0][0] == 0
+    finally:
+        await script(fresh_db, f"DROP OWNED BY {role}; DROP ROLE {role}")
 
 
 class SwappingHuman:
