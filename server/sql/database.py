@@ -664,7 +664,7 @@ class Databases:
                 await conn.execute(self.guards.preamble(read_only=True, armed=armed))  # its rows take several batches
             if hold:
                 try:
-                    await _hold(conn, hold, wait, lock=not autocommit)
+                    await _hold(conn, hold, wait, lock=not (autocommit or read_only))  # no LOCK when read-only
                 except ConfirmationError:
                     if not autocommit:
                         await _roll_back_quietly(conn, pooled=self.pooled)
