@@ -9,7 +9,9 @@ import breakdown runs each once more under ``-X importtime`` (which slows import
 the self time of every module by top-level package.
 
 Run: ``.venv/bin/python bench/cold_start.py`` (its own PostgreSQL cluster unless ``BENCH_DATABASE_URL`` is set;
-the server does not connect before the first tool call, but it is given a real database).
+the server does not connect before the first tool call, but it is given a real database). With
+``BENCH_COMPARE=<a checkout of another commit>`` (with its own ``.venv``), that commit's ``neon-mcp serve`` is started
+in the same rounds, and each start is also given as a ratio of its.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ INITIALIZE = json.dumps(
     }
 )
 OURS = [EXE, "serve"]
+COMPARE = os.environ.get("BENCH_COMPARE")
+"""A checkout of another commit whose server is started beside this one's (see the module docstring)."""
 BARE = [sys.executable, str(ROOT / "bench" / "bare_server.py")]
 OURS_MODULE = ["-m", "server", "serve"]
 OUR_PACKAGES = ("server", "tools", "prompts")
@@ -157,17 +161,42 @@ def _start_row(label: str, ours: list[float], bare: list[float], baseline: str) 
     ]
 
 
+def _against(other: list[Start], ours: list[Start], how: str) -> list[list[object]]:
+    """The other commit's starts beside this one's, in the same rounds."""
+    commit = _commit(COMPARE or "")
+    o, t = Stats.of([s.wall for s in ours]), Stats.of([s.wall for s in other])
+    return [
+        [
+            f"`neon-mcp serve` {how} at {commit} (before)",
+            ms(t.median, 0),
+            ms(min(s.wall for s in other), 0),
+            f"this commit {ms(o.median, 0)}, {ms(min(s.wall for s in ours), 0)}",
+            f"this commit {ratio(o.median, t.median)}, {ratio(min(s.wall for s in ours), min(s.wall for s in other))}",
+            "—",
+        ]
+    ]
+
+
+def _commit(checkout: str) -> str:
+    done = subprocess.run(["git", "-C", checkout, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or checkout
+
+
 def main() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", *OUR_PACKAGES], cwd=ROOT, check=True)
     with bench_database() as url, tempfile.TemporaryDirectory(prefix="neon-mcp-bench-home-") as home:
         env = server_env(url, Path(home))
         neon_env = _neon_env(env)
         log(f"cold start: {RUNS} runs each, alternating…")
-        ours, ours_neon, bare = [], [], []
+        ours, ours_neon, bare, other, other_neon = [], [], [], [], []
+        theirs = [str(Path(COMPARE) / ".venv" / "bin" / "neon-mcp"), "serve"] if COMPARE else None
         for _ in range(RUNS):
             ours.append(to_initialize(OURS, env))
             bare.append(to_initialize(BARE, env))
             ours_neon.append(to_initialize(OURS, neon_env))
+            if theirs is not None:
+                other.append(to_initialize(theirs, {**env, "NEON_MCP_HOME": str(Path(home) / "other")}))
+                other_neon.append(to_initialize(theirs, {**neon_env, "NEON_MCP_HOME": str(Path(home) / "other")}))
         log("import breakdown…")
         ours_runs, bare_runs = [], []
         for _ in range(IMPORT_RUNS):
@@ -189,6 +218,8 @@ def main() -> None:
         [
             *_start_rows("`neon-mcp serve` on a database URL", ours, bare),
             *_start_rows("`neon-mcp serve` with Neon configured (every Neon tool)", ours_neon, bare),
+            *(_against(other, ours, "on a database URL") + _against(other_neon, ours_neon, "with Neon configured")
+              if other else []),
         ],
     )  # fmt: skip
 
