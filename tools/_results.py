@@ -7,7 +7,6 @@ and warnings. Values that quote a password are redacted in both.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp_types import CallToolResult, TextContent
@@ -15,6 +14,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 
 from server.mcp import fence
 from server.redaction import redact_text, redact_value
+from server.sql import json_lines
 
 if TYPE_CHECKING:
     from server.sql import Execution, Outcome, Plan
@@ -80,9 +80,6 @@ class TransactionResult(BaseModel):
     expires_at: str | None = None
 
 
-_ROWS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-"""One encoder for every row's line (``json.dumps`` with these options builds a new encoder for each call)."""
-
 _TRUNCATED_HINT = "More rows exist than were returned; add a LIMIT, filter, or aggregate (count, group by)."
 
 
@@ -102,7 +99,7 @@ def _statement(outcome: Outcome, kind: str) -> dict[str, Any]:
     return data
 
 
-def _statement_text(result: dict[str, Any], *, number: int | None = None) -> list[str]:
+def _statement_text(result: dict[str, Any], *, plain: bool, number: int | None = None) -> list[str]:
     command = result["command"]
     head = f"{command or 'OK'} · {result['kind']}"
     if result["columns"]:
@@ -114,22 +111,18 @@ def _statement_text(result: dict[str, Any], *, number: int | None = None) -> lis
     head += f" · {result['elapsed_ms']:.1f} ms"
     lines = [f"[{number}] {head}" if number is not None else head]
     if result["columns"]:
-        body = _rows_text(result["rows"])
+        body = json_lines(result["rows"], plain=plain)
         if redact_text(body) != body:
             # A value quotes a password (a connection string, an ALTER ROLE read back from pg_stat_activity): the
             # structured rows lose it too, not only the text.
             result["rows"] = redact_value(result["rows"])
-            body = _rows_text(result["rows"])
+            body = json_lines(result["rows"], plain=plain)
         # Column names and type names are the database's (a view can name a column anything): inside the fence.
         header = "columns: " + ", ".join(f"{c['name']} ({c['type']})" for c in result["columns"])
         lines.append(fence(f"{header}\n{body if body else '(no rows)'}"))
     if result["truncated"]:
         lines.append("truncated: " + _TRUNCATED_HINT)
     return lines
-
-
-def _rows_text(rows: list[list[Any]]) -> str:
-    return "\n".join(map(_ROWS.encode, rows))
 
 
 def _tool_result(structured: dict[str, Any], lines: list[str]) -> CallToolResult:
@@ -162,7 +155,7 @@ def sql_result(plan: Plan, execution: Execution) -> CallToolResult:
         lines.append(
             f"time travel: branch {plan.place.branch_name} as of {as_of} (read on a short-lived copy, deleted since)"
         )
-    lines += _statement_text(data)
+    lines += _statement_text(data, plain=outcome.plain)
     lines += [f"warning: {w}" for w in plan.warnings]
     return _tool_result(data, lines)
 
@@ -186,7 +179,7 @@ def transaction_result(plan: Plan, execution: Execution) -> CallToolResult:
         lines.append(f"ran {len(results)} read(s) in one read-only transaction on {plan.place.label}")
     else:
         lines.append(f"committed {len(results)} statement(s) in one transaction on {plan.place.label}")
-    for number, statement in enumerate(results, start=1):
-        lines += _statement_text(statement, number=number)
+    for number, (statement, outcome) in enumerate(zip(results, outcomes, strict=True), start=1):
+        lines += _statement_text(statement, plain=outcome.plain, number=number)
     lines += [f"warning: {w}" for w in plan.warnings]
     return _tool_result(data, lines)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .policy import Verdict, classify, decide
     from .service import Backups, Execution, Plan, SQLService
     from .snapshot import diff, fingerprint, snapshot
+    from .values import json_lines
 
 __all__ = [
     "Backups",
@@ -54,6 +55,7 @@ __all__ = [
     "decide",
     "diff",
     "fingerprint",
+    "json_lines",
     "snapshot",
 ]
 
@@ -68,5 +70,6 @@ __getattr__ = lazy_exports(
         "policy": ("Verdict", "classify", "decide"),
         "service": ("Backups", "Execution", "Plan", "SQLService"),
         "snapshot": ("diff", "fingerprint", "snapshot"),
+        "values": ("json_lines",),
     },
 )

@@ -15,7 +15,7 @@ from server.errors import InvalidInput
 from server.settings import Settings
 from server.sql import Databases
 from server.sql.reading import shape_of
-from server.sql.values import BYTEA_PREVIEW_BYTES, coerce_param, estimate_size, to_json
+from server.sql.values import BYTEA_PREVIEW_BYTES, coerce_param, estimate_size, json_lines, to_json
 from tests.helpers import mcp_client, script, text_of
 
 pytestmark = pytest.mark.anyio
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.anyio
 TYPES = """
 CREATE TYPE mood AS ENUM ('sad', 'happy');
 CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+CREATE DOMAIN ratio AS float8;
 CREATE TYPE pair AS (a int, b text);
 """
 
@@ -163,6 +164,61 @@ async def test_rows_are_made_per_column_exactly_as_to_json_and_estimate_size_mak
         assert shape.plain.row(record) == before
         assert json.dumps(shape.plain.row(record)) == json.dumps(before)
         assert shape.plain.size(shape.plain.row(record)) == estimate_size(before)
+    # A batch made in one pass (column by column) is the same rows, counted the same.
+    rows = [shape.plain.row(record) for record in records]
+    assert shape.plain.rows(records) == rows
+    assert shape.plain.total(rows) == sum(map(estimate_size, rows))
+
+
+def _stdlib_lines(rows: list[list[object]]) -> str:
+    return "\n".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) for row in rows)
+
+
+PLAIN = [
+    ("1::int2, 2::int4, 3::int8, 4::oid, true", True),
+    ("'x'::text, 'y'::varchar, 'z'::char(2), 'n'::name, 1.5::numeric, now(), now()::timestamp", True),
+    ("current_date, current_time, localtime, interval '1 day', gen_random_uuid(), '1.2.3.4'::inet", True),
+    ("'\\x00'::bytea, ARRAY[1, 2], ARRAY['a'], ARRAY[1.5::numeric], ARRAY[now()]", True),
+    # Each with a float the two encoders write differently (1e-07 and 1e-7), so that calling it plain would fail.
+    ("1e-7::float8", False),
+    ("1e-7::float4", False),
+    ("ARRAY[1e-7::float8]", False),
+    ("'{\"a\": 1e-7}'::jsonb", False),
+    ("'[1e-7]'::json", False),
+    ("int4range(1, 2)", False),
+    ("'(1,2)'::point", False),
+    ("'happy'::mood", False),  # a type of the database's own: not PostgreSQL's, so not known to be plain
+    ("5::positive", True),  # a domain's values come described as its base type's (here int4)
+    ("1e-7::ratio", False),
+    ("1, 1e-7::float8", False),  # one such column is enough
+]
+
+
+@pytest.mark.parametrize(("expression", "plain"), PLAIN, ids=[c[0][:40] for c in PLAIN])
+async def test_only_columns_that_cannot_hold_a_float_are_plain(fresh_db: str, expression: str, plain: bool) -> None:
+    await script(fresh_db, TYPES)
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        statement = await conn.prepare(f"SELECT {expression}")
+        shape = shape_of(statement.get_attributes())
+        rows = shape.plain.rows(await statement.fetch())
+    finally:
+        await conn.close()
+    assert shape.plain.plain is plain
+    assert json_lines(rows, plain=shape.plain.plain) == _stdlib_lines(rows)
+
+
+def test_the_fast_encoder_writes_plain_values_as_the_standard_library_does() -> None:
+    """Every code point outside the surrogates (escapes, control characters, U+2028, astral planes), integers past
+    64 bits, booleans, NULLs and nested lists: the same bytes from both encoders."""
+    characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    rows: list[list[object]] = [["".join(characters[i : i + 4096])] for i in range(0, len(characters), 4096)]
+    rows += [[0, -1, 2**63, -(2**100), True, False, None, [[1, None], ["a\"b\\c\n"]], "", "é\u2028\x7f\x00"]]
+    assert json_lines(rows, plain=True) == _stdlib_lines(rows)
+    # A float is written differently (1e-07 by the standard library): which is why float columns are not plain.
+    assert json_lines([[1e-07]], plain=False) == "[1e-07]"
+    # A lone surrogate, which no PostgreSQL text holds, still comes out as the standard library writes it.
+    assert json_lines([["\ud800"]], plain=True) == _stdlib_lines([["\ud800"]])
 
 
 async def _answers(settings: Settings, calls: list[tuple[str, dict[str, object]]]) -> list[tuple[str, str]]:
