@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -235,3 +236,19 @@ async def test_database_errors_carry_sqlstate_position_and_hint(make_settings: C
     assert "PostgreSQL error 42703" in message
     assert "Position: character" in message
     assert "Hint:" in message  # "Perhaps you meant to reference the column …"
+
+
+async def test_the_answers_columns_are_described_in_place_and_validated(make_settings: Callable[..., Settings]) -> None:
+    """run_sql's output schema holds no $ref for its columns (a client validating with jsonschema would resolve it
+    once per column of every answer), and still describes them: an answer whose column lacks its type is invalid."""
+    from jsonschema import Draft202012Validator
+
+    async with mcp_client(make_settings(access_mode="read-only")) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        answer = await client.call_tool("run_sql", {"sql": "SELECT 1 AS one, 'x' AS two"})
+    schema = tools["run_sql"].output_schema
+    assert schema is not None and "$ref" not in json.dumps(schema["properties"]["columns"])
+    validator = Draft202012Validator(schema)
+    assert not list(validator.iter_errors(answer.structured_content))
+    broken = {**answer.structured_content, "columns": [{"name": "one"}]}
+    assert list(validator.iter_errors(broken))
