@@ -3,10 +3,13 @@ and most IDEs use) beside the Python SDK's, in one run.
 
 Each client holds its own pair of servers over stdio (neon-mcp with its benchmark tools, and
 ``@modelcontextprotocol/server-postgres`` 0.6.2) and lists their tools first, as real clients do (so both validate
-structured content against the output schemas). Within a client the calls are interleaved round robin (neon-mcp
-``select 1``, Node ``select 1``, neon-mcp 100 rows, Node 100 rows); the two clients take turns in blocks of
-``BLOCK`` rounds, so the machine's noise hits every path alike. Targets (issue 16): ``select 1`` ≤ 1.4× the Node
-server with the Python client and ≤ 1.2× with the TypeScript one; 100 rows ≤ 1.5× and ≤ 1.3×.
+structured content against the output schemas). Within a client the calls are interleaved (neon-mcp
+``select 1``, Node ``select 1``, neon-mcp 100 rows, Node 100 rows, each once per round, in an order shuffled every
+round, so that no call always follows the same other one, and ``PAUSE`` after each call, so that a server's work
+after its answer is not billed to the next call); the
+two clients take turns in blocks of ``BLOCK`` rounds, so the machine's noise hits every path alike. Targets (issue
+16): ``select 1`` ≤ 1.4× the Node server with the Python client and ≤ 1.2× with the TypeScript one; 100 rows ≤ 1.5×
+and ≤ 1.3×.
 
 Run: ``.venv/bin/python bench/clients.py`` after ``bench/run`` has installed the Node packages (its own PostgreSQL
 cluster unless ``BENCH_DATABASE_URL`` is set). Without npm's packages its rows say "not measured".
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +31,7 @@ from typing import Any
 from _common import (
     BENCH_SERVER,
     NODE_SERVER,
+    PAUSE,
     ROOT,
     SAMPLE_QUERY,
     Stats,
@@ -53,6 +58,10 @@ TARGETS = {("python", "select 1"): 1.4, ("typescript", "select 1"): 1.2, ("pytho
            ("typescript", "100 rows"): 1.3}  # fmt: skip
 TOOLS = {"ours": ("run_sql", "sql"), "node": ("query", "sql")}
 CALL_ORDER = [(server, query) for query in QUERIES for server in TOOLS]
+
+
+_SHUFFLE = random.Random(0).shuffle
+"""Each round calls every entry once in a new order: no call always follows the same other one."""
 
 
 def _calls() -> list[tuple[str, str, dict[str, Any]]]:
@@ -82,7 +91,7 @@ class TypeScriptClient:
         """``rounds`` interleaved rounds; seconds per call, by entry of ``CALL_ORDER``."""
         assert self._process.stdin is not None and self._process.stdout is not None
         calls = [[server, tool, arguments] for server, tool, arguments in _calls()]
-        self._process.stdin.write(json.dumps({"calls": calls, "rounds": rounds}) + "\n")
+        self._process.stdin.write(json.dumps({"calls": calls, "rounds": rounds, "pause_ms": PAUSE * 1000}) + "\n")
         self._process.stdin.flush()
         line = self._process.stdout.readline()
         if not line:
@@ -97,9 +106,12 @@ class TypeScriptClient:
 
 async def _python_block(clients: dict[str, Client], rounds: int) -> list[list[float]]:
     samples: list[list[float]] = [[] for _ in CALL_ORDER]
+    order = list(enumerate(_calls()))
     for _ in range(rounds):
-        for i, (server, tool, arguments) in enumerate(_calls()):
+        _SHUFFLE(order)
+        for i, (server, tool, arguments) in order:
             samples[i].append((await call(clients[server], tool, arguments))[0])
+            await asyncio.sleep(PAUSE)
     return samples
 
 
@@ -155,9 +167,11 @@ def main() -> None:
         "Real clients: the TypeScript and Python SDKs, neon-mcp against the reference Node server",
         f"Over stdio, {CALLS} warm calls per path and client: `run_sql` on neon-mcp, `query` on "
         "`@modelcontextprotocol/server-postgres` 0.6.2 (`BEGIN TRANSACTION READ ONLY`, no parsing, policy, caps or "
-        "fencing), interleaved round robin within each client; the two clients take turns in blocks of "
-        f"{BLOCK} rounds. Each client listed the tools first, so it validates structured content against the output "
-        f"schemas, as Claude Code does. The 100 rows are `{SAMPLE_QUERY}`.",
+        "fencing), interleaved within each client (one call per path and round, in an order shuffled every round, "
+        f"a pause of {PAUSE * 1000:.0f} ms after each call); "
+        f"the two clients take turns in blocks of {BLOCK} rounds. Each client listed the tools first, so it "
+        "validates structured content against the output schemas, as Claude Code does. The 100 rows are "
+        f"`{SAMPLE_QUERY}`.",
         ["client", "query", "neon-mcp median / p99", "Node server median / p99", "ratio (median)", "ratio (p99)",
          "target"],
         rows,

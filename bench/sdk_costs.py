@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sys
 import tempfile
 import time
@@ -49,8 +50,10 @@ async def _stdio(calls: int) -> tuple[dict[str, Stats], dict[str, float]]:
             clients[mode] = await stack.enter_async_context(Client(params))
         samples: dict[str, list[float]] = {mode: [] for mode in clients}
         log(f"stdio: {len(clients)} servers × {calls} no-op calls, interleaved…")
+        order, shuffle = list(clients.items()), random.Random(0).shuffle
         for round_ in range(calls + 50):
-            for mode, client in clients.items():
+            shuffle(order)  # no server always follows the same other one
+            for mode, client in order:
                 started = time.perf_counter()
                 await client.call_tool("noop", {})
                 if round_ >= 50:  # warm-up rounds are not counted
@@ -124,11 +127,11 @@ def main() -> None:
     rows[0][4] = rows[0][5] = "—"
     section(
         "What only the SDK can remove: per stdio call",
-        f"A no-op tool on a bare `MCPServer` (`bench/noop_server.py`), {CALLS} calls per server interleaved round "
-        f"robin through the SDK's Python client, then the server's CPU time per call in blocks of {CALLS} calls (the "
-        "least of 3 blocks each). The last three rows switch SDK internals off to size upstream proposals "
-        "(`docs/sdk-upstream.md`); neon-mcp itself runs the fourth row when no tracer is configured (it leaves the "
-        "OpenTelemetry middleware out then), else the third.",
+        f"A no-op tool on a bare `MCPServer` (`bench/noop_server.py`), {CALLS} calls per server interleaved (one "
+        "call each per round, in an order shuffled every round) through the SDK's Python client, then the server's "
+        f"CPU time per call in blocks of {CALLS} calls (the least of 3 blocks each). The last three rows switch SDK "
+        "internals off to size upstream proposals (`docs/sdk-upstream.md`); neon-mcp itself runs the fourth row "
+        "when no tracer is configured (it leaves the OpenTelemetry middleware out then), else the third.",
         ["server", "median", "p99", "server CPU per call", "CPU against its baseline (difference)",
          "latency against its baseline"],
         rows,

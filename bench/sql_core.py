@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sys
 import tempfile
 import time
@@ -37,6 +38,7 @@ from _common import (
     BENCH_SERVER,
     BIG_ROWS,
     NODE_SERVER,
+    PAUSE,
     SAMPLE_QUERY,
     TABLES,
     HTTPServer,
@@ -125,14 +127,19 @@ def _raw(conn: asyncpg.Connection, sql: str) -> Timed:
 
 
 async def _interleaved(paths: dict[str, Timed], calls: int, warmup: int = 50) -> dict[str, Stats]:
-    """Each path called ``calls`` times, round robin, after ``warmup`` rounds."""
+    """Each path called ``calls`` times, one call per path in each round, in an order shuffled every round (so no
+    path always follows the same other one), ``PAUSE`` after each call, after ``warmup`` rounds."""
+    order = list(paths.items())
+    shuffle = random.Random(0).shuffle
     for _ in range(warmup):
-        for once in paths.values():
+        for _, once in order:
             await once()
     samples: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(calls):
-        for name, once in paths.items():
+        shuffle(order)
+        for name, once in order:
             samples[name].append(await once())
+            await asyncio.sleep(PAUSE)
     return {name: Stats.of(values) for name, values in samples.items()}
 
 
@@ -533,13 +540,16 @@ def main() -> None:
 
     section(
         "MCP overhead: neon-mcp, the reference Node server and raw asyncpg",
-        f"{CALLS} warm calls per path, interleaved round robin across every path (so noise hits each alike; each "
-        "call also finds its server, and PostgreSQL's backend, idle since its last turn), one client at a time (the "
-        "SDK's `Client`, which also validates structured content). The 100-row query is "
-        f"`{SAMPLE_QUERY}` (int, text, numeric, timestamptz, boolean). calls/s = sequential calls per second of "
-        "one client. The Node server (`@modelcontextprotocol/server-postgres` 0.6.2, its `query` tool) runs the SQL "
-        "as sent inside `BEGIN TRANSACTION READ ONLY` and answers pretty-printed JSON: no parsing, policy, caps or "
-        f"fencing. Server CPU per call: {CALLS} calls in a block, the server process's CPU time divided by the calls.",
+        f"{CALLS} warm calls per path, interleaved across every path, one call each per round in an order shuffled "
+        f"every round, with a pause of {PAUSE * 1000:.0f} ms after each call (so noise hits each alike, and work a "
+        "server does after its answer, such as neon-mcp's check of the connection after a read, is done before the "
+        "next call is timed, as between an agent's calls; it counts in CPU per call; each call also finds its "
+        "server, and PostgreSQL's backend, idle since its last turn), one client at a time (the SDK's `Client`, "
+        f"which also validates structured content). The 100-row query is `{SAMPLE_QUERY}` (int, text, numeric, "
+        "timestamptz, boolean). calls/s = sequential calls per second of one client. The Node server "
+        "(`@modelcontextprotocol/server-postgres` 0.6.2, its `query` tool) runs the SQL as sent inside `BEGIN "
+        "TRANSACTION READ ONLY` and answers pretty-printed JSON: no parsing, policy, caps or fencing. Server CPU "
+        f"per call: {CALLS} calls in a block, the server process's CPU time divided by the calls.",
         ["path", "median", "p99", "calls/s", "ratio (median)", "ratio to the Node server"],
         _overhead_rows(figures, http_missing),
     )
