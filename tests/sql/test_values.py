@@ -213,7 +213,7 @@ def test_the_fast_encoder_writes_plain_values_as_the_standard_library_does() -> 
     64 bits, booleans, NULLs and nested lists: the same bytes from both encoders."""
     characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     rows: list[list[object]] = [["".join(characters[i : i + 4096])] for i in range(0, len(characters), 4096)]
-    rows += [[0, -1, 2**63, -(2**100), True, False, None, [[1, None], ["a\"b\\c\n"]], "", "é\u2028\x7f\x00"]]
+    rows += [[0, -1, 2**63, -(2**100), True, False, None, [[1, None], ['a"b\\c\n']], "", "é\u2028\x7f\x00"]]
     assert json_lines(rows, plain=True) == _stdlib_lines(rows)
     # A float is written differently (1e-07 by the standard library): which is why float columns are not plain.
     assert json_lines([[1e-07]], plain=False) == "[1e-07]"
