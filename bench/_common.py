@@ -35,6 +35,9 @@ BENCH_SERVER = [sys.executable, str(ROOT / "bench" / "bench_server.py")]
 """neon-mcp's own command line, with the benchmark tools ``noop`` and ``memory`` added (``bench/bench_server.py``)."""
 NODE_SERVER = ROOT / ".venv" / "bench-node" / "node_modules" / ".bin" / "mcp-server-postgres"
 """The reference Node PostgreSQL MCP server (``@modelcontextprotocol/server-postgres``), installed by ``bench/run``."""
+PEER_SERVER = ROOT / ".venv" / "bench-peer" / "bin" / "postgres-mcp"
+"""A PostgreSQL MCP server written in Python, for comparison: ``postgres-mcp`` (crystaldba), installed by
+``bench/run`` where a Python 3.12 or newer is found (it needs one)."""
 TOKEN = "bench-" + secrets.token_hex(16)
 """Bearer token of the HTTP servers a benchmark starts."""
 

@@ -39,6 +39,7 @@ from _common import (
     BIG_ROWS,
     NODE_SERVER,
     PAUSE,
+    PEER_SERVER,
     SAMPLE_QUERY,
     TABLES,
     HTTPServer,
@@ -65,6 +66,8 @@ from server.sql import Closures, Databases, Guards, Place, analyze
 from server.sql import catalog as schema_catalog
 
 CALLS = int(os.environ.get("BENCH_CALLS", "500"))
+PEER_VERSION = "0.3.0"
+"""The postgres-mcp release ``bench/run`` installs."""
 COMPARE = os.environ.get("BENCH_COMPARE")
 """A checkout of another commit whose server is measured beside this one's (see the module docstring)."""
 SELECT_1 = "select 1"
@@ -172,6 +175,14 @@ async def overhead(url: str, env: dict[str, str], http: HTTPServer | None) -> di
                 paths[f"{transport} noop"] = _tool(client, "noop", {})
             paths[f"{transport} select 1"] = _tool(client, "run_sql", {"sql": SELECT_1})
             paths[f"{transport} 100 rows"] = _tool(client, "run_sql", {"sql": SAMPLE_QUERY})
+        if PEER_SERVER.exists():
+            # Its log of every request goes nowhere (it writes one to stderr per call); its connections carry an
+            # application name, so that PostgreSQL's CPU is not counted as the Node server's (which sends none).
+            quiet = ["sh", "-c", 'exec "$0" "$@" 2>/dev/null', str(PEER_SERVER), "--access-mode=restricted", url]
+            peer_env = {**env, "PGAPPNAME": "postgres-mcp-bench"}
+            peer = await stack.enter_async_context(Client(stdio_server(quiet, peer_env)))
+            paths["peer select 1"] = _tool(peer, "execute_sql", {"sql": SELECT_1})
+            paths["peer 100 rows"] = _tool(peer, "execute_sql", {"sql": SAMPLE_QUERY})
         if NODE_SERVER.exists():
             node = await stack.enter_async_context(Client(stdio_server([str(NODE_SERVER), url], env)))
             paths["node select 1"] = _tool(node, "query", {"sql": SELECT_1})
@@ -363,6 +374,21 @@ def _overhead_rows(figures: dict[str, Any], http_missing: str | None) -> list[li
         else:
             against = f"raw {ratio(peer.median, raw[query].median)}"
             rows.append(_line(f"reference Node server, {label} over stdio", peer, against, "1.00×"))
+    for query, label in (("select 1", "`execute_sql('select 1')`"), ("100 rows", "`execute_sql`, 100 rows,")):
+        theirs = stats.get(f"peer {query}")
+        if theirs is None:
+            missing = "not measured: no Python 3.12 or newer to install it with"
+            rows.append([f"postgres-mcp {PEER_VERSION} (Python), {label}", missing, "", "", "", ""])
+            continue
+        ours, node_stats = stats[f"stdio {query}"], node[query]
+        rows.append(
+            _line(
+                f"postgres-mcp {PEER_VERSION} (Python, restricted mode), {label} over stdio",
+                theirs,
+                f"neon-mcp {ratio(ours.median, theirs.median)} its latency",
+                ratio(theirs.median, node_stats.median) if node_stats else "—",
+            )
+        )
     pg_cpu: dict[tuple[str, str], float | None] = figures.get("pg_cpu", {})
     for query in ("select 1", "100 rows"):
         found = {owner: pg_cpu.get((owner, query)) for owner in ("raw", "stdio", "node")}
@@ -539,7 +565,7 @@ def main() -> None:
         closures = asyncio.run(closure(url))
 
     section(
-        "MCP overhead: neon-mcp, the reference Node server and raw asyncpg",
+        "MCP overhead: neon-mcp, the reference Node server, a Python peer and raw asyncpg",
         f"{CALLS} warm calls per path, interleaved across every path, one call each per round in an order shuffled "
         f"every round, with a pause of {PAUSE * 1000:.0f} ms after each call (so noise hits each alike, and work a "
         "server does after its answer, such as neon-mcp's check of the connection after a read, is done before the "
@@ -548,8 +574,11 @@ def main() -> None:
         f"which also validates structured content). The 100-row query is `{SAMPLE_QUERY}` (int, text, numeric, "
         "timestamptz, boolean). calls/s = sequential calls per second of one client. The Node server "
         "(`@modelcontextprotocol/server-postgres` 0.6.2, its `query` tool) runs the SQL as sent inside `BEGIN "
-        "TRANSACTION READ ONLY` and answers pretty-printed JSON: no parsing, policy, caps or fencing. Server CPU "
-        f"per call: {CALLS} calls in a block, the server process's CPU time divided by the calls.",
+        "TRANSACTION READ ONLY` and answers pretty-printed JSON: no parsing, policy, caps or fencing. The Python peer, "
+        f"postgres-mcp {PEER_VERSION} (crystaldba's; MCP SDK 1.x on Python 3.12 or newer, its `execute_sql` tool), "
+        "runs with `--access-mode=restricted`: statements checked with pglast, read-only transactions, a time limit; "
+        "it answers rows as Python reprs, no structured content. Server CPU per call: "
+        f"{CALLS} calls in a block, the server process's CPU time divided by the calls.",
         ["path", "median", "p99", "calls/s", "ratio (median)", "ratio to the Node server"],
         _overhead_rows(figures, http_missing),
     )
