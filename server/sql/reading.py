@@ -191,30 +191,16 @@ class _Rows:
     """No column's values can hold a float (``values.plain``)."""
 
     def row(self, record: Sequence[Any]) -> list[Any]:
-        taken = self.take(record)
-        row = [taken] if self.single else list(taken)
-        for column, convert in self.converts:
-            value = row[column]
-            if value is not None:
-                row[column] = convert(value)
-        for column, at in self.cuts:
-            length = record[at]
-            if length is not None:
-                row[column] = cut_bytes(record[at - 1], length)
-        return row
+        """One record's row (``rows`` of one)."""
+        return self.rows((record,))[0]
 
     def size(self, row: list[Any]) -> int:
-        """``estimate_size(row)``, computed from the columns' sizings."""
-        size = self.base
-        for column in self.strings:
-            value = row[column]
-            size += 8 if value is None else len(value) + 2
-        for column in self.others:
-            size += estimate_size(row[column])
-        return size
+        """``estimate_size(row)``, computed from the columns' sizings (``total`` of one)."""
+        return self.total((row,))
 
     def rows(self, records: Sequence[Sequence[Any]]) -> list[list[Any]]:
-        """``[self.row(record) for record in records]``, column by column (a loop per conversion, not per cell)."""
+        """Each record's values in column order, converted to JSON values (bytea cut to its preview), column by column:
+        a loop per conversion, not a chain of tests per cell."""
         take = self.take
         rows = [[take(record)] for record in records] if self.single else [list(take(record)) for record in records]
         for column, convert in self.converts:
@@ -230,7 +216,7 @@ class _Rows:
         return rows
 
     def total(self, rows: Sequence[list[Any]]) -> int:
-        """``sum(self.size(row) for row in rows)``, column by column."""
+        """``sum(estimate_size(row) for row in rows)``, computed from the columns' sizings, column by column."""
         total = self.base * len(rows)
         for column in self.strings:
             for row in rows:
