@@ -111,7 +111,7 @@ def _statement(outcome: Outcome, kind: str) -> dict[str, Any]:
     return data
 
 
-def _statement_text(result: dict[str, Any], *, plain: bool, number: int | None = None) -> list[str]:
+def _statement_text(result: dict[str, Any], *, float_free: bool, number: int | None = None) -> list[str]:
     command = result["command"]
     head = f"{command or 'OK'} · {result['kind']}"
     if result["columns"]:
@@ -123,12 +123,12 @@ def _statement_text(result: dict[str, Any], *, plain: bool, number: int | None =
     head += f" · {result['elapsed_ms']:.1f} ms"
     lines = [f"[{number}] {head}" if number is not None else head]
     if result["columns"]:
-        body = json_lines(result["rows"], plain=plain)
+        body = json_lines(result["rows"], float_free=float_free)
         if redact_text(body) != body:
             # A value quotes a password (a connection string, an ALTER ROLE read back from pg_stat_activity): the
             # structured rows lose it too, not only the text.
             result["rows"] = redact_value(result["rows"])
-            body = json_lines(result["rows"], plain=plain)
+            body = json_lines(result["rows"], float_free=float_free)
         # Column names and type names are the database's (a view can name a column anything): inside the fence.
         header = "columns: " + ", ".join(f"{c['name']} ({c['type']})" for c in result["columns"])
         lines.append(fence(f"{header}\n{body if body else '(no rows)'}"))
@@ -167,7 +167,7 @@ def sql_result(plan: Plan, execution: Execution) -> CallToolResult:
         lines.append(
             f"time travel: branch {plan.place.branch_name} as of {as_of} (read on a short-lived copy, deleted since)"
         )
-    lines += _statement_text(data, plain=outcome.plain)
+    lines += _statement_text(data, float_free=outcome.float_free)
     lines += [f"warning: {w}" for w in plan.warnings]
     return _tool_result(data, lines)
 
@@ -192,6 +192,6 @@ def transaction_result(plan: Plan, execution: Execution) -> CallToolResult:
     else:
         lines.append(f"committed {len(results)} statement(s) in one transaction on {plan.place.label}")
     for number, (statement, outcome) in enumerate(zip(results, outcomes, strict=True), start=1):
-        lines += _statement_text(statement, plain=outcome.plain, number=number)
+        lines += _statement_text(statement, float_free=outcome.float_free, number=number)
     lines += [f"warning: {w}" for w in plan.warnings]
     return _tool_result(data, lines)

@@ -31,7 +31,7 @@ from operator import itemgetter
 from typing import Any, Literal, Protocol
 
 from ..errors import InvalidInput
-from .values import BYTEA_PREVIEW_BYTES, coerce_param, converter, cut_bytes, estimate_size, plain, sizing
+from .values import BYTEA_PREVIEW_BYTES, coerce_param, converter, cut_bytes, estimate_size, float_free, sizing
 
 __all__ = [
     "CACHED_SQL_CHARS",
@@ -103,7 +103,7 @@ class Outcome:
     command: str = ""
     rows_affected: int | None = None
     elapsed_ms: float = 0.0
-    plain: bool = False
+    float_free: bool = False
     """Every value is a string, integer, boolean or NULL, or a list of them (``values.json_lines``)."""
 
     @property
@@ -187,8 +187,8 @@ class _Rows:
     """``estimate_size`` of a row whose string and other columns count nothing: brackets, commas, numbers."""
     strings: tuple[int, ...]
     others: tuple[int, ...]
-    plain: bool
-    """No column's values can hold a float (``values.plain``)."""
+    float_free: bool
+    """No column's values can hold a float (``values.float_free``)."""
 
     def row(self, record: Sequence[Any]) -> list[Any]:
         """One record's row (``rows`` of one)."""
@@ -229,7 +229,7 @@ class _Rows:
 
 def _rows(types: Sequence[_Type], positions: Sequence[int], cut: Sequence[bool]) -> _Rows:
     converts, strings, others, cuts = [], [], [], []
-    numbers, plain_values = 0, True
+    numbers, no_float = 0, True
     for column, (typ, at, cut_here) in enumerate(zip(types, positions, cut, strict=True)):
         builtin, element = typ.schema == "pg_catalog", element_type(typ)
         convert = converter(str(typ.name), builtin=builtin, element=element)
@@ -238,7 +238,7 @@ def _rows(types: Sequence[_Type], positions: Sequence[int], cut: Sequence[bool])
         if convert is not None:
             converts.append((column, convert))
         how = sizing(str(typ.name), builtin=builtin, element=element)
-        plain_values = plain_values and plain(str(typ.name), builtin=builtin, element=element)
+        no_float = no_float and float_free(str(typ.name), builtin=builtin, element=element)
         if how == "number":
             numbers += 1
         elif how == "string":
@@ -254,7 +254,7 @@ def _rows(types: Sequence[_Type], positions: Sequence[int], cut: Sequence[bool])
         base=2 + count + 8 * numbers,
         strings=tuple(strings),
         others=tuple(others),
-        plain=plain_values,
+        float_free=no_float,
     )
 
 
@@ -431,7 +431,7 @@ class Collector:
 
     def __init__(self, shape: Shape, caps: Caps, *, wrapped: bool, started: float) -> None:
         self.rows = shape.cut if wrapped else shape.plain
-        self.outcome = Outcome(columns=list(shape.columns), plain=self.rows.plain)
+        self.outcome = Outcome(columns=list(shape.columns), float_free=self.rows.float_free)
         self.shape = shape
         self.caps = caps
         self.wrapped = wrapped

@@ -4,7 +4,8 @@
 exact strings, NaN and infinities spelled out, bytea as hex, ranges in PostgreSQL's text form). ``converter`` picks,
 once per result column, the part of ``to_json`` that column's type needs (or nothing, when asyncpg's value is
 already what ``to_json`` would return), and ``sizing`` how ``estimate_size`` will count its values: the same answer
-without an ``isinstance`` chain per cell. ``coerce_param`` turns a
+without an ``isinstance`` chain per cell. ``json_lines`` writes rows as JSON lines, with pydantic-core's faster encoder
+when ``float_free`` says no column can hold a float. ``coerce_param`` turns a
 JSON argument (a tool's ``params``) into the Python type asyncpg expects for the parameter's PostgreSQL type, so that a
 model can pass ``"2024-05-01"`` for a ``date`` parameter.
 """
@@ -32,8 +33,8 @@ __all__ = [
     "converter",
     "cut_bytes",
     "estimate_size",
+    "float_free",
     "json_lines",
-    "plain",
     "sizing",
     "to_json",
 ]
@@ -172,7 +173,7 @@ def converter(type_name: str, *, builtin: bool, element: str | None = None) -> C
     return found
 
 
-def plain(type_name: str, *, builtin: bool, element: str | None = None) -> bool:
+def float_free(type_name: str, *, builtin: bool, element: str | None = None) -> bool:
     """Whether a column's converted values are only strings, integers, booleans and NULLs (or arrays of them): no
     float, and no JSON document that could hold one (see ``json_lines``)."""
     return builtin and (type_name if element is None else element) in _PLAIN
@@ -182,16 +183,16 @@ _LINES = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str
 """One encoder for every row's line (``json.dumps`` with these options builds a new encoder for each call)."""
 
 
-def json_lines(rows: Sequence[Sequence[JSONValue]], *, plain: bool) -> str:
+def json_lines(rows: Sequence[Sequence[JSONValue]], *, float_free: bool) -> str:
     """Each row as one compact JSON array per line, as ``json.dumps(row, ensure_ascii=False, separators=(",", ":"))``
     writes it.
 
-    Rows of ``plain`` values (see ``plain``) go through pydantic-core's encoder, about 7 times faster, which writes
-    strings, integers, booleans and null exactly as the standard library does (a test compares them over every code
-    point); it writes some floats differently (``1e-7`` for ``1e-07``), so rows that may hold one take the standard
-    library's encoder.
+    Rows of ``float_free`` columns (see ``float_free``) go through pydantic-core's encoder, about 7 times faster,
+    which writes strings, integers, booleans and null exactly as the standard library does (a test compares them over
+    every code point); it writes some floats differently (``1e-7`` for ``1e-07``), so rows that may hold one take the
+    standard library's encoder.
     """
-    if plain:
+    if float_free:
         try:
             return b"\n".join(map(_fast_json, rows)).decode()
         except PydanticSerializationError:  # a lone surrogate, which the standard library writes as an escape

@@ -175,12 +175,12 @@ def _stdlib_lines(rows: list[list[object]]) -> str:
     return "\n".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) for row in rows)
 
 
-PLAIN = [
+FLOAT_FREE = [
     ("1::int2, 2::int4, 3::int8, 4::oid, true", True),
     ("'x'::text, 'y'::varchar, 'z'::char(2), 'n'::name, 1.5::numeric, now(), now()::timestamp", True),
     ("current_date, current_time, localtime, interval '1 day', gen_random_uuid(), '1.2.3.4'::inet", True),
     ("'\\x00'::bytea, ARRAY[1, 2], ARRAY['a'], ARRAY[1.5::numeric], ARRAY[now()]", True),
-    # Each with a float the two encoders write differently (1e-07 and 1e-7), so that calling it plain would fail.
+    # Each with a float the two encoders write differently (1e-07 and 1e-7), so that calling it float-free would fail.
     ("1e-7::float8", False),
     ("1e-7::float4", False),
     ("ARRAY[1e-7::float8]", False),
@@ -188,15 +188,17 @@ PLAIN = [
     ("'[1e-7]'::json", False),
     ("int4range(1, 2)", False),
     ("'(1,2)'::point", False),
-    ("'happy'::mood", False),  # a type of the database's own: not PostgreSQL's, so not known to be plain
+    ("'happy'::mood", False),  # a type of the database's own: not PostgreSQL's, so not known to be float-free
     ("5::positive", True),  # a domain's values come described as its base type's (here int4)
     ("1e-7::ratio", False),
     ("1, 1e-7::float8", False),  # one such column is enough
 ]
 
 
-@pytest.mark.parametrize(("expression", "plain"), PLAIN, ids=[c[0][:40] for c in PLAIN])
-async def test_only_columns_that_cannot_hold_a_float_are_plain(fresh_db: str, expression: str, plain: bool) -> None:
+@pytest.mark.parametrize(("expression", "float_free"), FLOAT_FREE, ids=[c[0][:40] for c in FLOAT_FREE])
+async def test_only_columns_that_cannot_hold_a_float_are_float_free(
+    fresh_db: str, expression: str, float_free: bool
+) -> None:
     await script(fresh_db, TYPES)
     conn = await asyncpg.connect(fresh_db)
     try:
@@ -205,21 +207,21 @@ async def test_only_columns_that_cannot_hold_a_float_are_plain(fresh_db: str, ex
         rows = shape.plain.rows(await statement.fetch())
     finally:
         await conn.close()
-    assert shape.plain.plain is plain
-    assert json_lines(rows, plain=shape.plain.plain) == _stdlib_lines(rows)
+    assert shape.plain.float_free is float_free
+    assert json_lines(rows, float_free=shape.plain.float_free) == _stdlib_lines(rows)
 
 
-def test_the_fast_encoder_writes_plain_values_as_the_standard_library_does() -> None:
+def test_the_fast_encoder_writes_float_free_rows_as_the_standard_library_does() -> None:
     """Every code point outside the surrogates (escapes, control characters, U+2028, astral planes), integers past
     64 bits, booleans, NULLs and nested lists: the same bytes from both encoders."""
     characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     rows: list[list[object]] = [["".join(characters[i : i + 4096])] for i in range(0, len(characters), 4096)]
     rows += [[0, -1, 2**63, -(2**100), True, False, None, [[1, None], ['a"b\\c\n']], "", "é\u2028\x7f\x00"]]
-    assert json_lines(rows, plain=True) == _stdlib_lines(rows)
-    # A float is written differently (1e-07 by the standard library): which is why float columns are not plain.
-    assert json_lines([[1e-07]], plain=False) == "[1e-07]"
+    assert json_lines(rows, float_free=True) == _stdlib_lines(rows)
+    # A float is written differently (1e-07 by the standard library): which is why float columns are not float-free.
+    assert json_lines([[1e-07]], float_free=False) == "[1e-07]"
     # A lone surrogate, which no PostgreSQL text holds, still comes out as the standard library writes it.
-    assert json_lines([["\ud800"]], plain=True) == _stdlib_lines([["\ud800"]])
+    assert json_lines([["\ud800"]], float_free=True) == _stdlib_lines([["\ud800"]])
 
 
 async def _answers(settings: Settings, calls: list[tuple[str, dict[str, object]]]) -> list[tuple[str, str]]:
