@@ -36,14 +36,7 @@ class ColumnModel(BaseModel):
     type: str
 
 
-_COLUMNS = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {"name": {"type": "string"}, "type": {"type": "string"}},
-        "required": ["name", "type"],
-    },
-}
+_COLUMNS = {"type": "array", "items": ColumnModel.model_json_schema()}
 """ColumnModel's schema written in place: a ``$ref`` costs a client that validates structured content with the
 jsonschema package (the Python SDK's) about 20 µs per column of every answer to resolve."""
 
