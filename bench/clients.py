@@ -6,10 +6,9 @@ Each client holds its own pair of servers over stdio (neon-mcp with its benchmar
 structured content against the output schemas). Within a client the calls are interleaved (neon-mcp
 ``select 1``, Node ``select 1``, neon-mcp 100 rows, Node 100 rows, each once per round, in an order shuffled every
 round, so that no call always follows the same other one, and ``PAUSE`` after each call, so that a server's work
-after its answer is not billed to the next call); the
-two clients take turns in blocks of ``BLOCK`` rounds, so the machine's noise hits every path alike. Targets (issue
-16): ``select 1`` ≤ 1.4× the Node server with the Python client and ≤ 1.2× with the TypeScript one; 100 rows ≤ 1.5×
-and ≤ 1.3×.
+after its answer is not billed to the next call); the two clients take turns in blocks of ``BLOCK`` rounds, so the
+machine's noise hits every path alike. Targets (issue 16): ``select 1`` ≤ 1.4× the Node server with the Python client
+and ≤ 1.2× with the TypeScript one; 100 rows ≤ 1.5× and ≤ 1.3×.
 
 Run: ``.venv/bin/python bench/clients.py`` after ``bench/run`` has installed the Node packages (its own PostgreSQL
 cluster unless ``BENCH_DATABASE_URL`` is set). Without npm's packages its rows say "not measured".
