@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["AccessMode", "AccessModeSetting", "Settings", "Transport", "default_home"]
+__all__ = ["AccessMode", "AccessModeSetting", "Settings", "Transport", "default_cache", "default_home"]
 
 MIN_HTTP_TOKEN_CHARS = 16
 """A bearer token shorter than this is refused: it would be guessable."""
@@ -65,6 +65,12 @@ HARD_MAX_SQL_BYTES = 1_000_000
 def default_home() -> Path:
     """``$XDG_DATA_HOME/neon-mcp``, else ``~/.local/share/neon-mcp``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "neon-mcp"
+
+
+def default_cache() -> Path:
+    """``$XDG_CACHE_HOME/neon-mcp``, else ``~/.cache/neon-mcp``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "neon-mcp"
 
 
@@ -173,6 +179,10 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=4, ge=1, le=100, description="Most connections per database pool.")
     home: Path = Field(
         default_factory=default_home, description="Data directory (audit log, local state). Default XDG data dir."
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache,
+        description="Cache directory (the tool catalog: a start then builds no tool). Default XDG cache dir.",
     )
     pg_bindir: Path | None = Field(
         default=None, description="Directory of PostgreSQL server binaries (initdb, pg_ctl) for local clusters."

@@ -30,6 +30,16 @@ SESSION_SETTINGS = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The tool catalog of the whole run in a directory of its own (not the user's cache): the first server of each
+    offer builds its tools and writes it, the others serve it as a user's server does."""
+    os.environ["NEON_MCP_CACHE_DIR"] = tempfile.mkdtemp(prefix="neon-mcp-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ.pop("NEON_MCP_CACHE_DIR", ""), ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"

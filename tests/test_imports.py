@@ -139,20 +139,31 @@ NOT_FOR_STDIO = (
 
 @pytest.mark.parametrize("configured", ["a database URL", "Neon"])
 def test_starting_to_serve_stdio_imports_only_what_it_needs(configured: str, tmp_path: Path) -> None:
+    """The first start builds every tool it offers (and writes the catalog); the next imports no tool at all."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL"))}
     env["NEON_MCP_HOME"] = str(tmp_path)
+    env["NEON_MCP_CACHE_DIR"] = str(tmp_path / "cache")
     if configured == "Neon":
         env.update(NEON_API_KEY="napi_test", NEON_API_HOST="http://127.0.0.1:9/api/v2")
     else:
         env["DATABASE_URL"] = "postgresql://u@127.0.0.1:9/db"
-    completed = subprocess.run(
-        [sys.executable, "-c", _SERVING], env=env, capture_output=True, text=True, check=True, timeout=120
-    )
-    added: list[str] = json.loads(completed.stdout)
-    assert [m for m in added if m.startswith(NOT_FOR_STDIO)] == []
-    assert ("tools.branches" in added) == (configured == "Neon")
+
+    def start() -> list[str]:
+        completed = subprocess.run(
+            [sys.executable, "-c", _SERVING], env=env, capture_output=True, text=True, check=True, timeout=120
+        )
+        added: list[str] = json.loads(completed.stdout)
+        assert [m for m in added if m.startswith(NOT_FOR_STDIO)] == []
+        return added
+
+    first = start()
+    assert ("tools.branches" in first) == (configured == "Neon")
+    assert ("tools.sql" in first) and ("server.sql" in first)
     if configured != "Neon":
-        assert [m for m in added if m.startswith(NEON_ONLY)] == [], "a plain database URL imports nothing of Neon"
+        assert [m for m in first if m.startswith(NEON_ONLY)] == [], "a plain database URL imports nothing of Neon"
+    assert list((tmp_path / "cache").glob("tools-*.json"))
+    again = start()
+    assert [m for m in again if m.startswith(("tools.", "server.sql", *NEON_ONLY))] == [], "the catalog was not used"
 
 
 def test_every_confirmable_tool_names_its_family() -> None:

@@ -1,40 +1,46 @@
-"""The tools agents call, one module per family; each module has ``register(server, …)``.
+"""The tools agents call, one module per family; each module has ``register(tools, offer)``.
 
-The Neon-only families (branches, computes, roles, neon_info) are imported only when Neon is served: a server on a
-plain database URL starts without them.
+A family is imported only when its tools are built: at a start without a catalog (``server.mcp.catalog``), or at the
+first call of one of its tools. The Neon-only families are never imported by a server on a plain database URL.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING
 
-from mcp.server.mcpserver import MCPServer
+if TYPE_CHECKING:
+    from mcp.server.mcpserver.tools import Tool
 
-from server.settings import Settings
-from tools import confirm, migrate, performance, schema, sql
+    from server.mcp import Offer
 
-__all__ = ["register_all"]
+__all__ = ["FAMILIES", "build", "families"]
+
+FAMILIES = (
+    *("sql", "schema", "performance", "migrate"),
+    *("neon_info", "projects", "search", "branches", "computes", "roles"),
+    "confirm",
+)
+"""Every family (``tools.<family>``), in the order their tools are listed."""
+
+_NEON_ONLY = frozenset({"neon_info", "projects", "search", "branches", "computes", "roles"})
 
 
-def register_all(server: MCPServer[Any], settings: Settings) -> None:
-    """Register every tool the settings allow.
+def families(offer: Offer) -> list[str]:
+    """The families whose tools ``offer`` has: project, branch and search tools only with Neon; confirm_operation
+    only where something can need confirming (writes, or with Neon the confirmed project and branch operations)."""
+    return [
+        family
+        for family in FAMILIES
+        if (offer.neon or family not in _NEON_ONLY) and (family != "confirm" or offer.writes or offer.neon)
+    ]
 
-    Project, branch and search tools only with Neon; confirm_operation only where something can need confirming
-    (writes, or with Neon the confirmed project and branch operations).
-    """
-    writes_possible = settings.effective_access_mode != "read-only"
-    sql.register(server, writes_possible=writes_possible)
-    schema.register(server)
-    performance.register(server, settings)
-    migrate.register(server, settings)
-    if settings.uses_neon:
-        from tools import branches, computes, neon_info, projects, roles, search
 
-        neon_info.register(server, settings)
-        projects.register(server, settings)
-        search.register(server, settings)
-        branches.register(server, settings)
-        computes.register(server, settings)
-        roles.register(server, settings)
-    if writes_possible or settings.uses_neon:
-        confirm.register(server)
+def build(offer: Offer, family: str | None = None) -> list[Tool]:
+    """The tools ``offer`` has, as registered (imports their modules): every family's, or ``family``'s alone."""
+    tools: list[Tool] = []
+    for name in families(offer) if family is None else [family]:
+        if name not in FAMILIES:
+            raise ValueError(f"no family of tools is called {name!r}")
+        importlib.import_module(f"tools.{name}").register(tools, offer)
+    return tools

@@ -7,15 +7,25 @@ access mode full keep its previous state as an expiring backup branch (``server.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import ElicitationResult, Resolve
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
-from server.mcp import ConfirmAnswer, Confirmation, Ctx, Question, add_tool, neon_services, question, run_or_store
+from server.mcp import (
+    ConfirmAnswer,
+    Confirmation,
+    Ctx,
+    Offer,
+    Question,
+    add_tool,
+    neon_services,
+    question,
+    run_or_store,
+)
 from server.neon import BranchChange, BranchChanged, BranchCreated
-from server.settings import Settings
 from server.state import Confirmed
 
 __all__ = ["BranchChangeResult", "register"]
@@ -209,13 +219,13 @@ def _when(result: BranchChanged) -> str:
     return result.backup_expires_at.isoformat(timespec="seconds") if result.backup_expires_at else "its expiry"
 
 
-def register(server: MCPServer[Any], settings: Settings) -> None:
+def register(tools: list[Tool], offer: Offer) -> None:
     """Register the branch tools (none in access mode read-only)."""
-    if settings.effective_access_mode == "read-only":
+    if not offer.writes:
         return
-    add_tool(server, create_branch, title="Create a branch", read_only=False, destructive=False, idempotent=False)
-    add_tool(server, delete_branch, title="Delete a branch", read_only=False, destructive=True, idempotent=True)
+    add_tool(tools, create_branch, title="Create a branch", read_only=False, destructive=False, idempotent=False)
+    add_tool(tools, delete_branch, title="Delete a branch", read_only=False, destructive=True, idempotent=True)
     add_tool(
-        server, reset_branch, title="Reset a branch to its parent", read_only=False, destructive=True, idempotent=False
+        tools, reset_branch, title="Reset a branch to its parent", read_only=False, destructive=True, idempotent=False
     )
-    add_tool(server, restore_branch, title="Restore a branch", read_only=False, destructive=True, idempotent=False)
+    add_tool(tools, restore_branch, title="Restore a branch", read_only=False, destructive=True, idempotent=False)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import ElicitationResult, Resolve
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
@@ -20,6 +21,7 @@ from server.mcp import (
     ConfirmAnswer,
     Confirmation,
     Ctx,
+    Offer,
     Question,
     add_tool,
     fence,
@@ -28,7 +30,6 @@ from server.mcp import (
     run_or_store,
 )
 from server.neon import OperationList
-from server.settings import Settings
 from server.state import Confirmed
 
 from ._params import Branch, Database
@@ -257,18 +258,16 @@ async def create_read_replica(ctx: Ctx, branch: Branch = None) -> Annotated[Call
     return _result(made, lines)
 
 
-def register(server: MCPServer[Any], settings: Settings) -> None:
+def register(tools: list[Tool], offer: Offer) -> None:
     """Register the compute tools (only the read-only ones in access mode read-only)."""
-    add_tool(server, list_computes, title="List computes", read_only=True, destructive=False, idempotent=True)
-    add_tool(server, list_operations, title="List operations", read_only=True, destructive=False, idempotent=True)
-    add_tool(server, connection_check, title="Check connecting", read_only=True, destructive=False, idempotent=True)
-    if settings.effective_access_mode == "read-only":
+    add_tool(tools, list_computes, title="List computes", read_only=True, destructive=False, idempotent=True)
+    add_tool(tools, list_operations, title="List operations", read_only=True, destructive=False, idempotent=True)
+    add_tool(tools, connection_check, title="Check connecting", read_only=True, destructive=False, idempotent=True)
+    if not offer.writes:
         return
+    add_tool(tools, configure_compute, title="Configure a compute", read_only=False, destructive=False, idempotent=True)
     add_tool(
-        server, configure_compute, title="Configure a compute", read_only=False, destructive=False, idempotent=True
-    )
-    add_tool(
-        server,
+        tools,
         manage_compute,
         title="Start, suspend or restart a compute",
         read_only=False,
@@ -276,5 +275,5 @@ def register(server: MCPServer[Any], settings: Settings) -> None:
         idempotent=True,
     )
     add_tool(
-        server, create_read_replica, title="Create a read replica", read_only=False, destructive=False, idempotent=False
+        tools, create_read_replica, title="Create a read replica", read_only=False, destructive=False, idempotent=False
     )

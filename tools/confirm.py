@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.mcp import Ctx, add_tool, replay, services, session_id
+from server.mcp import Ctx, Offer, add_tool, replay, services, session_id
 
 __all__ = ["CONFIRMABLE", "register"]
 
@@ -50,9 +50,9 @@ async def confirm_operation(
     return await replay(ctx, _tool(operation.tool), operation)
 
 
-def register(server: MCPServer[Any]) -> None:
+def register(tools: list[Tool], offer: Offer) -> None:
     add_tool(
-        server,
+        tools,
         confirm_operation,
         title="Confirm a destructive operation",
         read_only=False,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import ElicitationResult, Resolve
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
@@ -18,6 +19,7 @@ from server.mcp import (
     Confirmation,
     Ctx,
     NotAsked,
+    Offer,
     Question,
     add_tool,
     fence,
@@ -26,7 +28,6 @@ from server.mcp import (
     run_or_store,
 )
 from server.migrate import AppliedMigration, MigrationReport
-from server.settings import Settings
 from server.state import Confirmed
 
 from ._params import Branch, Database
@@ -175,8 +176,8 @@ def _applied_text(applied: AppliedMigration) -> list[str]:
     return lines
 
 
-def register(server: MCPServer[Any], settings: Settings) -> None:
+def register(tools: list[Tool], offer: Offer) -> None:
     """Register migrate (with Neon only: every migration is tested on a branch first)."""
-    if not settings.uses_neon:
+    if not offer.neon:
         return
-    add_tool(server, migrate, title="Plan and apply a migration", read_only=False, destructive=True, idempotent=False)
+    add_tool(tools, migrate, title="Plan and apply a migration", read_only=False, destructive=True, idempotent=False)

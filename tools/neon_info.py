@@ -8,13 +8,13 @@ schema diffs, come from the database and are fenced.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.mcp import Ctx, add_tool, fence, neon_services
+from server.mcp import Ctx, Offer, add_tool, fence, neon_services
 from server.neon import (
     BranchDescription,
     BranchList,
@@ -23,7 +23,6 @@ from server.neon import (
     ProjectDescription,
     SchemaComparison,
 )
-from server.settings import Settings
 
 from ._params import Branch, Database
 
@@ -185,7 +184,7 @@ async def compare_schemas(
     return _result(c, lines)
 
 
-def register(server: MCPServer[Any], settings: Settings) -> None:
+def register(tools: list[Tool], offer: Offer) -> None:
     """Register the Neon information tools (all read-only, idempotent, closed-world)."""
     for fn, title in (
         (describe_project, "Describe a Neon project"),
@@ -194,4 +193,4 @@ def register(server: MCPServer[Any], settings: Settings) -> None:
         (get_connection_string, "Get a connection string"),
         (compare_schemas, "Compare schemas between branches"),
     ):
-        add_tool(server, fn, title=title, read_only=True, destructive=False, idempotent=True, open_world=False)
+        add_tool(tools, fn, title=title, read_only=True, destructive=False, idempotent=True, open_world=False)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.mcp import Ctx, add_tool, fence, services
+from server.mcp import Ctx, Offer, add_tool, fence, services
 from server.performance import (
     Explanation,
     Finding,
@@ -23,7 +23,6 @@ from server.performance import (
     PlanSummary,
     SlowQueryList,
 )
-from server.settings import Settings
 
 from ._params import Branch, Database
 
@@ -338,10 +337,10 @@ async def health_check(
     return _result(h, lines)
 
 
-def register(server: MCPServer[Any], settings: Settings) -> None:
+def register(tools: list[Tool], offer: Offer) -> None:
     """Register the tools of this family (in every access mode: none of them changes anything that stays)."""
     # explain_query may run a write (rolled back, or on a scratch branch it deletes): not read-only, not destructive.
-    add_tool(server, explain_query, title="Explain a query", read_only=False, destructive=False, idempotent=True)
-    add_tool(server, suggest_indexes, title="Suggest indexes", read_only=True, destructive=False, idempotent=True)
-    add_tool(server, list_slow_queries, title="List slow queries", read_only=True, destructive=False, idempotent=True)
-    add_tool(server, health_check, title="Check database health", read_only=True, destructive=False, idempotent=True)
+    add_tool(tools, explain_query, title="Explain a query", read_only=False, destructive=False, idempotent=True)
+    add_tool(tools, suggest_indexes, title="Suggest indexes", read_only=True, destructive=False, idempotent=True)
+    add_tool(tools, list_slow_queries, title="List slow queries", read_only=True, destructive=False, idempotent=True)
+    add_tool(tools, health_check, title="Check database health", read_only=True, destructive=False, idempotent=True)

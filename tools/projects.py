@@ -10,9 +10,10 @@ Neon-protected branch, and in access mode branches (``server.neon.projects`` has
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
@@ -21,6 +22,7 @@ from server.mcp import (
     Confirmation,
     Ctx,
     NotAsked,
+    Offer,
     Question,
     add_tool,
     neon_services,
@@ -28,7 +30,6 @@ from server.mcp import (
     run_or_store,
 )
 from server.neon import OrganizationList, ProjectCreated, ProjectDeleted, ProjectList, SharedProjectList
-from server.settings import Settings
 from server.state import Confirmed
 
 from ._reveal import RevealAnswer, ask_reveal, revealed
@@ -190,15 +191,15 @@ async def delete_project(
     return await run_or_store(ctx, confirmation, tool="delete_project", change=change, apply=apply)
 
 
-def register(server: MCPServer[Any], settings: Settings) -> None:
+def register(tools: list[Tool], offer: Offer) -> None:
     """Register the lists (read-only), and create_project and delete_project unless in access mode read-only."""
     for fn, title in (
         (list_organizations, "List organisations"),
         (list_projects, "List Neon projects"),
         (list_shared_projects, "List projects shared with you"),
     ):
-        add_tool(server, fn, title=title, read_only=True, destructive=False, idempotent=True)
-    if settings.effective_access_mode == "read-only":
+        add_tool(tools, fn, title=title, read_only=True, destructive=False, idempotent=True)
+    if not offer.writes:
         return
-    add_tool(server, create_project, title="Create a project", read_only=False, destructive=False, idempotent=False)
-    add_tool(server, delete_project, title="Delete a project", read_only=False, destructive=True, idempotent=True)
+    add_tool(tools, create_project, title="Create a project", read_only=False, destructive=False, idempotent=False)
+    add_tool(tools, delete_project, title="Delete a project", read_only=False, destructive=True, idempotent=True)

@@ -7,9 +7,10 @@ through migrate); in full the human confirms it. The password is returned once, 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
@@ -19,13 +20,13 @@ from server.mcp import (
     Confirmation,
     Ctx,
     NotAsked,
+    Offer,
     Question,
     add_tool,
     neon_services,
     question,
     run_or_store,
 )
-from server.settings import Settings
 from server.state import Confirmed
 
 from ._params import Branch, Database
@@ -108,8 +109,8 @@ async def create_role(
     return await run_or_store(ctx, confirmation, tool="create_role", change=plan, apply=apply)
 
 
-def register(server: MCPServer[Any], settings: Settings) -> None:
+def register(tools: list[Tool], offer: Offer) -> None:
     """Register create_role (not in access mode read-only)."""
-    if settings.effective_access_mode == "read-only":
+    if not offer.writes:
         return
-    add_tool(server, create_role, title="Create a role", read_only=False, destructive=False, idempotent=False)
+    add_tool(tools, create_role, title="Create a role", read_only=False, destructive=False, idempotent=False)

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.mcp import Ctx, add_tool, fence, neon_services
+from server.mcp import Ctx, Offer, add_tool, fence, neon_services
 from server.neon import BranchHit, ProjectHit, SearchHits, TableHit, parse_ref
-from server.settings import Settings
 
 from .neon_info import branch_lines, project_lines, tree_lines
 from .schema import table_text
@@ -154,7 +153,7 @@ async def fetch(
     )
 
 
-def register(server: MCPServer[Any], settings: Settings) -> None:
+def register(tools: list[Tool], offer: Offer) -> None:
     """Register search and fetch (read-only; with Neon)."""
-    add_tool(server, search, title="Search Neon", read_only=True, destructive=False, idempotent=True)
-    add_tool(server, fetch, title="Fetch a search result", read_only=True, destructive=False, idempotent=True)
+    add_tool(tools, search, title="Search Neon", read_only=True, destructive=False, idempotent=True)
+    add_tool(tools, fetch, title="Fetch a search result", read_only=True, destructive=False, idempotent=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
-from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import ElicitationResult, Resolve
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.mcp import ConfirmAnswer, Ctx, Question, add_tool, neon_services, question, run_or_store, services
+from server.mcp import ConfirmAnswer, Ctx, Offer, Question, add_tool, neon_services, question, run_or_store, services
 from server.state import Confirmed
 
 from ._params import Branch, Database
@@ -129,20 +130,20 @@ async def _run(
     return await run_or_store(ctx, confirmation, tool=tool, change=plan, apply=apply)
 
 
-def register(server: MCPServer[Any], *, writes_possible: bool) -> None:
+def register(tools: list[Tool], offer: Offer) -> None:
     add_tool(
-        server,
+        tools,
         run_sql,
         title="Run SQL",
-        read_only=not writes_possible,
-        destructive=writes_possible,
+        read_only=not offer.writes,
+        destructive=offer.writes,
         idempotent=False,
     )
     add_tool(
-        server,
+        tools,
         run_sql_transaction,
         title="Run SQL in one transaction",
-        read_only=not writes_possible,
-        destructive=writes_possible,
+        read_only=not offer.writes,
+        destructive=offer.writes,
         idempotent=False,
     )

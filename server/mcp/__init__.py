@@ -4,7 +4,9 @@
   HTTP app, not from here: it imports the tools, which import this package).
 - ``tenants``: which tenant's services serve a request (one per Neon API key with ``--neon-key-from-header``).
 - ``context``: ``Ctx``, ``services(ctx)`` and ``neon_services(ctx)``: a tool's way to its services.
-- ``tooling``: ``add_tool`` and the one error boundary (our errors → ``ToolError``, anything else logged with a ref).
+- ``tooling``: ``Offer`` (which tools a server offers), ``add_tool`` and the one error boundary (our errors →
+  ``ToolError``, anything else logged with a ref).
+- ``catalog``: what ``tools/list`` says of an offer's tools, kept on disk, so that a start imports no tool module.
 - ``confirmations``: the one confirmation path (``question`` as every resolver, ``run_or_store`` in every body).
 - ``fence``: untrusted-data fences around database text.
 """
@@ -25,7 +27,7 @@ from .confirmations import (
 )
 from .context import Ctx, neon_services, services, session_id
 from .fence import fence
-from .tooling import add_tool
+from .tooling import Offer, add_tool
 
 __all__ = [
     "Apply",
@@ -34,6 +36,7 @@ __all__ = [
     "Confirmation",
     "Ctx",
     "NotAsked",
+    "Offer",
     "Question",
     "add_tool",
     "can_elicit",

@@ -1,4 +1,5 @@
-"""Assembling the MCP server: settings → services (in the lifespan) → tools and prompts → ``MCPServer``."""
+"""Assembling the MCP server: settings → services (in the lifespan) → tools (from their catalog) and prompts →
+``MCPServer``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from mcp.server.request_state import AESGCMRequestStateCodec, InvalidRequestStat
 from .. import __version__
 from ..errors import InvalidInput
 from ..settings import Settings
+from .catalog import offered_tools
 from .tenants import Tenants, track_calls
+from .tooling import Offer
 
 if TYPE_CHECKING:
     from ..state.database import StateDatabase
@@ -150,11 +153,10 @@ def build_server(settings: Settings, *, tenants: Tenants | None = None) -> MCPSe
         log_level=settings.log_level,
         middleware=[track_calls] if tenants is not None else None,
         request_state_security=_request_state_security(settings, tenants),
+        tools=offered_tools(Offer.of(settings), settings.cache_dir),
     )
     from prompts import register_all as register_prompts
-    from tools import register_all as register_tools
 
-    register_tools(server, settings)
     register_prompts(server, settings)
     if not tracing_configured():
         server.middleware[:] = [m for m in server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]

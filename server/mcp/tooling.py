@@ -5,6 +5,10 @@ is what a change that needs confirming stores for ``confirm_operation``, and who
 ``current_caller``: tool, MCP session, client), which every audit record of the call carries; it answers once those
 records are written.
 
+A family's ``register(tools, offer)`` adds its tools with ``add_tool``; what it adds depends on the ``Offer`` alone
+(Neon or a database URL, writes possible or read-only), never on the rest of the settings: that is what lets
+``server.mcp.catalog`` describe an offer's tools without importing them.
+
 ``add_tool`` wraps each tool so that a ``NeonMCPError`` reaches the model as a ``ToolError`` with its message (what it
 quotes from the database inside an untrusted-data fence: ``NeonMCPError.split``), and anything unexpected is logged
 with its traceback and answered with a short message and a reference (never driver text or secrets). Annotations are
@@ -18,11 +22,13 @@ import inspect
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 
 from .. import progress
@@ -33,7 +39,10 @@ from .confirmations import Call, current_call, resolved_parameters
 from .context import client_name, session_id
 from .fence import fence
 
-__all__ = ["add_tool", "boundary"]
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = ["Offer", "add_tool", "boundary"]
 
 logger = logging.getLogger("neon_mcp.tools")
 
@@ -83,8 +92,25 @@ def boundary(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return guarded
 
 
+@dataclass(frozen=True)
+class Offer:
+    """Which tools a server offers: with Neon or on a plain database URL, with writes possible or read-only."""
+
+    neon: bool
+    writes: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> Offer:
+        return cls(neon=settings.uses_neon, writes=settings.effective_access_mode != "read-only")
+
+    @property
+    def name(self) -> str:
+        """``neon-writes``, ``url-read-only``, …"""
+        return f"{'neon' if self.neon else 'url'}-{'writes' if self.writes else 'read-only'}"
+
+
 def add_tool(
-    server: MCPServer[Any],
+    tools: list[Tool],
     fn: Callable[..., Awaitable[Any]],
     *,
     title: str,
@@ -93,8 +119,8 @@ def add_tool(
     idempotent: bool,
     open_world: bool = False,
 ) -> None:
-    """Register ``fn`` under its own name, its docstring as description, with truthful annotations."""
-    server.add_tool(
+    """Add ``fn`` to ``tools`` under its own name, its docstring as description, with truthful annotations."""
+    tool = Tool.from_function(
         boundary(fn),
         name=fn.__name__,
         title=title,
@@ -107,3 +133,4 @@ def add_tool(
             open_world_hint=open_world,
         ),
     )
+    tools.append(tool)
