@@ -70,7 +70,7 @@ def _settings_of(monkeypatch: pytest.MonkeyPatch, argv: list[str], **env: str) -
     """The settings ``neon-mcp ARGV`` would run with, neon-mcp's environment variables being exactly ``env``."""
     from pydantic_settings import CliApp
 
-    from server.cli import NeonMcp, _Options
+    from server.commands import NeonMcp, Options
 
     for name in os.environ:
         if name.startswith("NEON_MCP_") or name.startswith("NEON_") or name == "DATABASE_URL":
@@ -79,7 +79,7 @@ def _settings_of(monkeypatch: pytest.MonkeyPatch, argv: list[str], **env: str) -
         monkeypatch.setenv(name, value)
     command = CliApp.run(NeonMcp, cli_args=argv)
     sub = get_subcommand(command, is_required=False)
-    assert isinstance(sub, _Options)
+    assert isinstance(sub, Options)
     return sub.settings()
 
 
@@ -118,10 +118,11 @@ def test_options_are_typed_as_their_settings(
 
 
 def test_each_option_is_described_by_its_setting(capsys: pytest.CaptureFixture[str]) -> None:
-    from server.cli import _LOCAL_OPTIONS, _SERVE_OPTIONS, main
+    from server.cli import main
+    from server.commands import LOCAL_OPTIONS, SERVE_OPTIONS
 
     helps = {}
-    for command, options in {"serve": _SERVE_OPTIONS, "local": _LOCAL_OPTIONS}.items():
+    for command, options in {"serve": SERVE_OPTIONS, "local": LOCAL_OPTIONS}.items():
         with pytest.raises(SystemExit) as exit_:
             main([command, "--help"])
         assert exit_.value.code == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import _SERVE_OPTIONS
+from server.commands import SERVE_OPTIONS
 from server.mcp.assembly import build_server
 from server.mcp.reference import CONFIGURATIONS
 from server.settings import Settings
@@ -62,7 +62,7 @@ def test_every_setting_is_in_docs_settings_md(field: str) -> None:
     assert Settings.model_fields[field].description, f"setting {field} has no description (it is the CLI help)"
 
 
-@pytest.mark.parametrize("option", _SERVE_OPTIONS)
+@pytest.mark.parametrize("option", SERVE_OPTIONS)
 def test_every_serve_option_is_in_docs_settings_md(option: str) -> None:
     assert f"`--{option.replace('_', '-')}` (serve" in SETTINGS_MD
 

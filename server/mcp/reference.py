@@ -300,7 +300,7 @@ def _environment(name: str, field: FieldInfo, prefix: str) -> list[str]:
 def _options() -> dict[str, dict[str, list[str]]]:
     """Setting → its command-line flag → the ``neon-mcp`` commands that take it, read from the commands' own option
     models (pydantic-settings names each field's flag in kebab case)."""
-    from ..cli import Local, Serve
+    from ..commands import Local, Serve
 
     found: dict[str, dict[str, list[str]]] = {}
     for command, model in (("serve", Serve), ("local", Local)):
