@@ -204,9 +204,11 @@ def mb(kilobytes: float) -> str:
 
 
 def server_env(url: str, home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a server under test: this one without ``NEON_*`` settings, serving ``url``."""
+    """The environment of a server under test: this one without ``NEON_*`` settings, serving ``url``, its data and
+    its tool catalog under ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "BENCH_")) and k != "DATABASE_URL"}
     env.update(DATABASE_URL=url, NEON_MCP_HOME=str(home), NEON_MCP_LOG_LEVEL="WARNING", NEON_MCP_HTTP_TOKEN=TOKEN)
+    env.update(NEON_MCP_CACHE_DIR=str(home / "cache"))
     env.update(extra)
     return env
 
