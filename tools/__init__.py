@@ -10,11 +10,9 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mcp.server.mcpserver.tools import Tool
+    from server.mcp import Offer, ToolSpec
 
-    from server.mcp import Offer
-
-__all__ = ["FAMILIES", "build", "families"]
+__all__ = ["FAMILIES", "families", "registered"]
 
 FAMILIES = (
     *("sql", "schema", "performance", "migrate"),
@@ -36,9 +34,9 @@ def families(offer: Offer) -> list[str]:
     ]
 
 
-def build(offer: Offer, family: str | None = None) -> list[Tool]:
+def registered(offer: Offer, family: str | None = None) -> list[ToolSpec]:
     """The tools ``offer`` has, as registered (imports their modules): every family's, or ``family``'s alone."""
-    tools: list[Tool] = []
+    tools: list[ToolSpec] = []
     for name in families(offer) if family is None else [family]:
         if name not in FAMILIES:
             raise ValueError(f"no family of tools is called {name!r}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import ElicitationResult, Resolve
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
@@ -20,6 +19,7 @@ from server.mcp import (
     Ctx,
     Offer,
     Question,
+    ToolSpec,
     add_tool,
     neon_services,
     question,
@@ -219,7 +219,7 @@ def _when(result: BranchChanged) -> str:
     return result.backup_expires_at.isoformat(timespec="seconds") if result.backup_expires_at else "its expiry"
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     """Register the branch tools (none in access mode read-only)."""
     if not offer.writes:
         return

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import ElicitationResult, Resolve
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
@@ -23,6 +22,7 @@ from server.mcp import (
     Ctx,
     Offer,
     Question,
+    ToolSpec,
     add_tool,
     fence,
     neon_services,
@@ -258,7 +258,7 @@ async def create_read_replica(ctx: Ctx, branch: Branch = None) -> Annotated[Call
     return _result(made, lines)
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     """Register the compute tools (only the read-only ones in access mode read-only)."""
     add_tool(tools, list_computes, title="List computes", read_only=True, destructive=False, idempotent=True)
     add_tool(tools, list_operations, title="List operations", read_only=True, destructive=False, idempotent=True)

@@ -6,11 +6,10 @@ import importlib
 from collections.abc import Awaitable, Callable
 from typing import Annotated, cast
 
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.mcp import Ctx, Offer, add_tool, replay, services, session_id
+from server.mcp import Ctx, Offer, ToolSpec, add_tool, replay, services, session_id
 
 __all__ = ["CONFIRMABLE", "register"]
 
@@ -50,7 +49,7 @@ async def confirm_operation(
     return await replay(ctx, _tool(operation.tool), operation)
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     add_tool(
         tools,
         confirm_operation,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import ElicitationResult, Resolve
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
@@ -21,6 +20,7 @@ from server.mcp import (
     NotAsked,
     Offer,
     Question,
+    ToolSpec,
     add_tool,
     fence,
     neon_services,
@@ -176,7 +176,7 @@ def _applied_text(applied: AppliedMigration) -> list[str]:
     return lines
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     """Register migrate (with Neon only: every migration is tested on a branch first)."""
     if not offer.neon:
         return

@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.mcp import Ctx, Offer, add_tool, fence, neon_services
+from server.mcp import Ctx, Offer, ToolSpec, add_tool, fence, neon_services
 from server.neon import (
     BranchDescription,
     BranchList,
@@ -184,7 +183,7 @@ async def compare_schemas(
     return _result(c, lines)
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     """Register the Neon information tools (all read-only, idempotent, closed-world)."""
     for fn, title in (
         (describe_project, "Describe a Neon project"),

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.mcp import Ctx, Offer, add_tool, fence, services
+from server.mcp import Ctx, Offer, ToolSpec, add_tool, fence, services
 from server.performance import (
     Explanation,
     Finding,
@@ -337,7 +336,7 @@ async def health_check(
     return _result(h, lines)
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     """Register the tools of this family (in every access mode: none of them changes anything that stays)."""
     # explain_query may run a write (rolled back, or on a scratch branch it deletes): not read-only, not destructive.
     add_tool(tools, explain_query, title="Explain a query", read_only=False, destructive=False, idempotent=True)

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Annotated
 
 from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
@@ -24,6 +23,7 @@ from server.mcp import (
     NotAsked,
     Offer,
     Question,
+    ToolSpec,
     add_tool,
     neon_services,
     question,
@@ -191,7 +191,7 @@ async def delete_project(
     return await run_or_store(ctx, confirmation, tool="delete_project", change=change, apply=apply)
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     """Register the lists (read-only), and create_project and delete_project unless in access mode read-only."""
     for fn, title in (
         (list_organizations, "List organisations"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
@@ -22,6 +21,7 @@ from server.mcp import (
     NotAsked,
     Offer,
     Question,
+    ToolSpec,
     add_tool,
     neon_services,
     question,
@@ -109,7 +109,7 @@ async def create_role(
     return await run_or_store(ctx, confirmation, tool="create_role", change=plan, apply=apply)
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     """Register create_role (not in access mode read-only)."""
     if not offer.writes:
         return

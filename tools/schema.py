@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from server.mcp import Ctx, Offer, add_tool, fence, services
+from server.mcp import Ctx, Offer, ToolSpec, add_tool, fence, services
 from server.sql import TableDetail
 
 from ._params import Branch, Database
@@ -178,5 +177,5 @@ async def describe_schema(
     return CallToolResult(content=[TextContent(text=text)], structured_content=structured)
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     add_tool(tools, describe_schema, title="Describe the schema", read_only=True, destructive=False, idempotent=True)

@@ -14,11 +14,10 @@ import json
 from datetime import datetime
 from typing import Annotated
 
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.mcp import Ctx, Offer, add_tool, fence, neon_services
+from server.mcp import Ctx, Offer, ToolSpec, add_tool, fence, neon_services
 from server.neon import BranchHit, ProjectHit, SearchHits, TableHit, parse_ref
 
 from .neon_info import branch_lines, project_lines, tree_lines
@@ -153,7 +152,7 @@ async def fetch(
     )
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     """Register search and fetch (read-only; with Neon)."""
     add_tool(tools, search, title="Search Neon", read_only=True, destructive=False, idempotent=True)
     add_tool(tools, fetch, title="Fetch a search result", read_only=True, destructive=False, idempotent=True)

@@ -10,11 +10,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import ElicitationResult, Resolve
-from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from server.mcp import ConfirmAnswer, Ctx, Offer, Question, add_tool, neon_services, question, run_or_store, services
+from server.mcp import (
+    ConfirmAnswer,
+    Ctx,
+    Offer,
+    Question,
+    ToolSpec,
+    add_tool,
+    neon_services,
+    question,
+    run_or_store,
+    services,
+)
 from server.state import Confirmed
 
 from ._params import Branch, Database
@@ -130,7 +140,7 @@ async def _run(
     return await run_or_store(ctx, confirmation, tool=tool, change=plan, apply=apply)
 
 
-def register(tools: list[Tool], offer: Offer) -> None:
+def register(tools: list[ToolSpec], offer: Offer) -> None:
     add_tool(
         tools,
         run_sql,

@@ -27,7 +27,7 @@ from .confirmations import (
 )
 from .context import Ctx, neon_services, services, session_id
 from .fence import fence
-from .tooling import Offer, add_tool
+from .tooling import Offer, ToolSpec, add_tool
 
 __all__ = [
     "Apply",
@@ -38,6 +38,7 @@ __all__ = [
     "NotAsked",
     "Offer",
     "Question",
+    "ToolSpec",
     "add_tool",
     "can_elicit",
     "fence",

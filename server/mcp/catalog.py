@@ -36,7 +36,7 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from .. import __version__
-from .tooling import Offer
+from .tooling import Offer, ToolSpec
 
 __all__ = ["Deferred", "fingerprint", "offered_tools"]
 
@@ -61,9 +61,9 @@ class _Catalog(BaseModel):
     tools: list[_Entry]
 
 
-def _entry(family: str, tool: Tool) -> _Entry:
+def _entry(spec: ToolSpec, tool: Tool) -> _Entry:
     return _Entry(
-        family=family,
+        family=spec.family,
         name=tool.name,
         title=tool.title,
         description=tool.description,
@@ -71,12 +71,6 @@ def _entry(family: str, tool: Tool) -> _Entry:
         output_schema=tool.output_schema,
         annotations=tool.annotations,
     )
-
-
-def _family(tool: Tool) -> str:
-    """The family whose module defines ``tool``'s function (``tools.sql`` → ``sql``)."""
-    module: str = getattr(tool.fn, "__wrapped__", tool.fn).__module__
-    return module.removeprefix("tools.")
 
 
 def fingerprint(offer: Offer) -> str:
@@ -104,9 +98,13 @@ def offered_tools(offer: Offer, directory: Path | None) -> list[Tool]:
         return deferred
     import tools
 
-    built = tools.build(offer)
+    specs = tools.registered(offer)
+    built = [spec.build() for spec in specs]
     if path is not None:
-        _write(path, _Catalog(fingerprint=mark, tools=[_entry(_family(tool), tool) for tool in built]))
+        _write(
+            path,
+            _Catalog(fingerprint=mark, tools=[_entry(spec, tool) for spec, tool in zip(specs, built, strict=True)]),
+        )
     return built
 
 
@@ -130,13 +128,19 @@ def _read(path: Path, mark: str, offer: Offer) -> list[Tool] | None:
 
 
 def _write(path: Path, catalog: _Catalog) -> None:
+    """Write ``catalog`` to ``path`` whole or not at all (a temporary file renamed over it: starts reading it
+    meanwhile see the old one or the new one)."""
+    temporary: str | None = None
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", delete=False) as out:
+            temporary = out.name
             out.write(catalog.model_dump_json().encode())
-        os.replace(out.name, path)
+        os.replace(temporary, path)
     except OSError as exc:
         logger.info("the tool catalog %s cannot be written (%s): each start builds every tool", path, exc)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
 
 
 class Deferred(Tool):
@@ -172,13 +176,13 @@ class Deferred(Tool):
         return self._entry.output_schema
 
     def built(self) -> Tool:
-        """The tool as its family registers it (built at the first call)."""
+        """The tool as its family registers it (built at the first call; the family's other tools are not)."""
         if self._built is None:
             import tools
 
-            family = self._entry.family
-            found = next((t for t in tools.build(self._offer, family) if t.name == self.name), None)
-            if found is None or _entry(family, found) != self._entry:
+            spec = next((s for s in tools.registered(self._offer, self._entry.family) if s.name == self.name), None)
+            found = None if spec is None else spec.build()
+            if spec is None or found is None or _entry(spec, found) != self._entry:
                 logger.warning(
                     "the tool catalog %s does not describe %s as it is built: removed; the next start rebuilds it",
                     self._path,

@@ -42,7 +42,7 @@ from .fence import fence
 if TYPE_CHECKING:
     from ..settings import Settings
 
-__all__ = ["Offer", "add_tool", "boundary"]
+__all__ = ["Offer", "ToolSpec", "add_tool", "boundary"]
 
 logger = logging.getLogger("neon_mcp.tools")
 
@@ -109,8 +109,37 @@ class Offer:
         return f"{'neon' if self.neon else 'url'}-{'writes' if self.writes else 'read-only'}"
 
 
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as its family registers it; ``build`` makes the SDK's tool of it (argument model, schemas: about 5 ms),
+    which only a start without a catalog does for every tool (``server.mcp.catalog``)."""
+
+    fn: Callable[..., Awaitable[Any]]
+    title: str
+    annotations: ToolAnnotations
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    @property
+    def family(self) -> str:
+        """The family whose module defines the tool (``tools.sql`` → ``sql``)."""
+        return self.fn.__module__.removeprefix("tools.")
+
+    def build(self) -> Tool:
+        """The tool under its function's name, its docstring as description, inside the error boundary."""
+        return Tool.from_function(
+            boundary(self.fn),
+            name=self.name,
+            title=self.title,
+            description=inspect.getdoc(self.fn),
+            annotations=self.annotations,
+        )
+
+
 def add_tool(
-    tools: list[Tool],
+    tools: list[ToolSpec],
     fn: Callable[..., Awaitable[Any]],
     *,
     title: str,
@@ -119,18 +148,12 @@ def add_tool(
     idempotent: bool,
     open_world: bool = False,
 ) -> None:
-    """Add ``fn`` to ``tools`` under its own name, its docstring as description, with truthful annotations."""
-    tool = Tool.from_function(
-        boundary(fn),
-        name=fn.__name__,
+    """Add ``fn`` to ``tools`` with truthful annotations, set explicitly for every tool."""
+    annotations = ToolAnnotations(
         title=title,
-        description=inspect.getdoc(fn),
-        annotations=ToolAnnotations(
-            title=title,
-            read_only_hint=read_only,
-            destructive_hint=destructive,
-            idempotent_hint=idempotent,
-            open_world_hint=open_world,
-        ),
+        read_only_hint=read_only,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
     )
-    tools.append(tool)
+    tools.append(ToolSpec(fn, title, annotations))

@@ -49,7 +49,7 @@ async def test_a_start_from_the_catalog_lists_exactly_what_building_lists(offer:
     before = written.stat().st_mtime_ns
     assert await _listed(settings) == built
     assert written.stat().st_mtime_ns == before, "a valid catalog is read, not written again"
-    assert [t["name"] for t in built] == [t.name for t in tools.build(Offer.of(settings))]
+    assert [t["name"] for t in built] == [spec.name for spec in tools.registered(Offer.of(settings))]
 
 
 async def test_a_deferred_tool_answers_as_a_built_one(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
