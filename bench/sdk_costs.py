@@ -8,8 +8,9 @@
 2. In process, per call: the Python client's validation of ``run_sql``'s structured content against its output
    schema (the client keeps a compiled validator), and the streamable HTTP server's walk of the tool's input schema
    for ``Mcp-Param`` headers, which it repeats on every ``tools/call`` with arguments.
-3. At start-up: the SDK's registration of one tool (``Tool.from_function``: the arguments model, its JSON schema,
-   the output model's adapter and JSON schema), for each of neon-mcp's tools.
+3. The SDK's registration of one tool (``Tool.from_function``: the arguments model, its JSON schema, the output
+   model's adapter and JSON schema), for each of neon-mcp's tools: every tool at a start without a catalog, one tool
+   at its first call otherwise.
 
 Run: ``.venv/bin/python bench/sdk_costs.py`` (its own PostgreSQL cluster unless ``BENCH_DATABASE_URL`` is set).
 """
@@ -83,14 +84,16 @@ def _per_call(fn: Callable[[], object], repeat: int = 2000) -> float:
 
 async def _in_process(url: str) -> dict[str, Any]:
     """Client validation and the header walk per call; the SDK's registration per tool."""
-    from mcp.server.mcpserver.tools.base import Tool
     from mcp.shared.inbound import validate_mcp_param_headers
 
+    import tools as families
+    from server.mcp import Offer
     from server.mcp.assembly import build_server
     from server.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="neon-mcp-bench-home-") as home:
-        server = build_server(Settings(database_url=url, home=Path(home), access_mode="full"))
+        settings = Settings(database_url=url, home=Path(home), cache_dir=Path(home) / "cache", access_mode="full")
+        server = build_server(settings)
         async with Client(server) as client:
             tools = {tool.name: tool for tool in (await client.list_tools()).tools}
             select_1 = (await client.call_tool("run_sql", {"sql": "select 1"})).structured_content
@@ -98,9 +101,9 @@ async def _in_process(url: str) -> dict[str, Any]:
             session = client.session
             validator = session._output_schema_validator("run_sql", tools["run_sql"].output_schema or {})
     schema = tools["run_sql"].input_schema
-    registered = {tool.name: tool.fn for tool in server._tool_manager.list_tools()}
+    registered = {spec.name: spec for spec in families.registered(Offer.of(settings))}
     registration = {
-        name: _per_call(lambda fn=fn: Tool.from_function(fn), repeat=5) for name, fn in sorted(registered.items())
+        name: _per_call(lambda spec=spec: spec.build(), repeat=5) for name, spec in sorted(registered.items())
     }
     return {
         "validate select 1": _per_call(lambda: list(validator.iter_errors(select_1))),
@@ -145,13 +148,14 @@ def main() -> None:
         "structured content against its output schema (compiled once per tool; the TypeScript client does the same "
         "with Ajv). Header walk: the streamable HTTP server's check of `Mcp-Param` headers against the called tool's "
         "input schema, repeated on every `tools/call` with arguments. Registration: the SDK's `Tool.from_function` "
-        "for each of neon-mcp's tools (access mode full, a database URL), paid at every start.",
+        "for each of neon-mcp's tools (access mode full, a database URL), paid for every tool at a start without a "
+        "catalog (the first after installing or changing neon-mcp), else for one tool at its first call.",
         ["cost", "CPU", "per", "note"],
         [
             ["client validation, `run_sql('select 1')`", ms(costs["validate select 1"], 3), "call", "in the client"],
             ["client validation, `run_sql`, 100 rows", ms(costs["validate 100 rows"], 3), "call", "in the client"],
             ["`Mcp-Param` header walk, `run_sql`", ms(costs["header walk"], 3), "HTTP call", "in the server"],
-            [f"tool registration, {len(registration)} tools", ms(total, 1), "start",
+            [f"tool registration, {len(registration)} tools", ms(total, 1), "start without a catalog",
              "heaviest: " + ", ".join(f"`{name}` {ms(registration[name], 1)}" for name in heaviest)],
         ],
     )  # fmt: skip
