@@ -5,8 +5,8 @@ and the SDK's argument model and schemas for every tool (on this machine 90 ms o
 32 tools, against 45 ms for everything else of ours). An agent calls a few of them. So a start reads the catalog of
 its offer (``tools-<offer>.json`` in the cache directory) instead: name, title, description, annotations, input and
 output schema of each tool, and the family it comes from. ``tools/list`` is answered from it, and a tool is built
-when it is first called: its family's module is imported and registers its tools exactly as at a start without a
-catalog, and the one called must match its entry.
+when it is first called: its family's module is imported and registers its tools as at a start without a catalog,
+and the one called is built (its neighbours are not) and must match its entry.
 
 The catalog is trusted no further than its fingerprint: the versions of Python, pydantic, the SDK and neon-mcp, the
 offer, and the path, size and modification time of every module of ``server`` and ``tools``. Any change, and the
@@ -18,6 +18,7 @@ cache directory that cannot be written only costs the next start its speed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -89,22 +90,20 @@ def fingerprint(offer: Offer) -> str:
     return digest.hexdigest()
 
 
-def offered_tools(offer: Offer, directory: Path | None) -> list[Tool]:
+def offered_tools(offer: Offer, directory: Path) -> list[Tool]:
     """``offer``'s tools: from its catalog in ``directory`` when there is a valid one (built when first called),
     else built now, and the catalog written for the next start."""
     mark = fingerprint(offer)
-    path = None if directory is None else directory / f"tools-{offer.name}.json"
-    if path is not None and (deferred := _read(path, mark, offer)) is not None:
+    path = directory / f"tools-{offer.name}.json"
+    if (deferred := _read(path, mark, offer)) is not None:
         return deferred
     import tools
 
-    specs = tools.registered(offer)
-    built = [spec.build() for spec in specs]
-    if path is not None:
-        _write(
-            path,
-            _Catalog(fingerprint=mark, tools=[_entry(spec, tool) for spec, tool in zip(specs, built, strict=True)]),
-        )
+    built, entries = [], []
+    for spec in tools.registered(offer):
+        built.append(tool := spec.build())
+        entries.append(_entry(spec, tool))
+    _write(path, _Catalog(fingerprint=mark, tools=entries))
     return built
 
 
@@ -181,18 +180,23 @@ class Deferred(Tool):
             import tools
 
             spec = next((s for s in tools.registered(self._offer, self._entry.family) if s.name == self.name), None)
-            found = None if spec is None else spec.build()
-            if spec is None or found is None or _entry(spec, found) != self._entry:
-                logger.warning(
-                    "the tool catalog %s does not describe %s as it is built: removed; the next start rebuilds it",
-                    self._path,
-                    self.name,
-                )
-                self._path.unlink(missing_ok=True)
-            if found is None:
+            if spec is None:
+                self._discard()
                 raise ToolError(f"{self.name} is no longer offered by this server: restart it to list its tools")
+            found = spec.build()
+            if _entry(spec, found) != self._entry:
+                self._discard()
             self._built = found
         return self._built
+
+    def _discard(self) -> None:
+        logger.warning(
+            "the tool catalog %s does not describe %s as it is built: removed; the next start rebuilds it",
+            self._path,
+            self.name,
+        )
+        with contextlib.suppress(OSError):
+            self._path.unlink(missing_ok=True)
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
         return await self.built().run(arguments, context, convert_result=convert_result)

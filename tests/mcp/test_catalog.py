@@ -154,3 +154,18 @@ async def test_a_cache_directory_that_cannot_be_written_only_costs_speed(tmp_pat
     reference = Settings(**OFFERS["url-writes"], home=tmp_path / "home", cache_dir=tmp_path / "cache")
     assert await _listed(settings) == await _listed(reference)
     assert blocked.read_text() == "not a directory"
+
+
+async def test_a_listed_tool_its_family_no_longer_registers_is_refused_and_the_catalog_removed(tmp_path: Path) -> None:
+    settings = Settings(**OFFERS["url-writes"], home=tmp_path / "home", cache_dir=tmp_path / "cache")
+    await _listed(settings)
+    path = _catalog(tmp_path / "cache", "url-writes")
+    catalog = json.loads(path.read_text())
+    catalog["tools"].append({**catalog["tools"][0], "name": "run_sql_v0"})
+    path.write_text(json.dumps(catalog))
+    async with Client(build_server(settings)) as client:
+        assert "run_sql_v0" in {tool.name for tool in (await client.list_tools()).tools}
+        answer = await client.call_tool("run_sql_v0", {"sql": "SELECT 1"})
+    assert answer.is_error
+    assert "run_sql_v0 is no longer offered by this server" in str(answer.content)
+    assert not path.exists()
