@@ -5,14 +5,15 @@ is what a change that needs confirming stores for ``confirm_operation``, and who
 ``current_caller``: tool, MCP session, client), which every audit record of the call carries; it answers once those
 records are written.
 
-A family's ``register(tools, offer)`` adds its tools with ``add_tool``; what it adds depends on the ``Offer`` alone
-(Neon or a database URL, writes possible or read-only), never on the rest of the settings: that is what lets
-``server.mcp.catalog`` describe an offer's tools without importing them.
+A family's ``register(tools, offer)`` adds its tools with ``add_tool`` (a ``ToolSpec`` each: function, title,
+annotations); what it adds depends on the ``Offer`` alone (Neon or a database URL, writes possible or read-only),
+never on the rest of the settings: that is what lets ``server.mcp.catalog`` describe an offer's tools without
+importing them.
 
-``add_tool`` wraps each tool so that a ``NeonMCPError`` reaches the model as a ``ToolError`` with its message (what it
-quotes from the database inside an untrusted-data fence: ``NeonMCPError.split``), and anything unexpected is logged
-with its traceback and answered with a short message and a reference (never driver text or secrets). Annotations are
-set explicitly for every tool.
+``ToolSpec.build`` wraps each tool in ``boundary`` so that a ``NeonMCPError`` reaches the model as a ``ToolError``
+with its message (what it quotes from the database inside an untrusted-data fence: ``NeonMCPError.split``), and
+anything unexpected is logged with its traceback and answered with a short message and a reference (never driver
+text or secrets). Annotations are set explicitly for every tool.
 """
 
 from __future__ import annotations
