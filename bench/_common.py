@@ -44,11 +44,11 @@ TOKEN = "bench-" + secrets.token_hex(16)
 BIG_ROWS = int(os.environ.get("BENCH_BIG_ROWS", "10000000"))
 TABLES = 2_000
 SAMPLE_QUERY = "SELECT * FROM sample"
+"""The 100-row query: an int, text, numeric, timestamptz and boolean per row."""
 PAUSE = 0.003
 """Seconds between two timed calls of an interleaved round: a server's work after its answer (neon-mcp checks the
 connection's session state after a read; HTTP servers close their streams) is done before the next call is timed, as
 between an agent's calls, instead of being billed to whichever path comes next. It still counts in CPU per call."""
-"""The 100-row query: an int, text, numeric, timestamptz and boolean per row."""
 
 
 def log(message: str) -> None:

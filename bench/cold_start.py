@@ -300,8 +300,8 @@ def main() -> None:
         "Cold start: time to a first answer",
         f"Process start to the answer of a first `run_sql('select 1')` (after `initialize` and `tools/list`, as a "
         f"client sends them), on a database URL, median and fastest of {RUNS} starts each, alternating. A start from "
-        "the catalog builds `run_sql` (its family, and the engine behind it) at that call: this shows whether the "
-        "time saved at the start is saved or only moved.",
+        "the catalog builds `run_sql` at that call (importing its family and the engine behind it): this shows "
+        "whether the time saved at the start is saved or only moved.",
         ["start", "median", "fastest", "ratio of the start from the catalog (median, fastest)"],
         _first_rows(answers),
     )
