@@ -32,15 +32,13 @@ SESSION_SETTINGS = {
 
 def pytest_configure(config: pytest.Config) -> None:
     """The tool catalog of the whole run in a directory of its own, never the user's cache: the first server of each
-    offer builds its tools and writes it, the others serve it as a user's server does. Servers started with an
-    environment cleared of ``NEON_*`` find it by ``XDG_CACHE_HOME``."""
-    cache = Path(tempfile.mkdtemp(prefix="neon-mcp-test-cache-"))
-    os.environ["XDG_CACHE_HOME"] = str(cache)
-    os.environ["NEON_MCP_CACHE_DIR"] = str(cache / "neon-mcp")
+    offer builds its tools and writes it, the others serve it as a user's server does. Set as ``XDG_CACHE_HOME``,
+    which the default cache directory follows, so that servers started with an environment cleared of ``NEON_*``
+    use it too."""
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="neon-mcp-test-cache-")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    os.environ.pop("NEON_MCP_CACHE_DIR", None)
     shutil.rmtree(os.environ.pop("XDG_CACHE_HOME", ""), ignore_errors=True)
 
 
