@@ -37,7 +37,7 @@ from ..errors import NeonMCPError
 from ..redaction import redact_text
 from ..state.audit import Caller, current_caller
 from .confirmations import Call, current_call, resolved_parameters
-from .context import client_name, session_id
+from .context import caller_of
 from .fence import fence
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def boundary(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         call = current_call.set(Call(fn.__name__, arguments))
         caller = Caller(fn.__name__)
         if context is not None:
-            caller.session, caller.client = session_id(context), client_name(context)
+            caller.session, caller.client = caller_of(context)
         who = current_caller.set(caller)
         try:
             return await fn(*args, **kwargs)
