@@ -297,6 +297,12 @@ def one_server(url: str) -> None:
              str(sum(r.errors for r in ours)), f"{ratio(cpu_mine, cpu_before)} the CPU per call", "—", "—", "—",
              f"target ≥ 1.5×: {'met' if mine >= 1.5 * before else 'NOT met'}"]
         )  # fmt: skip
+        rows.append(
+            ["… the SDK's floor (the no-op above) against the baseline's `run_sql`", f"{ratio(noop.throughput, before)}"
+             " the throughput", "—", "—", str(noop.errors), f"{ratio(noop.server_cpu / noop.calls, cpu_before)} the "
+             "CPU per call", "—", "—", "—", "a tool doing nothing under this load on this machine: "
+             f"{'above' if noop.throughput >= 1.5 * before else 'below'} 1.5× the baseline"]
+        )  # fmt: skip
     section("Concurrency over streamable HTTP", about, header, rows)
     if run_sql.errors or noop.errors:
         log(f"ERRORS under load: run_sql {run_sql.errors}, noop {noop.errors}")
