@@ -8,7 +8,9 @@
 2. In process, per call: the Python client's validation of ``run_sql``'s structured content against its output
    schema (the client keeps a compiled validator), and the streamable HTTP server's walk of the tool's input schema
    for ``Mcp-Param`` headers, which it repeats on every ``tools/call`` with arguments.
-3. The SDK's registration of one tool (``Tool.from_function``: the arguments model, its JSON schema, the output
+3. Where a call's time goes inside neon-mcp's server: a no-op, ``run_sql('select 1')`` and a 100-row ``run_sql``,
+   interleaved with a pause after each call, with a clock at each phase (``bench/phased_server.py``).
+4. The SDK's registration of one tool (``Tool.from_function``: the arguments model, its JSON schema, the output
    model's adapter and JSON schema), for each of neon-mcp's tools: every tool at a start without a catalog, one tool
    at its first call otherwise.
 
@@ -28,7 +30,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, SAMPLE_QUERY, Stats, bench_database, log, ms, ratio, section
+from _common import PAUSE, ROOT, SAMPLE_QUERY, Stats, bench_database, log, ms, ratio, section, server_env
 from mcp import Client, StdioServerParameters
 
 CALLS = int(os.environ.get("BENCH_CALLS", "500"))
@@ -69,6 +71,41 @@ async def _stdio(calls: int) -> tuple[dict[str, Stats], dict[str, float]]:
                 after = float((await client.call_tool("cpu", {})).structured_content["result"])  # type: ignore[index]
                 cpu[mode] = min(cpu.get(mode, float("inf")), (after - before) / (calls + 1))
     return {mode: Stats.of(values) for mode, values in samples.items()}, cpu
+
+
+PHASED = {"no-op": ("noop", {}), "`run_sql('select 1')`": ("run_sql", {"sql": "select 1"}),
+          "`run_sql`, 100 rows": ("run_sql", {"sql": SAMPLE_QUERY})}  # fmt: skip
+"""The calls whose time inside the server is split into phases (``bench/phased_server.py``)."""
+
+
+async def _phases(url: str, calls: int) -> tuple[dict[str, Stats], dict[str, dict[str, float]]]:
+    """Client-side latency per call of ``PHASED``, interleaved with ``PAUSE`` after each call, and the server's
+    medians per phase (keyed as ``phased_server`` keys them)."""
+    with tempfile.TemporaryDirectory(prefix="neon-mcp-bench-home-") as home:
+        env = server_env(url, Path(home))
+        params = StdioServerParameters(command=sys.executable, args=[str(ROOT / "bench" / "phased_server.py")], env=env)
+        async with Client(params) as client:
+            await client.list_tools()  # as real clients do: the client validates structured content
+            samples: dict[str, list[float]] = {label: [] for label in PHASED}
+            order, shuffle = list(PHASED.items()), random.Random(0).shuffle
+            log(f"phases: {len(PHASED)} calls × {calls}, interleaved…")
+            for round_ in range(calls + 50):
+                shuffle(order)
+                for label, (tool, arguments) in order:
+                    started = time.perf_counter()
+                    await client.call_tool(tool, arguments)
+                    if round_ >= 50:
+                        samples[label].append(time.perf_counter() - started)
+                    await asyncio.sleep(PAUSE)
+                if round_ == 49:
+                    await client.call_tool("phases", {})  # forget the warm-up
+            phases = (await client.call_tool("phases", {})).structured_content
+    assert phases is not None
+    return {label: Stats.of(values) for label, values in samples.items()}, phases
+
+
+def _phase_key(tool: str, arguments: dict[str, Any]) -> str:
+    return f"{tool}({arguments['sql']})" if "sql" in arguments else tool
 
 
 def _per_call(fn: Callable[[], object], repeat: int = 2000) -> float:
@@ -117,6 +154,7 @@ def main() -> None:
     stats, cpu = asyncio.run(_stdio(CALLS))
     with bench_database() as url:
         costs = asyncio.run(_in_process(url))
+        latency, phases = asyncio.run(_phases(url, CALLS))
     sdk, native = stats["sdk"], stats["native"]
     rows = []
     for mode, label in MODES.items():
@@ -139,6 +177,31 @@ def main() -> None:
          "latency against its baseline"],
         rows,
     )  # fmt: skip
+    from phased_server import PHASES
+
+    by_call = {label: phases[_phase_key(*call)] for label, call in PHASED.items()}
+    noop, select_1 = by_call["no-op"], by_call["`run_sql('select 1')`"]
+    phase_rows = [
+        [name, *(ms(by_call[label][name], 3) for label in PHASED), f"{(select_1[name] - noop[name]) * 1000:+.3f} ms"]
+        for name in PHASES
+    ]
+    seen = [latency[label].median for label in PHASED]
+    phase_rows.append(
+        ["the client's time per call (median; Python SDK `Client`)", *(ms(value, 3) for value in seen),
+         f"{(seen[1] - seen[0]) * 1000:+.3f} ms"]
+    )  # fmt: skip
+    section(
+        "Where a call's time goes in the server",
+        f"neon-mcp's server over stdio with a clock at each phase of a `tools/call` (`bench/phased_server.py`: the "
+        f"SDK's internals and the transport wrapped, the clocks add about a microsecond each), {CALLS} calls of each "
+        f"interleaved through the SDK's Python client, a pause of {PAUSE * 1000:.0f} ms after each call (as in the "
+        "overhead table: each call finds the server idle); medians per phase. What `run_sql` adds to a no-op in the "
+        "SDK's phases (validation of its arguments, its resolver's machinery, the conversion and serialization of a "
+        "larger answer) only the SDK can make cheaper; the resolver and the function are neon-mcp's (the function "
+        "includes the round trip to PostgreSQL).",
+        ["phase", *PHASED, "`select 1` − no-op"],
+        phase_rows,
+    )
     registration: dict[str, float] = costs["registration"]
     total = sum(registration.values())
     heaviest = sorted(registration, key=registration.__getitem__, reverse=True)[:3]
