@@ -3,10 +3,10 @@
 Building the tools is most of what neon-mcp adds to a start: each family's module, the engine's packages behind it,
 and the SDK's argument model and schemas for every tool (on this machine 90 ms on a database URL, 240 ms with Neon's
 32 tools, against 45 ms for everything else of ours). An agent calls a few of them. So a start reads the catalog of
-its offer (``tools-<offer>.json`` in the cache directory) instead: name, title, description, annotations, input and
-output schema of each tool, and the family it comes from. ``tools/list`` is answered from it, and a tool is built
-when it is first called: its family's module is imported and registers its tools as at a start without a catalog,
-and the one called is built (its neighbours are not) and must match its entry.
+its offer (``tools-<offer>-<installation>.json`` in the cache directory) instead: name, title, description,
+annotations, input and output schema of each tool, and the family it comes from. ``tools/list`` is answered from
+it, and a tool is built when it is first called: its family's module is imported and registers its tools as at a
+start without a catalog, and the one called is built (its neighbours are not) and must match its entry.
 
 The catalog is trusted no further than its fingerprint: the versions of Python, pydantic, the SDK and neon-mcp, the
 offer, and the path, size and modification time of every module of ``server`` and ``tools``. Any change, and the
@@ -14,6 +14,11 @@ start builds every tool and writes the catalog again. It names families, never m
 one of ``tools.FAMILIES`` for the offer discards the catalog. A tool that does not match its entry when built (which
 the fingerprint should make impossible) is served as built, and the catalog is removed with a warning in the log. A
 cache directory that cannot be written only costs the next start its speed.
+
+Each installation (a Python environment and the directory neon-mcp's code is in) has its own catalog files: two of
+them sharing a cache directory (two checkouts, two virtualenvs, a new version beside an old one) would otherwise
+rewrite each other's catalog at every start and never start from one. A catalog not written for ``STALE_DAYS`` (its
+installation removed, most likely) is removed when another is written.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -39,12 +45,14 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 from .. import __version__
 from .tooling import Offer, ToolSpec
 
-__all__ = ["Deferred", "fingerprint", "offered_tools"]
+__all__ = ["Deferred", "catalog_path", "fingerprint", "offered_tools"]
 
 logger = logging.getLogger("neon_mcp")
 
 _FORMAT = 1
 """Bumped when what a catalog holds changes."""
+STALE_DAYS = 30
+"""A catalog file not written for this long is removed when another is written."""
 
 
 class _Entry(BaseModel):
@@ -90,11 +98,23 @@ def fingerprint(offer: Offer) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def _installation() -> str:
+    """This installation: its Python environment and the directory that holds neon-mcp's code (hashed)."""
+    where = f"{sys.prefix}\0{Path(__file__).resolve().parents[2]}"
+    return hashlib.sha256(where.encode()).hexdigest()[:12]
+
+
+def catalog_path(offer: Offer, directory: Path) -> Path:
+    """Where this installation keeps ``offer``'s catalog in ``directory``."""
+    return directory / f"tools-{offer.name}-{_installation()}.json"
+
+
 def offered_tools(offer: Offer, directory: Path) -> list[Tool]:
     """``offer``'s tools: from its catalog in ``directory`` when there is a valid one (built when first called),
     else built now, and the catalog written for the next start."""
     mark = fingerprint(offer)
-    path = directory / f"tools-{offer.name}.json"
+    path = catalog_path(offer, directory)
     if (deferred := _read(path, mark, offer)) is not None:
         return deferred
     import tools
@@ -140,6 +160,19 @@ def _write(path: Path, catalog: _Catalog) -> None:
         logger.info("the tool catalog %s cannot be written (%s): each start builds every tool", path, exc)
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
+        return
+    _prune(path)
+
+
+def _prune(written: Path) -> None:
+    """Remove the catalogs (and temporary files of interrupted writes) beside ``written`` that nobody has written for
+    ``STALE_DAYS``."""
+    oldest = time.time() - STALE_DAYS * 86_400
+    for pattern in ("tools-*.json", ".tools-*.json.*"):
+        for found in written.parent.glob(pattern):
+            with contextlib.suppress(OSError):
+                if found != written and found.stat().st_mtime < oldest:
+                    found.unlink()
 
 
 class Deferred(Tool):

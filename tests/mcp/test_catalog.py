@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ import pytest
 from mcp import Client
 
 import tools
+from server.mcp import catalog as catalogs
 from server.mcp.assembly import build_server
-from server.mcp.catalog import fingerprint
+from server.mcp.catalog import STALE_DAYS, catalog_path, fingerprint
 from server.mcp.tooling import Offer
 from server.settings import Settings
 
@@ -36,7 +38,7 @@ async def _listed(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _catalog(directory: Path, offer: str) -> Path:
-    return directory / f"tools-{offer}.json"
+    return catalog_path(Offer(neon=offer.startswith("neon-"), writes=offer.endswith("-writes")), directory)
 
 
 @pytest.mark.parametrize("offer", sorted(OFFERS))
@@ -169,3 +171,45 @@ async def test_a_listed_tool_its_family_no_longer_registers_is_refused_and_the_c
     assert answer.is_error
     assert "run_sql_v0 is no longer offered by this server" in str(answer.content)
     assert not path.exists()
+
+
+async def test_installations_sharing_a_cache_directory_keep_their_own_catalogs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two installations (another checkout or virtualenv, another version: another fingerprint) starting in turn
+    with one cache directory: each starts from its own catalog, neither rewrites the other's."""
+    settings = Settings(**OFFERS["url-writes"], home=tmp_path / "home", cache_dir=tmp_path / "cache")
+    mine = await _listed(settings)
+    path = _catalog(tmp_path / "cache", "url-writes")
+    written = path.stat().st_mtime_ns
+    with monkeypatch.context() as other:
+        other.setattr(catalogs, "_installation", lambda: "another")
+        other.setattr(catalogs, "__version__", "0.0.0-another")
+        assert await _listed(settings) == mine
+        theirs = _catalog(tmp_path / "cache", "url-writes")
+        assert theirs != path and theirs.exists()
+        assert json.loads(theirs.read_text())["fingerprint"] != json.loads(path.read_text())["fingerprint"]
+    assert await _listed(settings) == mine
+    assert path.stat().st_mtime_ns == written, "this installation's catalog was neither rewritten nor rebuilt"
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted([path.name, theirs.name])
+
+
+async def test_a_catalog_nobody_wrote_for_long_is_removed_when_another_is_written(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    long_ago = time.time() - (STALE_DAYS + 1) * 86_400
+    stale, interrupted, recent, other = (
+        cache / "tools-url-writes-0123456789ab.json",
+        cache / ".tools-url-writes-0123456789ab.json.x1y2",
+        cache / "tools-neon-writes-0123456789ab.json",
+        cache / "notes.json",
+    )
+    for found in (stale, interrupted, recent, other):
+        found.write_text("{}")
+    for found in (stale, interrupted, other):
+        os.utime(found, (long_ago, long_ago))
+    settings = Settings(**OFFERS["url-writes"], home=tmp_path / "home", cache_dir=cache)
+    await _listed(settings)
+    assert not stale.exists() and not interrupted.exists()
+    assert recent.exists() and other.exists(), "recent catalogs and files that are not catalogs stay"
+    assert _catalog(cache, "url-writes").exists()
