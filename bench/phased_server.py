@@ -24,10 +24,6 @@ from mcp.server.mcpserver.utilities import func_metadata
 import server.mcp.assembly
 from server.transport import stdio
 
-MARKS = ("read", "run", "validated", "resolved", "body", "answered", "converted", "sending", "dumped", "written")
-"""The clock readings of one call, in order: its line read and parsed, ``Tool.run`` entered, arguments validated,
-resolvers done (tools that have them), the function called, the function returned, the result converted, the answer
-handed to the transport, dumped to JSON, written to the pipe."""
 PHASES = {
     "the SDK: from the line read to the tool's `run`": ("read", "run"),
     "the SDK: argument validation": ("run", "validated"),
@@ -40,11 +36,20 @@ PHASES = {
     "in the server, from the line read to the answer's write": ("read", "dumped"),
     "the write itself (a system call: the client it wakes may run on this core first)": ("dumped", "written"),
 }
-"""Consecutive phases (the medians need not add up to the median of the whole), the whole until the write, the write."""
+"""Each phase between two clock readings of a call. In order, the readings are: its line read and parsed, ``Tool.run``
+entered, arguments validated, resolvers done (tools that have them), the function called, the function returned, the
+result converted, the answer handed to the transport, dumped to JSON, written to the pipe. Consecutive phases (the
+medians need not add up to the median of the whole), the whole until the write, the write."""
 
 _now = time.perf_counter
 _call: dict[str, Any] = {}
 _done: dict[str, list[dict[str, float]]] = {}
+
+
+def call_key(tool: str, arguments: Any) -> str:
+    """How ``phases`` names a call: the tool, with its SQL text for ``run_sql`` (``run_sql(select 1)``)."""
+    sql = arguments.get("sql") if isinstance(arguments, dict) else None
+    return tool if sql is None else f"{tool}({sql})"
 
 
 def _mark(name: str) -> None:
@@ -90,8 +95,7 @@ def _instrument() -> None:
             _done.setdefault(tool, []).append(marks)
 
     async def running(self: Any, arguments: Any, context: Any, convert_result: bool = False) -> Any:
-        sql = arguments.get("sql") if isinstance(arguments, dict) else None
-        _call["tool"] = self.name if sql is None else f"{self.name}({sql})"
+        _call["tool"] = call_key(self.name, arguments)
         _mark("run")
         return await run(self, arguments, context, convert_result)
 

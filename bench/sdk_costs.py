@@ -80,7 +80,7 @@ PHASED = {"no-op": ("noop", {}), "`run_sql('select 1')`": ("run_sql", {"sql": "s
 
 async def _phases(url: str, calls: int) -> tuple[dict[str, Stats], dict[str, dict[str, float]]]:
     """Client-side latency per call of ``PHASED``, interleaved with ``PAUSE`` after each call, and the server's
-    medians per phase (keyed as ``phased_server`` keys them)."""
+    medians per phase (keyed by ``phased_server.call_key``)."""
     with tempfile.TemporaryDirectory(prefix="neon-mcp-bench-home-") as home:
         env = server_env(url, Path(home))
         params = StdioServerParameters(command=sys.executable, args=[str(ROOT / "bench" / "phased_server.py")], env=env)
@@ -102,10 +102,6 @@ async def _phases(url: str, calls: int) -> tuple[dict[str, Stats], dict[str, dic
             phases = (await client.call_tool("phases", {})).structured_content
     assert phases is not None
     return {label: Stats.of(values) for label, values in samples.items()}, phases
-
-
-def _phase_key(tool: str, arguments: dict[str, Any]) -> str:
-    return f"{tool}({arguments['sql']})" if "sql" in arguments else tool
 
 
 def _per_call(fn: Callable[[], object], repeat: int = 2000) -> float:
@@ -177,9 +173,9 @@ def main() -> None:
          "latency against its baseline"],
         rows,
     )  # fmt: skip
-    from phased_server import PHASES
+    from phased_server import PHASES, call_key
 
-    by_call = {label: phases[_phase_key(*call)] for label, call in PHASED.items()}
+    by_call = {label: phases[call_key(*call)] for label, call in PHASED.items()}
     noop, select_1 = by_call["no-op"], by_call["`run_sql('select 1')`"]
     phase_rows = [
         [name, *(ms(by_call[label][name], 3) for label in PHASED), f"{(select_1[name] - noop[name]) * 1000:+.3f} ms"]
